@@ -1,0 +1,30 @@
+# Two entry points: `make run` (server on the bundled demo cluster) and `make test` (whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint setup system-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# dig (real-client tests) and named-checkzone (zone dump validation), from Debian packages.
+system-deps:
+	@command -v dig >/dev/null && command -v named-checkzone >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils bind9-utils; }
+
+run: setup
+	$(BIN)/clusterdns serve $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check clusterdns tests bench
+
+test: setup system-deps
+	$(BIN)/ruff check clusterdns tests bench
+	$(BIN)/pytest $(PYTEST_ARGS)

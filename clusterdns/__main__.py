@@ -1,0 +1,3 @@
+from clusterdns.cli import app
+
+app()

@@ -58,7 +58,7 @@ class ClusterState:
         self._apply([(kind, key, None)])
 
     def replace(self, kind: type, objects: Iterable[KubeObject]) -> None:
-        """Make the stored objects of `kind` exactly `objects` (a re-list), applying the difference."""
+        """Make the stored `kind` objects exactly `objects` (a re-list): apply the difference."""
         table = self._table(kind)
         fresh = {obj.key: obj for obj in objects}
         changes: list[tuple[type, Key, KubeObject | None]] = [
@@ -135,5 +135,3 @@ class ClusterState:
             self.pod_ips[(pod.namespace, ip)] += delta
             if self.pod_ips[(pod.namespace, ip)] <= 0:
                 del self.pod_ips[(pod.namespace, ip)]
-
-

@@ -1,0 +1,74 @@
+"""Naming rules shared by the record index, the resolver and the dump (SPEC §2, §4, §5)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from clusterdns.objects import Endpoint
+
+
+def fqdn(name: str) -> str:
+    """Lower-case absolute form with exactly one trailing dot ("." for the root)."""
+    name = name.lower().rstrip(".")
+    return name + "." if name else "."
+
+
+def in_zone(name: str, zone: str) -> bool:
+    """Whether the absolute lower-case `name` is `zone` or below it."""
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+def dashed_ip(ip: str) -> str:
+    """10.244.1.18 → 10-244-1-18; fd00::1 → fd00--1 (with a 0 appended after a trailing dash)."""
+    if "." in ip:
+        return ip.replace(".", "-")
+    dashed = ip.replace(":", "-")
+    return dashed + "0" if dashed.endswith("-") else dashed
+
+
+def endpoint_name(endpoint: Endpoint, address: str, use_pod_name: bool) -> str:
+    """The label an endpoint address is known by (SPEC §4), lower case."""
+    if endpoint.hostname:
+        return endpoint.hostname.lower()
+    if use_pod_name and endpoint.pod_name:
+        return endpoint.pod_name.lower()
+    return dashed_ip(address).lower()
+
+
+def canonical_ip(text: str) -> str | None:
+    """The canonical text form of an IP address, or None when `text` is not one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def ip_from_dashed(label: str) -> str | None:
+    """The IP a pod label names (1-2-3-4, fd00--1), as CoreDNS reads it, or None."""
+    if label.count("-") == 3 and "--" not in label:
+        return canonical_ip(label.replace("-", "."))
+    return canonical_ip(label.replace("-", ":"))
+
+
+def ip_from_reverse(name: str) -> str | None:
+    """1.0.96.10.in-addr.arpa. → 10.96.0.1 (full addresses only; None otherwise)."""
+    labels = name.rstrip(".").split(".")
+    if labels[-2:] == ["in-addr", "arpa"] and len(labels) == 6:
+        return canonical_ip(".".join(reversed(labels[:4])))
+    if labels[-2:] == ["ip6", "arpa"] and len(labels) == 34:
+        nibbles = "".join(reversed(labels[:32]))
+        if all(len(n) == 1 for n in labels[:32]):
+            return canonical_ip(":".join(nibbles[i : i + 4] for i in range(0, 32, 4)))
+    return None
+
+
+def reverse_name(ip: str) -> str:
+    """10.96.0.1 → 1.0.96.10.in-addr.arpa."""
+    return ipaddress.ip_address(ip).reverse_pointer + "."
+
+
+def ip_family(ip: str) -> int:
+    """4 or 6 (0 for text that is no IP address)."""
+    if ":" in ip:
+        return 6 if canonical_ip(ip) else 0
+    return 4 if canonical_ip(ip) else 0

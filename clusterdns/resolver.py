@@ -1,0 +1,288 @@
+"""The resolver: (record index, question) → answer, for the cluster and reverse zones.
+
+All of SPEC §2–8 lives here. It does no I/O: a name outside our zones (or one that falls
+through) comes back with `forward=True`, and an ExternalName target outside our zones comes
+back as `chase`, for the server to resolve through the forwarder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
+
+from clusterdns.index import RecordIndex
+from clusterdns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse
+from clusterdns.objects import ServiceKind
+from clusterdns.records import Node
+
+DNS_SCHEMA_VERSION = "1.1.0"
+DNS_VERSION_TTL = 28800
+MAX_CNAME_HOPS = 10
+PODS_DISABLED, PODS_INSECURE, PODS_VERIFIED = "disabled", "insecure", "verified"
+
+
+@dataclass
+class Answer:
+    rcode: int = RCODE.NOERROR
+    answer: list[RR] = field(default_factory=list)
+    authority: list[RR] = field(default_factory=list)
+    additional: list[RR] = field(default_factory=list)
+    authoritative: bool = True
+    forward: bool = False  # not ours: the forwarder answers the whole question
+    chase: str | None = None  # ExternalName target outside our zones: resolve, append
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    zones: tuple[str, ...]  # cluster zones, absolute lower case
+    reverse_zones: tuple[str, ...] = ()
+    ttl: int = 5
+    pods: str = PODS_DISABLED
+    fallthrough: tuple[str, ...] | None = None  # None: never; (): every zone
+    own_ips: tuple[str, ...] = ()  # this server's addresses, for NS answers
+
+
+class Resolver:
+    def __init__(self, index: RecordIndex, settings: ResolverSettings) -> None:
+        self.index = index
+        self.settings = settings
+        self.ttl = settings.ttl
+        # longest zone first, so the most specific zone wins
+        self._zones = sorted(
+            [(z, False) for z in settings.zones] + [(z, True) for z in settings.reverse_zones],
+            key=lambda item: -len(item[0]),
+        )
+
+    @property
+    def primary_zone(self) -> str:
+        return self.settings.zones[0]
+
+    def zone_of(self, name: str) -> tuple[str, bool] | None:
+        """(zone, is_reverse) of the longest of our zones that holds `name`."""
+        for zone, reverse in self._zones:
+            if in_zone(name, zone):
+                return zone, reverse
+        return None
+
+    def resolve(self, qname: DNSLabel | str, qtype: int) -> Answer:
+        """Answer `qname` (absolute, as asked: its case is kept in owner names) for `qtype`."""
+        name = str(qname).lower()
+        found = self.zone_of(name)
+        if found is None:
+            return Answer(forward=True, authoritative=False)
+        zone, reverse = found
+        if qtype in (QTYPE.AXFR, QTYPE.IXFR):
+            return Answer(rcode=RCODE.REFUSED)
+        if name == zone:
+            return self._apex(qname, qtype, zone)
+        if reverse:
+            return self._reverse(qname, name, qtype, zone)
+        return self._cluster(qname, name, qtype, zone)
+
+    # -- zones ---------------------------------------------------------------------
+
+    def _apex(self, qname: DNSLabel | str, qtype: int, zone: str) -> Answer:
+        if qtype == QTYPE.SOA:
+            return Answer(answer=[self.soa(zone)])
+        if qtype == QTYPE.NS:
+            answer = Answer()
+            for ns_name, ip in self.nameservers(zone):
+                record = RR(qname, QTYPE.NS, ttl=self.ttl, rdata=NS(ns_name))
+                if record not in answer.answer:
+                    answer.answer.append(record)
+                answer.additional.append(self._address(ns_name, ip))
+            return answer
+        if qtype == QTYPE.TXT:
+            return self._negative(zone, zone)  # CoreDNS: TXT exists only at dns-version
+        return self._nodata(zone)
+
+    def _cluster(self, qname: DNSLabel | str, name: str, qtype: int, zone: str) -> Answer:
+        if qtype == QTYPE.SOA:
+            return self._nodata(zone)  # SOA only at the apex; CoreDNS answers NODATA elsewhere
+        node = self._node(name, zone)
+        if qtype == QTYPE.TXT:
+            if name == f"dns-version.{zone}":
+                txt = RR(qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
+                return Answer(answer=[txt])
+            exists = node is not None or self._pod_ip(name, zone) is not None
+            return self._nodata(zone) if exists else self._negative(zone, name)
+        if node is not None:
+            return self._from_node(qname, qtype, zone, node)
+        pod_ip = self._pod_ip(name, zone)
+        if pod_ip is not None:
+            if qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == qtype:
+                return Answer(answer=[self._address(qname, pod_ip)])
+            return self._nodata(zone)
+        if self._structural(name, zone):
+            return self._nodata(zone)
+        if name == f"ns.dns.{zone}" and qtype in (QTYPE.A, QTYPE.AAAA):
+            own = [ip for ns_name, ip in self.nameservers(zone) if ns_name == name]
+            if own:
+                return self._addresses_answer(qname, own)
+        return self._negative(zone, name)
+
+    def _reverse(self, qname: DNSLabel | str, name: str, qtype: int, zone: str) -> Answer:
+        ip = ip_from_reverse(name)
+        targets = self.index.ptr_targets(ip) if ip else []
+        if not targets:
+            return self._negative(zone, name)
+        if qtype != QTYPE.PTR:
+            return self._nodata(zone)
+        primary = self.primary_zone
+        return Answer(
+            answer=[
+                RR(qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(f"{target}.{primary}"))
+                for target in targets
+            ]
+        )
+
+    # -- names -----------------------------------------------------------------------
+
+    def _node(self, name: str, zone: str) -> Node | None:
+        node = self.index.nodes.get(name)
+        if node is not None:
+            return node
+        # CoreDNS reads the two labels above a service as port and protocol with or without
+        # their leading underscores: http.tcp.svc.ns.svc.<zone> means _http._tcp.svc...
+        labels = name[: -len(zone) - 1].split(".")
+        if len(labels) == 5 and labels[4] == "svc":
+            port, proto = (label.removeprefix("_") for label in labels[:2])
+            return self.index.nodes.get(f"_{port}._{proto}." + ".".join(labels[2:]) + "." + zone)
+        return None
+
+    def _structural(self, name: str, zone: str) -> bool:
+        """zone/svc/pod names and namespace names, which exist without records (NODATA)."""
+        labels = name[: -len(zone) - 1].split(".")
+        if labels in (["svc"], ["pod"]):
+            return True
+        if len(labels) == 2 and labels[1] == "svc":
+            return self.index.namespace_exposed(labels[0])
+        if len(labels) == 2 and labels[1] == "pod":
+            return self.settings.pods != PODS_DISABLED and self.index.namespace_exposed(labels[0])
+        return False
+
+    def _pod_ip(self, name: str, zone: str) -> str | None:
+        """The IP a `a-b-c-d.<ns>.pod.<zone>` name answers, per the `pods` mode; else None."""
+        if self.settings.pods == PODS_DISABLED:
+            return None
+        labels = name[: -len(zone) - 1].split(".")
+        if len(labels) != 3 or labels[2] != "pod":
+            return None
+        label, namespace = labels[0], labels[1]
+        if not self.index.namespace_exposed(namespace):
+            return None
+        ip = ip_from_dashed(label)
+        if ip is None:
+            return None
+        if self.settings.pods == PODS_VERIFIED and not self.index.state.pod_ip_running(
+            namespace, ip
+        ):
+            return None
+        return ip
+
+    # -- answers from a node ------------------------------------------------------------
+
+    def _from_node(self, qname: DNSLabel | str, qtype: int, zone: str, node: Node) -> Answer:
+        if node.cname is not None:
+            if qtype == QTYPE.CNAME:
+                return Answer(
+                    answer=[RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname))]
+                )
+            if qtype in (QTYPE.A, QTYPE.AAAA):
+                return self._follow_cname(qname, qtype, zone, node.cname)
+            return self._nodata(zone)
+        if qtype == QTYPE.A and node.a:
+            return self._addresses_answer(qname, node.a)
+        if qtype == QTYPE.AAAA and node.aaaa:
+            return self._addresses_answer(qname, node.aaaa)
+        if qtype == QTYPE.SRV and node.srv:
+            return self._srv_answer(qname, node)
+        return self._nodata(zone)
+
+    def _addresses_answer(self, qname: DNSLabel | str, ips: tuple[str, ...] | list[str]) -> Answer:
+        return Answer(answer=[self._address(qname, ip) for ip in ips])
+
+    def _srv_answer(self, qname: DNSLabel | str, node: Node) -> Answer:
+        answer = Answer()
+        seen: set[tuple[str, str]] = set()
+        for srv in node.srv:
+            rdata = SRV(srv.priority, srv.weight, srv.port, srv.target)
+            answer.answer.append(RR(qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
+            target = self.index.nodes.get(srv.target)
+            if target is None:
+                continue
+            for ip in (*target.a, *target.aaaa):
+                if (srv.target, ip) not in seen:
+                    seen.add((srv.target, ip))
+                    answer.additional.append(self._address(srv.target, ip))
+        return answer
+
+    def _follow_cname(self, qname: DNSLabel | str, qtype: int, zone: str, target: str) -> Answer:
+        """An ExternalName: CNAME, then the target's records (SPEC §3)."""
+        chain = [RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(target))]
+        seen = {str(qname).lower()}
+        while target not in seen and len(chain) <= MAX_CNAME_HOPS:
+            seen.add(target)
+            found = self.zone_of(target)
+            if found is None or found[1]:
+                return Answer(answer=chain, chase=target)  # outside: the forwarder completes it
+            node = self._node(target, found[0])
+            if node is None:
+                break
+            if node.cname is None:
+                ips = node.a if qtype == QTYPE.A else node.aaaa
+                if not ips:
+                    break
+                return Answer(answer=chain + [self._address(target, ip) for ip in ips])
+            chain.append(RR(target, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname)))
+            target = node.cname
+        return self._nodata(zone)  # an internal target that yields nothing drops the CNAME
+
+    # -- negative answers and special records ------------------------------------------------
+
+    def _nodata(self, zone: str) -> Answer:
+        return Answer(authority=[self.soa(zone)])
+
+    def _negative(self, zone: str, name: str) -> Answer:
+        """The name does not exist: fall through, SERVFAIL before sync, else NXDOMAIN."""
+        fallthrough = self.settings.fallthrough
+        if fallthrough is not None and (
+            not fallthrough or any(in_zone(name, z) for z in fallthrough)
+        ):
+            return Answer(forward=True, authoritative=False)
+        if not self.index.state.synced:
+            return Answer(rcode=RCODE.SERVFAIL, authority=[self.soa(zone)])
+        return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(zone)])
+
+    def soa(self, zone: str) -> RR:
+        rdata = SOA(
+            f"ns.dns.{zone}",
+            f"hostmaster.{zone}",
+            (self.index.serial, 7200, 1800, 86400, self.ttl),
+        )
+        return RR(zone, QTYPE.SOA, ttl=min(self.ttl, 300), rdata=rdata)
+
+    def nameservers(self, zone: str) -> list[tuple[str, str]]:
+        """(NS name, address) pairs: the services whose ready endpoints are our own IPs
+        (in a cluster: kube-dns), else ns.dns.<zone> with our own addresses."""
+        pairs = []
+        for own in self.settings.own_ips:
+            for key, targets in sorted(self.index.endpoint_ptrs.get(own, {}).items()):
+                records = self.index.by_service[key]
+                base = f"{key[1]}.{key[0]}.svc.{zone}"
+                node = records.nodes.get(base)
+                if node is not None and node.a + node.aaaa and node.cname is None:
+                    if self.index.state.services[key].kind is ServiceKind.HEADLESS:
+                        pairs += [(f"{t}.{zone}", own) for t in targets]
+                    else:
+                        pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
+        return pairs or [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
+
+    def _address(self, name: str, ip: str) -> RR:
+        rdata = A(ip) if ip_family(ip) == 4 else AAAA(ip)
+        return RR(name, _rtype(ip), ttl=self.ttl, rdata=rdata)
+
+
+def _rtype(ip: str) -> int:
+    return QTYPE.A if ip_family(ip) == 4 else QTYPE.AAAA

@@ -1,0 +1,144 @@
+"""asyncio UDP and TCP listeners around a QueryHandler (SPEC §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+import struct
+
+from clusterdns.handler import QueryHandler, Reply
+
+log = logging.getLogger("clusterdns.transport")
+
+TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a new query
+TCP_MAX_CONNECTIONS = 1000
+
+
+def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
+    """'127.0.0.1:5353', '[::1]:53', ':53', '0.0.0.0', '5353' → (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or str(default_port)
+    elif text.count(":") > 1:
+        host, port = text, str(default_port)  # a bare IPv6 address
+    elif ":" in text:
+        host, port = text.rsplit(":", 1)
+    elif text.isdigit():
+        host, port = "", text
+    else:
+        host, port = text, str(default_port)
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"bad port in listen address {text!r}")
+    return host or "0.0.0.0", int(port)
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: QueryHandler) -> None:
+        self.handler = handler
+        self.transport: asyncio.DatagramTransport | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            reply = self.handler.handle(data, over_tcp=False)
+        except Exception:  # a bug must cost one query, never the listener
+            log.exception("query from %s failed", addr[0])
+            return
+        if inspect.isawaitable(reply):
+            task = asyncio.ensure_future(self._send_later(reply, addr))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        elif reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    async def _send_later(self, reply: Reply, addr: tuple[str, int]) -> None:
+        try:
+            data = await reply  # type: ignore[misc]
+        except Exception:
+            log.exception("query from %s failed", addr[0])
+            return
+        if data is not None and self.transport is not None:
+            self.transport.sendto(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)
+
+
+class DnsServer:
+    """UDP and TCP on one address; `stop` closes both and open TCP connections."""
+
+    def __init__(
+        self,
+        handler: QueryHandler,
+        host: str,
+        port: int,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+    ) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        udp_sock.bind((self.host, self.port))
+        if self.port == 0:
+            self.port = udp_sock.getsockname()[1]  # TCP takes the same port as UDP
+        self._udp, _ = await loop.create_datagram_endpoint(
+            lambda: UdpProtocol(self.handler), sock=udp_sock
+        )
+        self._tcp = await asyncio.start_server(
+            self._serve_tcp, self.host, self.port, family=family, reuse_address=True
+        )
+        log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._tcp is not None:
+            await self._tcp.wait_closed()
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self._connections) >= TCP_MAX_CONNECTIONS:
+            writer.close()
+            return
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                async with asyncio.timeout(self.tcp_idle_timeout):
+                    (length,) = struct.unpack("!H", await reader.readexactly(2))
+                    data = await reader.readexactly(length)
+                reply = self.handler.handle(data, over_tcp=True)
+                if inspect.isawaitable(reply):
+                    reply = await reply
+                if reply is None:
+                    break  # malformed beyond a header: close, as CoreDNS does
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("TCP connection from %s failed", peer)
+        finally:
+            self._connections.discard(task)
+            writer.close()

@@ -1,0 +1,131 @@
+"""DNS messages in and out: parse a query, encode an Answer, honour sizes (SPEC §8).
+
+Malformed input never raises: a query whose header can be read gets FORMERR, anything
+shorter is dropped (None).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSError, DNSHeader, DNSQuestion, DNSRecord
+
+from clusterdns.resolver import Answer
+
+HEADER = struct.Struct("!HHHHHH")
+UDP_DEFAULT_SIZE = 512
+UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
+TCP_MAX_SIZE = 65535
+QR_BIT = 0x8000
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    record: DNSRecord
+    question: DNSQuestion
+    edns_size: int | None  # the client's UDP buffer size when it sent OPT
+    do_bit: bool
+
+    @property
+    def id(self) -> int:
+        return self.record.header.id
+
+
+class Reject(Exception):
+    """A query we answer with an error code (or drop, when `reply` is None)."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        super().__init__("rejected query")
+        self.reply = reply
+
+
+def parse_query(data: bytes) -> Query:
+    """Parse a query; raise Reject with the reply to send (FORMERR/NOTIMP) or None to drop."""
+    if len(data) < HEADER.size:
+        raise Reject(None)
+    ident, flags = struct.unpack_from("!HH", data)
+    if flags & QR_BIT:
+        raise Reject(None)  # a response sent to us: never answer it (reflection loops)
+    opcode = (flags >> 11) & 0xF
+    if opcode != OPCODE.QUERY:
+        raise Reject(error_reply(ident, flags, RCODE.NOTIMP))
+    try:
+        record = DNSRecord.parse(data)
+    except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR)) from None
+    if len(record.questions) != 1:
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR))
+    edns_size, do_bit = None, False
+    for rr in record.ar:
+        if rr.rtype == QTYPE.OPT:
+            edns_size = max(UDP_DEFAULT_SIZE, rr.rclass)
+            do_bit = bool(rr.ttl & 0x8000)
+    return Query(record, record.questions[0], edns_size, do_bit)
+
+
+def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
+    """A bare reply with no sections: QR set, opcode and RD copied, the given rcode."""
+    flags = QR_BIT | (query_flags & 0x7900) | rcode  # opcode bits and RD
+    return HEADER.pack(ident, flags, 0, 0, 0, 0)
+
+
+def encode(query: Query, answer: Answer, max_size: int) -> bytes:
+    """The reply for `answer`, shrunk to `max_size`: additional records go first, then
+    answer records, and TC is set when answers had to go."""
+    header = DNSHeader(
+        id=query.id,
+        qr=1,
+        aa=int(answer.authoritative),
+        rd=query.record.header.rd,
+        ra=0,
+        rcode=answer.rcode,
+    )
+    reply = DNSRecord(
+        header,
+        q=query.question,
+        rr=list(answer.answer),
+        auth=list(answer.authority),
+        ar=list(answer.additional),
+    )
+    opt = _opt(query)
+    if opt is not None:
+        reply.add_ar(opt)
+    data = reply.pack()
+    if len(data) <= max_size:
+        return data
+    reply.ar = [opt] if opt is not None else []
+    data = reply.pack()
+    if len(data) <= max_size:
+        return data
+    reply.header.tc = 1
+    fits, too_many = 0, len(reply.rr)  # binary search for the most answers that fit
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        reply.rr = answer.answer[:middle]
+        if len(reply.pack()) <= max_size:
+            fits = middle
+        else:
+            too_many = middle
+    reply.rr = answer.answer[:fits]
+    return reply.pack()
+
+
+def reply_size_limit(query: Query, over_tcp: bool) -> int:
+    if over_tcp:
+        return TCP_MAX_SIZE
+    if query.edns_size is None:
+        return UDP_DEFAULT_SIZE
+    return min(query.edns_size, UDP_MAX_SIZE)
+
+
+def _opt(query: Query) -> EDNS0 | None:
+    if query.edns_size is None:
+        return None
+    # like CoreDNS, mirror the client's buffer size (capped to what we send at most)
+    size = min(query.edns_size, UDP_MAX_SIZE)
+    return EDNS0(udp_len=size, flags="do" if query.do_bit else "")
+
+
+def is_internet_class(query: Query) -> bool:
+    return query.question.qclass in (CLASS.IN, CLASS.ANY)

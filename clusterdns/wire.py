@@ -18,6 +18,7 @@ UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
 TCP_MAX_SIZE = 65535
 QR_BIT = 0x8000
+CLASS_ANY = 255  # dnslib names it "*", which attribute access cannot reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +129,4 @@ def _opt(query: Query) -> EDNS0 | None:
 
 
 def is_internet_class(query: Query) -> bool:
-    return query.question.qclass in (CLASS.IN, CLASS.ANY)
+    return query.question.qclass in (CLASS.IN, CLASS_ANY)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,23 +45,32 @@ def start_server(args: list[str], timeout: float = 15.0) -> ServerProcess:
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert process.stderr is not None
     log: list[str] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+    # a thread drains stderr for the whole run, so a chatty server never blocks on the pipe
+    threading.Thread(target=_drain, args=(process, log, lines), daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stderr], [], [], 0.2)
-        if ready:
-            line = process.stderr.readline()
-            if not line and process.poll() is not None:
-                break
-            log.append(line)
-            found = re.search(r"serving DNS on (\S+) port (\d+)", line)
-            if found:
-                return ServerProcess(process, found.group(1), int(found.group(2)), log)
-        elif process.poll() is not None:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if line is None:
             break
+        found = re.search(r"serving DNS on (\S+) port (\d+)", line)
+        if found:
+            return ServerProcess(process, found.group(1), int(found.group(2)), log)
     process.kill()
+    process.wait()
     raise AssertionError("server did not start:\n" + "".join(log))
+
+
+def _drain(process: subprocess.Popen[str], log: list[str], lines: queue.Queue[str | None]) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        log.append(line)
+        lines.put(line)
+    lines.put(None)
 
 
 def stop_server(server: ServerProcess) -> None:

@@ -33,6 +33,19 @@ class Answer:
     chase: str | None = None  # ExternalName target outside our zones: resolve, append
 
 
+@dataclass(frozen=True, slots=True)
+class Question:
+    qname: DNSLabel | str  # as asked
+    name: str  # lower case
+    qtype: int
+    zone: str  # the zone it falls in, lower case
+    zone_text: str  # that zone spelled as in the question (CoreDNS keeps its case)
+
+    def rezone(self, name: str) -> str:
+        """A lower-case name of our zone, with the zone part spelled as asked."""
+        return name[: -len(self.zone)] + self.zone_text if name.endswith(self.zone) else name
+
+
 @dataclass(frozen=True)
 class ResolverSettings:
     zones: tuple[str, ...]  # cluster zones, absolute lower case
@@ -72,67 +85,69 @@ class Resolver:
         if found is None:
             return Answer(forward=True, authoritative=False)
         zone, reverse = found
+        q = Question(qname, name, qtype, zone, _zone_as_asked(qname, zone))
         if qtype in (QTYPE.AXFR, QTYPE.IXFR):
             return Answer(rcode=RCODE.REFUSED)
         if name == zone:
-            return self._apex(qname, qtype, zone)
+            return self._apex(q)
         if reverse:
-            return self._reverse(qname, name, qtype, zone)
-        return self._cluster(qname, name, qtype, zone)
+            return self._reverse(q)
+        return self._cluster(q)
 
     # -- zones ---------------------------------------------------------------------
 
-    def _apex(self, qname: DNSLabel | str, qtype: int, zone: str) -> Answer:
-        if qtype == QTYPE.SOA:
-            return Answer(answer=[self.soa(zone)])
-        if qtype == QTYPE.NS:
+    def _apex(self, q: Question) -> Answer:
+        if q.qtype == QTYPE.SOA:
+            return Answer(answer=[self.soa(q.zone_text)])
+        if q.qtype == QTYPE.NS:
             answer = Answer()
-            for ns_name, ip in self.nameservers(zone):
-                record = RR(qname, QTYPE.NS, ttl=self.ttl, rdata=NS(ns_name))
+            for ns_name, ip in self.nameservers(q.zone):
+                target = q.rezone(ns_name)
+                record = RR(q.qname, QTYPE.NS, ttl=self.ttl, rdata=NS(target))
                 if record not in answer.answer:
                     answer.answer.append(record)
-                answer.additional.append(self._address(ns_name, ip))
+                answer.additional.append(self._address(target, ip))
             return answer
-        if qtype == QTYPE.TXT:
-            return self._negative(zone, zone)  # CoreDNS: TXT exists only at dns-version
-        return self._nodata(zone)
+        if q.qtype == QTYPE.TXT:
+            return self._negative(q)  # CoreDNS: TXT exists only at dns-version
+        return self._nodata(q)
 
-    def _cluster(self, qname: DNSLabel | str, name: str, qtype: int, zone: str) -> Answer:
-        if qtype == QTYPE.SOA:
-            return self._nodata(zone)  # SOA only at the apex; CoreDNS answers NODATA elsewhere
-        node = self._node(name, zone)
-        if qtype == QTYPE.TXT:
-            if name == f"dns-version.{zone}":
-                txt = RR(qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
+    def _cluster(self, q: Question) -> Answer:
+        if q.qtype == QTYPE.SOA:
+            return self._nodata(q)  # SOA only at the apex; CoreDNS answers NODATA elsewhere
+        node = self._node(q.name, q.zone)
+        if q.qtype == QTYPE.TXT:
+            if q.name == f"dns-version.{q.zone}":
+                txt = RR(q.qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
                 return Answer(answer=[txt])
-            exists = node is not None or self._pod_ip(name, zone) is not None
-            return self._nodata(zone) if exists else self._negative(zone, name)
+            exists = node is not None or self._pod_ip(q.name, q.zone) is not None
+            return self._nodata(q) if exists else self._negative(q)
         if node is not None:
-            return self._from_node(qname, qtype, zone, node)
-        pod_ip = self._pod_ip(name, zone)
+            return self._from_node(q, node)
+        pod_ip = self._pod_ip(q.name, q.zone)
         if pod_ip is not None:
-            if qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == qtype:
-                return Answer(answer=[self._address(qname, pod_ip)])
-            return self._nodata(zone)
-        if self._structural(name, zone):
-            return self._nodata(zone)
-        if name == f"ns.dns.{zone}" and qtype in (QTYPE.A, QTYPE.AAAA):
-            own = [ip for ns_name, ip in self.nameservers(zone) if ns_name == name]
-            if own:
-                return self._addresses_answer(qname, own)
-        return self._negative(zone, name)
+            if q.qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == q.qtype:
+                return Answer(answer=[self._address(q.qname, pod_ip)])
+            return self._nodata(q)
+        if self._structural(q.name, q.zone):
+            return self._nodata(q)
+        if q.name == f"ns.dns.{q.zone}" and q.qtype in (QTYPE.A, QTYPE.AAAA):
+            own = [ip for ns_name, ip in self.nameservers(q.zone) if ns_name == q.name]
+            answer = [self._address(q.qname, ip) for ip in own if _rtype(ip) == q.qtype]
+            return Answer(answer=answer, authority=[] if answer else [self.soa(q.zone_text)])
+        return self._negative(q)
 
-    def _reverse(self, qname: DNSLabel | str, name: str, qtype: int, zone: str) -> Answer:
-        ip = ip_from_reverse(name)
+    def _reverse(self, q: Question) -> Answer:
+        ip = ip_from_reverse(q.name)
         targets = self.index.ptr_targets(ip) if ip else []
         if not targets:
-            return self._negative(zone, name)
-        if qtype != QTYPE.PTR:
-            return self._nodata(zone)
+            return self._negative(q)
+        if q.qtype != QTYPE.PTR:
+            return self._nodata(q)
         primary = self.primary_zone
         return Answer(
             answer=[
-                RR(qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(f"{target}.{primary}"))
+                RR(q.qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(f"{target}.{primary}"))
                 for target in targets
             ]
         )
@@ -183,45 +198,42 @@ class Resolver:
 
     # -- answers from a node ------------------------------------------------------------
 
-    def _from_node(self, qname: DNSLabel | str, qtype: int, zone: str, node: Node) -> Answer:
+    def _from_node(self, q: Question, node: Node) -> Answer:
         if node.cname is not None:
-            if qtype == QTYPE.CNAME:
-                return Answer(
-                    answer=[RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname))]
-                )
-            if qtype in (QTYPE.A, QTYPE.AAAA):
-                return self._follow_cname(qname, qtype, zone, node.cname)
-            return self._nodata(zone)
-        if qtype == QTYPE.A and node.a:
-            return self._addresses_answer(qname, node.a)
-        if qtype == QTYPE.AAAA and node.aaaa:
-            return self._addresses_answer(qname, node.aaaa)
-        if qtype == QTYPE.SRV and node.srv:
-            return self._srv_answer(qname, node)
-        return self._nodata(zone)
+            if q.qtype == QTYPE.CNAME:
+                cname = RR(q.qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname))
+                return Answer(answer=[cname])
+            if q.qtype in (QTYPE.A, QTYPE.AAAA):
+                return self._follow_cname(q, node.cname)
+            return self._nodata(q)
+        if q.qtype == QTYPE.A and node.a:
+            return Answer(answer=[self._address(q.qname, ip) for ip in node.a])
+        if q.qtype == QTYPE.AAAA and node.aaaa:
+            return Answer(answer=[self._address(q.qname, ip) for ip in node.aaaa])
+        if q.qtype == QTYPE.SRV and node.srv:
+            return self._srv_answer(q, node)
+        return self._nodata(q)
 
-    def _addresses_answer(self, qname: DNSLabel | str, ips: tuple[str, ...] | list[str]) -> Answer:
-        return Answer(answer=[self._address(qname, ip) for ip in ips])
-
-    def _srv_answer(self, qname: DNSLabel | str, node: Node) -> Answer:
+    def _srv_answer(self, q: Question, node: Node) -> Answer:
         answer = Answer()
         seen: set[tuple[str, str]] = set()
         for srv in node.srv:
-            rdata = SRV(srv.priority, srv.weight, srv.port, srv.target)
-            answer.answer.append(RR(qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
-            target = self.index.nodes.get(srv.target)
-            if target is None:
+            target = q.rezone(srv.target)
+            rdata = SRV(srv.priority, srv.weight, srv.port, target)
+            answer.answer.append(RR(q.qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
+            target_node = self.index.nodes.get(srv.target)
+            if target_node is None:
                 continue
-            for ip in (*target.a, *target.aaaa):
+            for ip in (*target_node.a, *target_node.aaaa):
                 if (srv.target, ip) not in seen:
                     seen.add((srv.target, ip))
-                    answer.additional.append(self._address(srv.target, ip))
+                    answer.additional.append(self._address(target, ip))
         return answer
 
-    def _follow_cname(self, qname: DNSLabel | str, qtype: int, zone: str, target: str) -> Answer:
+    def _follow_cname(self, q: Question, target: str) -> Answer:
         """An ExternalName: CNAME, then the target's records (SPEC §3)."""
-        chain = [RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(target))]
-        seen = {str(qname).lower()}
+        chain = [RR(q.qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(target))]
+        seen = {q.name}
         while target not in seen and len(chain) <= MAX_CNAME_HOPS:
             seen.add(target)
             found = self.zone_of(target)
@@ -231,31 +243,32 @@ class Resolver:
             if node is None:
                 break
             if node.cname is None:
-                ips = node.a if qtype == QTYPE.A else node.aaaa
+                ips = node.a if q.qtype == QTYPE.A else node.aaaa
                 if not ips:
                     break
                 return Answer(answer=chain + [self._address(target, ip) for ip in ips])
             chain.append(RR(target, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname)))
             target = node.cname
-        return self._nodata(zone)  # an internal target that yields nothing drops the CNAME
+        return self._nodata(q)  # an internal target that yields nothing drops the CNAME
 
     # -- negative answers and special records ------------------------------------------------
 
-    def _nodata(self, zone: str) -> Answer:
-        return Answer(authority=[self.soa(zone)])
+    def _nodata(self, q: Question) -> Answer:
+        return Answer(authority=[self.soa(q.zone_text)])
 
-    def _negative(self, zone: str, name: str) -> Answer:
+    def _negative(self, q: Question) -> Answer:
         """The name does not exist: fall through, SERVFAIL before sync, else NXDOMAIN."""
         fallthrough = self.settings.fallthrough
         if fallthrough is not None and (
-            not fallthrough or any(in_zone(name, z) for z in fallthrough)
+            not fallthrough or any(in_zone(q.name, z) for z in fallthrough)
         ):
             return Answer(forward=True, authoritative=False)
         if not self.index.state.synced:
-            return Answer(rcode=RCODE.SERVFAIL, authority=[self.soa(zone)])
-        return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(zone)])
+            return Answer(rcode=RCODE.SERVFAIL, authority=[self.soa(q.zone_text)])
+        return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(q.zone_text)])
 
     def soa(self, zone: str) -> RR:
+        """The zone's SOA; `zone` may carry the question's case, which CoreDNS keeps."""
         rdata = SOA(
             f"ns.dns.{zone}",
             f"hostmaster.{zone}",
@@ -286,3 +299,9 @@ class Resolver:
 
 def _rtype(ip: str) -> int:
     return QTYPE.A if ip_family(ip) == 4 else QTYPE.AAAA
+
+
+def _zone_as_asked(qname: DNSLabel | str, zone: str) -> str:
+    text = str(qname)
+    suffix = text[-len(zone) :] if zone != "." else "."
+    return suffix if suffix.lower() == zone else zone

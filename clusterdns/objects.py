@@ -110,7 +110,7 @@ def _field(obj: dict[str, Any], path: str, expected: type, default: Any = ...) -
     for part in path.split("."):
         if not isinstance(value, dict) or value.get(part) is None:
             if default is ...:
-                raise ObjectError(f"missing {path}")
+                raise ObjectError(f"{path} is missing")
             return default
         value = value[part]
     if not isinstance(value, expected):
@@ -168,18 +168,10 @@ def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
     for i, item in enumerate(_field(obj, "endpoints", list, [])):
         if not isinstance(item, dict):
             raise ObjectError(f"endpoints[{i}] must be a mapping")
-        addresses = _field(item, "addresses", list)
-        if not all(isinstance(a, str) for a in addresses):
-            raise ObjectError(f"endpoints[{i}].addresses must be a list of strings")
-        ready = _field(item, "conditions.ready", bool, True)
-        endpoints.append(
-            Endpoint(
-                addresses=tuple(addresses),
-                ready=ready,
-                hostname=_field(item, "hostname", str, None),
-                pod_name=_pod_name(item),
-            )
-        )
+        try:
+            endpoints.append(_endpoint(item))
+        except ObjectError as exc:
+            raise ObjectError(f"endpoints[{i}].{exc}") from None
     return EndpointSlice(
         namespace=namespace,
         name=name,
@@ -188,6 +180,18 @@ def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
         endpoints=tuple(endpoints),
         ports=_ports(_field(obj, "ports", list, []), "ports"),
         trigger_time=annotations.get(TRIGGER_TIME_ANNOTATION),
+    )
+
+
+def _endpoint(item: dict[str, Any]) -> Endpoint:
+    addresses = _field(item, "addresses", list)
+    if not all(isinstance(a, str) for a in addresses):
+        raise ObjectError("addresses must be a list of strings")
+    return Endpoint(
+        addresses=tuple(addresses),
+        ready=_field(item, "conditions.ready", bool, True),
+        hostname=_field(item, "hostname", str, None),
+        pod_name=_pod_name(item),
     )
 
 

@@ -92,11 +92,11 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
     opt = _opt(query)
     if opt is not None:
         reply.add_ar(opt)
-    data = reply.pack()
+    data = bytes(reply.pack())
     if len(data) <= max_size:
         return data
     reply.ar = [opt] if opt is not None else []
-    data = reply.pack()
+    data = bytes(reply.pack())
     if len(data) <= max_size:
         return data
     reply.header.tc = 1
@@ -109,7 +109,7 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
         else:
             too_many = middle
     reply.rr = answer.answer[:fits]
-    return reply.pack()
+    return bytes(reply.pack())
 
 
 def reply_size_limit(query: Query, over_tcp: bool) -> int:

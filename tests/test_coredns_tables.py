@@ -15,6 +15,8 @@ from dnslib import QTYPE, RCODE
 
 from clusterdns.config import load_config
 from clusterdns.index import RecordIndex
+from clusterdns.names import endpoint_name
+from clusterdns.objects import Endpoint
 from clusterdns.records import BuildOptions
 from clusterdns.resolver import Resolver, ResolverSettings
 from tests.resolver_helpers import state_from_items
@@ -97,3 +99,14 @@ def test_coredns_case(group, case):
         got = ours(records)
         assert len(got) == len(want), (section, got, want)
         assert without_ignored_ttls(got, want) == want, section
+
+
+def hostname_cases() -> list[Any]:
+    (group,) = [g for g in TABLES["groups"] if g.get("kind") == "endpoint_hostname"]
+    return [pytest.param(case, id=f"{case['ip']}-{case['hostname']}-{case['target_ref_pod']}-{case['endpoint_pod_names']}") for case in group["cases"]]
+
+
+@pytest.mark.parametrize("case", hostname_cases())
+def test_coredns_endpoint_hostname(case):
+    ep = Endpoint((case["ip"],), True, case["hostname"], case["target_ref_pod"])
+    assert endpoint_name(ep, case["ip"], case["endpoint_pod_names"]) == case["expected"]

@@ -23,8 +23,8 @@ run: setup
 	$(BIN)/clusterdns serve $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check clusterdns tests bench
+	$(BIN)/ruff check .
 
 test: setup system-deps
-	$(BIN)/ruff check clusterdns tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -118,11 +118,14 @@ class FakeKubeAPI:
         self._connections: set[socket.socket] = set()
         self._stalled = False
         self._failure: int | None = None
+        self._retry_after = 1
         self._closing = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -222,10 +225,11 @@ class FakeKubeAPI:
             self._stalled = on
             self._cond.notify_all()
 
-    def fail_with(self, status: int | None) -> None:
-        """Answer every new request with this HTTP status (with Retry-After: 1), until None."""
+    def fail_with(self, status: int | None, retry_after: int = 1) -> None:
+        """Answer every new request with this HTTP status and a Retry-After, until None."""
         with self._cond:
             self._failure = status
+            self._retry_after = retry_after
 
     # -- HTTP side, called by the handler threads ------------------------------------------
 
@@ -271,6 +275,11 @@ class FakeKubeAPI:
             self._watches.add(watch)
             return watch
 
+    def watching(self, resource: str) -> int:
+        """How many watches of `resource` are open."""
+        with self._cond:
+            return sum(w.resource == resource for w in self._watches)
+
     def close_watch(self, watch: _Watch) -> None:
         with self._cond:
             self._watches.discard(watch)
@@ -312,11 +321,11 @@ class FakeKubeAPI:
         event = {"type": "ERROR", "object": status_body(410, "Expired", message)}
         return json.dumps(event).encode() + b"\n"
 
-    def count(self, resource: str, verb: str) -> int | None:
-        """Count a request; the status to fail it with, if any."""
+    def count(self, resource: str, verb: str) -> tuple[int, int] | None:
+        """Count a request; the (status, retry after) to fail it with, if any."""
         with self._cond:
             self.requests[(resource, verb)] += 1
-            return self._failure
+            return None if self._failure is None else (self._failure, self._retry_after)
 
     def track(self, conn: socket.socket, open_: bool) -> None:
         with self._cond:
@@ -353,9 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
         resource = route.group(3) if route else "?"
         failure = self.api.count(resource, "watch" if watching else "list")
         if failure is not None:
-            reason = HTTPStatus(failure).phrase.replace(" ", "")
-            self._send_json(failure, status_body(failure, reason, "injected by the test"),
-                            {"Retry-After": "1"})
+            status, retry_after = failure
+            reason = HTTPStatus(status).phrase.replace(" ", "")
+            self._send_json(status, status_body(status, reason, "injected by the test"),
+                            {"Retry-After": str(retry_after)})
         elif self.api.token and self.headers.get("Authorization", "").lower() != \
                 f"bearer {self.api.token}".lower():
             self._send_json(401, status_body(401, "Unauthorized", "bad or missing token"))

@@ -10,10 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from clusterdns.objects import ServiceKind
 from clusterdns.records import BuildOptions, Node, ServiceRecords, build_service
 from clusterdns.state import ClusterState, Key, StateListener
+
+# IP → endpoint name(s) in the first cluster zone; a bare string in the common case of one
+# endpoint per IP, because a large cluster has 100k of these
+EndpointPtrs = str | tuple[str, ...]
+
+
+class Owned(NamedTuple):
+    """What the index remembers of one service: the names it owns and its PTR entries."""
+
+    names: tuple[str, ...]
+    service_ptrs: tuple[tuple[str, str], ...]
+    endpoint_ips: tuple[str, ...]
+    suffix: str  # ".<svc>.<ns>.svc.<first zone>": its endpoint names end so
 
 
 class RecordIndex(StateListener):
@@ -29,10 +43,9 @@ class RecordIndex(StateListener):
         self.options = options
         self.exposed_namespaces = namespaces
         self.nodes: dict[str, Node] = {}
-        self.by_service: dict[Key, ServiceRecords] = {}
-        # IP → {service key: relative PTR targets}
-        self.service_ptrs: dict[str, dict[Key, str]] = {}
-        self.endpoint_ptrs: dict[str, dict[Key, tuple[str, ...]]] = {}
+        self.by_service: dict[Key, Owned] = {}
+        self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
+        self.endpoint_ptrs: dict[str, EndpointPtrs] = {}
         self.generation = 0
         self.serial = int(time.time())
         state.subscribe(self)
@@ -63,18 +76,27 @@ class RecordIndex(StateListener):
         return self.state.has_namespace(namespace)
 
     def ptr_targets(self, ip: str) -> list[str]:
-        """Zone-relative PTR targets for a canonical IP: a cluster IP's service, else every
-        ready endpoint with that IP (one per selecting service)."""
+        """PTR targets (in the first cluster zone) for a canonical IP: a cluster IP's service,
+        else every ready endpoint with that IP (one per selecting service)."""
         services = self.service_ptrs.get(ip)
         if services:
             return [min(services.values())]
-        endpoints = self.endpoint_ptrs.get(ip, {})
-        return [target for key in sorted(endpoints) for target in endpoints[key]]
+        return self.endpoint_names(ip)
 
-    def services_sorted(self) -> Iterator[tuple[Key, ServiceRecords]]:
-        """Services by name then namespace (the dump order, SPEC §10)."""
+    def endpoint_names(self, ip: str) -> list[str]:
+        """The names of the ready endpoints with this IP, in the first cluster zone."""
+        return sorted(_names(self.endpoint_ptrs.get(ip, ())))
+
+    def service_of_endpoint_name(self, name: str) -> Key:
+        """(namespace, service) of an endpoint name in the first cluster zone."""
+        relative = name[: -len(self.zones[0]) - len(".svc.")]
+        _endpoint, service, namespace = relative.rsplit(".", 2)
+        return namespace, service
+
+    def services_sorted(self) -> Iterator[tuple[Key, tuple[str, ...]]]:
+        """Services by name then namespace (the dump order, SPEC §10), with their names."""
         for key in sorted(self.by_service, key=lambda k: (k[1], k[0])):
-            yield key, self.by_service[key]
+            yield key, self.by_service[key].names
 
     # -- internals -------------------------------------------------------------------
 
@@ -85,16 +107,20 @@ class RecordIndex(StateListener):
     def _rebuild(self, key: Key) -> bool:
         """Rebuild one service's names; True when what it serves changed."""
         old = self.by_service.pop(key, None)
-        new = self._build(key)
+        old_nodes: dict[str, Node] = {}
         if old is not None:
-            for name in old.nodes:
-                del self.nodes[name]
+            old_nodes = {name: self.nodes.pop(name) for name in old.names}
             self._unlink_ptrs(key, old)
+        new = self._build(key)
         if new is not None:
             self.nodes.update(new.nodes)
-            self._link_ptrs(key, new)
-            self.by_service[key] = new
-        return old != new
+            suffix = f".{key[1]}.{key[0]}.svc.{self.zones[0]}"
+            owned = Owned(tuple(new.nodes), new.service_ptrs, tuple(new.endpoint_ptrs), suffix)
+            self._link_ptrs(key, owned, new.endpoint_ptrs)
+            self.by_service[key] = owned
+        if old is None or new is None:
+            return old is not new
+        return old_nodes != new.nodes or old.service_ptrs != new.service_ptrs
 
     def _build(self, key: Key) -> ServiceRecords | None:
         svc = self.state.services.get(key)
@@ -104,19 +130,26 @@ class RecordIndex(StateListener):
         records = build_service(svc, slices, self.zones, self.options)
         return records if records.nodes else None
 
-    def _link_ptrs(self, key: Key, records: ServiceRecords) -> None:
-        for ip, target in records.service_ptrs.items():
+    def _link_ptrs(self, key: Key, owned: Owned, names: dict[str, EndpointPtrs]) -> None:
+        for ip, target in owned.service_ptrs:
             self.service_ptrs.setdefault(ip, {})[key] = target
-        for ip, targets in records.endpoint_ptrs.items():
-            self.endpoint_ptrs.setdefault(ip, {})[key] = targets
+        for ip, added in names.items():
+            known = self.endpoint_ptrs.get(ip)
+            self.endpoint_ptrs[ip] = added if known is None else (*_names(known), *_names(added))
 
-    def _unlink_ptrs(self, key: Key, records: ServiceRecords) -> None:
-        for table, ips in (
-            (self.service_ptrs, records.service_ptrs),
-            (self.endpoint_ptrs, records.endpoint_ptrs),
-        ):
-            for ip in ips:
-                owners = table[ip]
-                del owners[key]
-                if not owners:
-                    del table[ip]
+    def _unlink_ptrs(self, key: Key, owned: Owned) -> None:
+        for ip, _target in owned.service_ptrs:
+            owners = self.service_ptrs[ip]
+            del owners[key]
+            if not owners:
+                del self.service_ptrs[ip]
+        for ip in owned.endpoint_ips:
+            rest = tuple(n for n in _names(self.endpoint_ptrs[ip]) if not n.endswith(owned.suffix))
+            if not rest:
+                del self.endpoint_ptrs[ip]
+            else:
+                self.endpoint_ptrs[ip] = rest[0] if len(rest) == 1 else rest
+
+
+def _names(names: EndpointPtrs) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else names

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
+from typing import TYPE_CHECKING
 
-from clusterdns.objects import Endpoint
+if TYPE_CHECKING:  # objects imports this module for canonical_ip
+    from clusterdns.objects import Endpoint
 
 
 def fqdn(name: str) -> str:
@@ -36,11 +39,15 @@ def endpoint_name(endpoint: Endpoint, address: str, use_pod_name: bool) -> str:
 
 
 def canonical_ip(text: str) -> str | None:
-    """The canonical text form of an IP address, or None when `text` is not one."""
+    """The canonical text form of an IP address (RFC 5952 for IPv6), or None when `text` is
+    not one. The input string itself is returned when it is already canonical, so callers
+    that store the result share one string object."""
+    family = socket.AF_INET6 if ":" in text else socket.AF_INET
     try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
+        canonical = socket.inet_ntop(family, socket.inet_pton(family, text))
+    except (OSError, ValueError):
         return None
+    return text if canonical == text else canonical
 
 
 def ip_from_dashed(label: str) -> str | None:
@@ -68,7 +75,5 @@ def reverse_name(ip: str) -> str:
 
 
 def ip_family(ip: str) -> int:
-    """4 or 6 (0 for text that is no IP address)."""
-    if ":" in ip:
-        return 6 if canonical_ip(ip) else 0
-    return 4 if canonical_ip(ip) else 0
+    """4 or 6, for an address already in canonical form."""
+    return 6 if ":" in ip else 4

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from clusterdns.names import canonical_ip
+
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 
@@ -155,7 +157,13 @@ def parse_service(obj: dict[str, Any]) -> Service:
         raise ObjectError("spec.clusterIPs must be a list of strings")
     if ips and ips[0] == "None":
         return Service(namespace, name, ServiceKind.HEADLESS, (), "", ports)
-    return Service(namespace, name, ServiceKind.CLUSTER_IP, tuple(ips), "", ports)
+    return Service(namespace, name, ServiceKind.CLUSTER_IP, _canonical_ips(ips), "", ports)
+
+
+def _canonical_ips(texts: list[str]) -> tuple[str, ...]:
+    """Addresses in canonical form, parsed once here so nothing downstream parses them again;
+    text that is no IP address is dropped (the API server never sends any)."""
+    return tuple(ip for ip in map(canonical_ip, texts) if ip is not None)
 
 
 def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
@@ -188,7 +196,7 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
     if not all(isinstance(a, str) for a in addresses):
         raise ObjectError("addresses must be a list of strings")
     return Endpoint(
-        addresses=tuple(addresses),
+        addresses=_canonical_ips(addresses),
         ready=_field(item, "conditions.ready", bool, True),
         hostname=_field(item, "hostname", str, None),
         pod_name=_pod_name(item),
@@ -217,7 +225,7 @@ def parse_pod(obj: dict[str, Any]) -> Pod:
     phase = _field(status, "phase", str, "")
     deleting = _field(obj, "metadata.deletionTimestamp", str, None) is not None
     running = phase not in ("Succeeded", "Failed") and not deleting
-    return Pod(namespace, name, tuple(ip for ip in ips if isinstance(ip, str)), running)
+    return Pod(namespace, name, _canonical_ips([ip for ip in ips if isinstance(ip, str)]), running)
 
 
 PARSERS = {

@@ -9,26 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from clusterdns.names import canonical_ip, endpoint_name, ip_family
 from clusterdns.objects import EndpointSlice, Port, Service, ServiceKind
 
-
-class Srv(NamedTuple):
-    priority: int
-    weight: int
-    port: int
-    target: str
+SrvTarget = tuple[int, str]  # (port, target name); priority is always 0
 
 
 @dataclass(slots=True)
 class Node:
-    """The records at one name. A name with a Node exists: other types get NODATA."""
+    """The records at one name. A name with a Node exists: other types get NODATA.
+
+    SRV records of one name share a weight, so a record is just (port, target): the same
+    tuple object then serves the service, port and endpoint names alike."""
 
     a: tuple[str, ...] = ()
     aaaa: tuple[str, ...] = ()
-    srv: tuple[Srv, ...] = ()
+    srv: tuple[SrvTarget, ...] = ()
+    srv_weight: int = 0
     cname: str | None = None  # absolute, lower case, with trailing dot
 
 
@@ -50,17 +48,20 @@ class ReadyAddress:
 
 @dataclass(slots=True)
 class ServiceRecords:
-    """Everything one service contributes: its names, and PTR targets by IP (zone-relative)."""
+    """Everything one service contributes: its names, and its PTR targets by IP.
+
+    PTR targets are names of the first cluster zone and the very string objects used as node
+    keys, so a large cluster holds each name once. A cluster IP's PTR wins over any
+    endpoint's (SPEC §5), so the two are kept apart."""
 
     nodes: dict[str, Node] = field(default_factory=dict)
-    # IP → relative PTR targets ("nginx.demo.svc"); cluster IPs and endpoint IPs kept apart
-    # because a cluster IP's PTR wins over any endpoint's (SPEC §5).
-    service_ptrs: dict[str, str] = field(default_factory=dict)
-    endpoint_ptrs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    service_ptrs: tuple[tuple[str, str], ...] = ()  # (cluster IP, service name)
+    endpoint_ptrs: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # IP → names
 
 
 def ready_addresses(slices: Iterable[EndpointSlice], use_pod_names: bool) -> list[ReadyAddress]:
-    """Ready addresses of a service's slices, de-duplicated by (name, IP), in slice order."""
+    """Ready addresses of a service's slices, de-duplicated by (name, IP), in slice order.
+    Addresses are already canonical (objects.py parses them once)."""
     seen: set[tuple[str, str]] = set()
     ready = []
     for sl in slices:
@@ -69,11 +70,8 @@ def ready_addresses(slices: Iterable[EndpointSlice], use_pod_names: bool) -> lis
         for ep in sl.endpoints:
             if not ep.ready:
                 continue
-            for address in ep.addresses:
-                ip = canonical_ip(address)
-                if ip is None:
-                    continue
-                name = endpoint_name(ep, address, use_pod_names)
+            for ip in ep.addresses:
+                name = endpoint_name(ep, ip, use_pod_names)
                 if (name, ip) not in seen:
                     seen.add((name, ip))
                     ready.append(ReadyAddress(name, ip, sl.ports))
@@ -85,14 +83,9 @@ def port_label(port: Port) -> str:
     return f"_{port.name.lower()}._{port.protocol.lower()}"
 
 
-def srv_records(candidates: list[tuple[int, str]]) -> tuple[Srv, ...]:
-    """SRV records for (port, target) candidates: weight floor(100/N) over all N candidates,
-    then de-duplicated by (target, port), as CoreDNS does."""
-    if not candidates:
-        return ()
-    weight = max(1, 100 // len(candidates))
-    unique = dict.fromkeys(candidates)
-    return tuple(Srv(0, weight, port, target) for port, target in unique)
+def srv_weight(candidates: int) -> int:
+    """CoreDNS's SRV weight: floor(100/N) over all N candidates before de-duplication."""
+    return max(1, 100 // candidates) if candidates else 0
 
 
 def split_families(ips: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -103,9 +96,11 @@ def split_families(ips: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]
     )
 
 
-def address_node(ips: Iterable[str], srv: tuple[Srv, ...] = ()) -> Node:
+def address_node(ips: Iterable[str], srv: list[SrvTarget] | None = None) -> Node:
+    """A node with these addresses and SRV candidates (de-duplicated by target and port)."""
     a, aaaa = split_families(ips)
-    return Node(a=a, aaaa=aaaa, srv=srv)
+    srv = srv or []
+    return Node(a=a, aaaa=aaaa, srv=tuple(dict.fromkeys(srv)), srv_weight=srv_weight(len(srv)))
 
 
 def build_service(
@@ -119,63 +114,88 @@ def build_service(
                 out.nodes[_base(svc, zone)] = Node(cname=svc.external_name + ".")
         return out
     ready = [] if opts.noendpoints else ready_addresses(slices, opts.endpoint_pod_names)
-    if svc.kind is ServiceKind.CLUSTER_IP:
-        if opts.ignore_empty_service and not ready:
-            return out
-        ips = [ip for ip in (canonical_ip(i) for i in svc.cluster_ips) if ip]
-        for ip in ips:
-            out.service_ptrs[ip] = _relative(svc)
-        for zone in zones:
-            _cluster_ip_names(out.nodes, svc, ips, _base(svc, zone))
-    elif not ready:
+    if svc.kind is ServiceKind.CLUSTER_IP and opts.ignore_empty_service and not ready:
+        return out
+    if svc.kind is ServiceKind.HEADLESS and not ready:
         return out  # headless without ready endpoints: NXDOMAIN (spec rule)
-    for addr in ready:
-        out.endpoint_ptrs[addr.ip] = (
-            *out.endpoint_ptrs.get(addr.ip, ()),
-            f"{addr.name}.{_relative(svc)}",
-        )
     for zone in zones:
         base = _base(svc, zone)
-        if svc.kind is ServiceKind.HEADLESS:
-            _headless_names(out.nodes, ready, base)
-        _endpoint_names(out.nodes, ready, base)
+        srv = SrvTargets(ready, base)
+        if svc.kind is ServiceKind.CLUSTER_IP:
+            _cluster_ip_names(out.nodes, svc, base)
+        else:
+            _headless_names(out.nodes, ready, srv, base)
+        _endpoint_names(out.nodes, ready, srv)
+        if zone == zones[0]:
+            out.service_ptrs = tuple((ip, base) for ip in svc.cluster_ips)
+            out.endpoint_ptrs = _endpoint_ptrs(ready, srv.targets)
     return out
 
 
-def _relative(svc: Service) -> str:
-    return f"{svc.name}.{svc.namespace}.svc".lower()
-
-
 def _base(svc: Service, zone: str) -> str:
-    return f"{_relative(svc)}.{zone}"
+    return f"{svc.name}.{svc.namespace}.svc.{zone}".lower()
 
 
-def _cluster_ip_names(nodes: dict[str, Node], svc: Service, ips: list[str], base: str) -> None:
-    nodes[base] = address_node(ips, srv_records([(p.port, base) for p in svc.ports for _ in ips]))
+def _cluster_ip_names(nodes: dict[str, Node], svc: Service, base: str) -> None:
+    ips = svc.cluster_ips
+    nodes[base] = address_node(ips, [(p.port, base) for p in svc.ports for _ in ips])
     for port in svc.ports:
         if port.name:
-            srv = srv_records([(port.port, base) for _ in ips])
-            nodes[f"{port_label(port)}.{base}"] = address_node(ips, srv)
+            nodes[f"{port_label(port)}.{base}"] = address_node(ips, [(port.port, base)] * len(ips))
 
 
-def _headless_names(nodes: dict[str, Node], ready: list[ReadyAddress], base: str) -> None:
-    srv = srv_records([(p.port, f"{a.name}.{base}") for a in ready for p in a.ports])
-    nodes[base] = address_node((a.ip for a in ready), srv)
+def _headless_names(
+    nodes: dict[str, Node], ready: list[ReadyAddress], srv: SrvTargets, base: str
+) -> None:
+    nodes[base] = address_node(
+        (a.ip for a in ready), [srv.get(a, p) for a in ready for p in a.ports]
+    )
     by_port: dict[str, list[tuple[ReadyAddress, Port]]] = {}
     for addr in ready:
         for port in addr.ports:
             if port.name:
                 by_port.setdefault(port_label(port), []).append((addr, port))
     for label, pairs in by_port.items():
-        srv = srv_records([(p.port, f"{a.name}.{base}") for a, p in pairs])
-        nodes[f"{label}.{base}"] = address_node((a.ip for a, _ in pairs), srv)
+        targets = [srv.get(a, p) for a, p in pairs]
+        nodes[f"{label}.{base}"] = address_node((a.ip for a, _ in pairs), targets)
 
 
-def _endpoint_names(nodes: dict[str, Node], ready: list[ReadyAddress], base: str) -> None:
+def _endpoint_names(nodes: dict[str, Node], ready: list[ReadyAddress], srv: SrvTargets) -> None:
     by_name: dict[str, list[ReadyAddress]] = {}
     for addr in ready:
         by_name.setdefault(addr.name, []).append(addr)
     for name, addrs in by_name.items():
-        target = f"{name}.{base}"
-        srv = srv_records([(p.port, target) for a in addrs for p in a.ports])
-        nodes[target] = address_node((a.ip for a in addrs), srv)
+        targets = [srv.get(a, p) for a in addrs for p in a.ports]
+        nodes[srv.targets[name]] = address_node((a.ip for a in addrs), targets)
+
+
+class SrvTargets:
+    """One target name per endpoint name and one (port, target) tuple per endpoint port,
+    shared by every node that lists them."""
+
+    def __init__(self, ready: list[ReadyAddress], base: str) -> None:
+        self.targets = {addr.name: f"{addr.name}.{base}" for addr in ready}
+        self._pairs: dict[SrvTarget, SrvTarget] = {}
+
+    def get(self, addr: ReadyAddress, port: Port) -> SrvTarget:
+        pair = (port.port, self.targets[addr.name])
+        return self._pairs.setdefault(pair, pair)
+
+
+def _endpoint_ptrs(
+    ready: list[ReadyAddress], targets: dict[str, str]
+) -> dict[str, str | tuple[str, ...]]:
+    """IP → its endpoint name, or names when several endpoints share the IP."""
+    by_ip: dict[str, str | tuple[str, ...]] = {}
+    for addr in ready:
+        name = targets[addr.name]
+        known = by_ip.get(addr.ip)
+        if known is None:
+            by_ip[addr.ip] = name
+        elif name not in known:
+            by_ip[addr.ip] = (*_as_tuple(known), name)
+    return by_ip
+
+
+def _as_tuple(names: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else names

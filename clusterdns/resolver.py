@@ -144,13 +144,8 @@ class Resolver:
             return self._negative(q)
         if q.qtype != QTYPE.PTR:
             return self._nodata(q)
-        primary = self.primary_zone
-        return Answer(
-            answer=[
-                RR(q.qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(f"{target}.{primary}"))
-                for target in targets
-            ]
-        )
+        ptrs = [RR(q.qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(target)) for target in targets]
+        return Answer(answer=ptrs)
 
     # -- names -----------------------------------------------------------------------
 
@@ -217,16 +212,16 @@ class Resolver:
     def _srv_answer(self, q: Question, node: Node) -> Answer:
         answer = Answer()
         seen: set[tuple[str, str]] = set()
-        for srv in node.srv:
-            target = q.rezone(srv.target)
-            rdata = SRV(srv.priority, srv.weight, srv.port, target)
+        for port, name in node.srv:
+            target = q.rezone(name)
+            rdata = SRV(0, node.srv_weight, port, target)
             answer.answer.append(RR(q.qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
-            target_node = self.index.nodes.get(srv.target)
+            target_node = self.index.nodes.get(name)
             if target_node is None:
                 continue
             for ip in (*target_node.a, *target_node.aaaa):
-                if (srv.target, ip) not in seen:
-                    seen.add((srv.target, ip))
+                if (name, ip) not in seen:
+                    seen.add((name, ip))
                     answer.additional.append(self._address(target, ip))
         return answer
 
@@ -280,16 +275,16 @@ class Resolver:
         """(NS name, address) pairs: the services whose ready endpoints are our own IPs
         (in a cluster: kube-dns), else ns.dns.<zone> with our own addresses."""
         pairs = []
+        primary = self.primary_zone
         for own in self.settings.own_ips:
-            for key, targets in sorted(self.index.endpoint_ptrs.get(own, {}).items()):
-                records = self.index.by_service[key]
-                base = f"{key[1]}.{key[0]}.svc.{zone}"
-                node = records.nodes.get(base)
-                if node is not None and node.a + node.aaaa and node.cname is None:
-                    if self.index.state.services[key].kind is ServiceKind.HEADLESS:
-                        pairs += [(f"{t}.{zone}", own) for t in targets]
-                    else:
-                        pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
+            for target in self.index.endpoint_names(own):
+                ns, svc = self.index.service_of_endpoint_name(target)
+                if self.index.state.services[(ns, svc)].kind is ServiceKind.HEADLESS:
+                    pairs.append((target[: -len(primary)] + zone, own))
+                else:
+                    base = f"{svc}.{ns}.svc.{zone}"
+                    node = self.index.nodes[base]
+                    pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
         return pairs or [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
 
     def _address(self, name: str, ip: str) -> RR:

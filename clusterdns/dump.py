@@ -21,8 +21,9 @@ def zone_records(resolver: Resolver, zone: str) -> Iterator[RR]:
     yield from resolver.resolve(zone, QTYPE.NS).additional
     yield from resolver.resolve(f"dns-version.{zone}", QTYPE.TXT).answer
     suffix = "." + zone
-    for _key, records in resolver.index.services_sorted():
-        for name, node in records.nodes.items():
+    for _key, names in resolver.index.services_sorted():
+        for name in names:
+            node = resolver.index.nodes[name]
             if not name.endswith(suffix):
                 continue  # the same service in another cluster zone
             if node.cname is not None:

@@ -19,6 +19,8 @@ from clusterdns.config import (
 )
 from clusterdns.handler import QueryHandler
 from clusterdns.index import RecordIndex
+from clusterdns.informer import Informer
+from clusterdns.kubeclient import IN_CLUSTER_ENV, make_api_client
 from clusterdns.records import BuildOptions
 from clusterdns.resolver import Resolver, ResolverSettings
 from clusterdns.snapshot import DEMO_CLUSTER, load_snapshot, populate
@@ -35,6 +37,18 @@ class ServeOptions:
     conf: Path | None = None
     snapshot: Path | None = None
     listen: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+def wants_live_cluster(options: ServeOptions, k8s: KubernetesConfig) -> bool:
+    """A live cluster unless a snapshot is given: with a kubeconfig (flag or Corefile), an
+    `endpoint`, or inside a pod. Otherwise the bundled demo cluster."""
+    if options.snapshot is not None:
+        return False
+    return bool(
+        options.kubeconfig or k8s.kubeconfig or k8s.endpoint or os.environ.get(IN_CLUSTER_ENV)
+    )
 
 
 def load_servers(conf: Path | None) -> list[ServerConfig]:
@@ -101,21 +115,51 @@ class ClusterDNS:
         self.resolver = build_resolver(self.state, self.k8s, own_addresses(self.host))
         self.handler = QueryHandler(self.resolver)
         self.dns = DnsServer(self.handler, self.host, self.port)
+        self.informer: Informer | None = None
 
     def load_source(self) -> None:
         path = self.options.snapshot or DEMO_CLUSTER
         populate(self.state, load_snapshot(path))
-        index = self.resolver.index
-        log.info(
-            "loaded %s: %d services, %d names", path, len(self.state.services), len(index.nodes)
+        names = len(self.resolver.index.nodes)
+        log.info("loaded %s: %d services, %d names", path, len(self.state.services), names)
+
+    def start_informer(self) -> Informer:
+        """Watch the cluster; changes are applied on the event loop, the state's one thread."""
+        kubeconfig, context = self.options.kubeconfig, self.options.context
+        if kubeconfig is None and self.k8s.kubeconfig is not None:
+            kubeconfig, context = self.k8s.kubeconfig[0], context or self.k8s.kubeconfig[1]
+        api = make_api_client(kubeconfig, context, self.k8s.endpoint)
+        informer = Informer(
+            api,
+            self.state,
+            asyncio.get_running_loop().call_soon_threadsafe,
+            watch_pods=self.k8s.pods == "verified",
+            namespaces=self.k8s.namespaces or None,
         )
+        log.info("watching the cluster at %s", api.configuration.host)
+        informer.start()
+        return informer
+
+    async def wait_for_sync(self, informer: Informer) -> None:
+        """Like CoreDNS's startup_timeout: serve once synced, or anyway after the timeout
+        (names not yet known are then SERVFAIL, never a false NXDOMAIN)."""
+        timeout = self.k8s.startup_timeout
+        synced = await asyncio.to_thread(informer.synced.wait, timeout)
+        if not synced:
+            log.warning("not synced with the API within %.0f s: serving what is known", timeout)
 
     async def start(self) -> None:
-        self.load_source()
+        if wants_live_cluster(self.options, self.k8s):
+            self.informer = self.start_informer()
+            await self.wait_for_sync(self.informer)
+        else:
+            self.load_source()
         await self.dns.start()
 
     async def stop(self) -> None:
         await self.dns.stop()
+        if self.informer is not None:
+            await asyncio.to_thread(self.informer.stop)
 
     async def run_forever(self) -> None:
         await self.start()

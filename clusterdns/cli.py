@@ -15,6 +15,7 @@ from clusterdns import __version__
 from clusterdns.app import ClusterDNS, ServeOptions, build_resolver, kubernetes_block, load_servers
 from clusterdns.corefile import CorefileError
 from clusterdns.dump import zone_text
+from clusterdns.kubeclient import KubeClientError
 from clusterdns.names import fqdn
 from clusterdns.snapshot import DEMO_CLUSTER, SnapshotError, load_snapshot, populate
 from clusterdns.state import ClusterState
@@ -90,6 +91,17 @@ def serve(
             "Default without --conf: 127.0.0.1:5353 (no root needed).",
         ),
     ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig",
+            help="Watch the cluster of this kubeconfig. Inside a pod the service account is "
+            "used without it; with neither (nor --snapshot) the demo cluster is served.",
+        ),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use.")
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Answer DNS for the cluster zones.
@@ -99,9 +111,10 @@ def serve(
     """
     _setup_logging(log_level)
     try:
-        server = ClusterDNS(ServeOptions(conf=conf, snapshot=snapshot, listen=listen))
+        options = ServeOptions(conf, snapshot, listen, kubeconfig, context)
+        server = ClusterDNS(options)
         asyncio.run(server.run_forever())
-    except (CorefileError, SnapshotError, ValueError) as exc:
+    except (CorefileError, SnapshotError, KubeClientError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot listen: {exc}") from None

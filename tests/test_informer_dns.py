@@ -1,0 +1,132 @@
+"""The real server fed by the informer from the fake API server, asked over real DNS:
+changes in the cluster reach answers, and API faults never lose what was served."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from tests.conftest import ServerProcess, start_server, stop_server
+from tests.fakeapi import FakeKubeAPI, wait_for
+from tests.snapshots import endpoint, endpoint_slice, namespace, service
+
+COREFILE = """\
+.:53 {
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        ttl 5
+        startup_timeout 1s
+    }
+}
+"""
+
+
+def ask(server: ServerProcess, name: str, qtype: str = "A") -> tuple[str, set[str]]:
+    response = dns.query.udp(dns.message.make_query(name, qtype), server.host, port=server.port, timeout=2)
+    return dns.rcode.to_text(response.rcode()), {rd.to_text() for rrset in response.answer for rd in rrset}
+
+
+def answers(server: ServerProcess, name: str, rcode: str, data: set[str] | None = None, timeout: float = 10) -> None:
+    """Poll until the answer is as expected (bounded), then return."""
+    wait_for(lambda: ask(server, name)[0] == rcode and (data is None or ask(server, name)[1] == data),
+             timeout=timeout, what=f"{name} → {rcode} {data}")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI(bookmark_interval=0.5) as api:
+        yield api
+
+
+def seed(fake: FakeKubeAPI) -> dict[str, dict]:
+    objects = {
+        "ns": namespace("shop"),
+        "svc": service("shop", "cart", ["10.96.5.5"], [("http", "TCP", 80)]),
+        "db": service("shop", "db", ["None"], [("pg", "TCP", 5432)]),
+        "db-slice": endpoint_slice("shop", "db", "db-abc", [endpoint("10.244.7.1", hostname="db-0")], [("pg", "TCP", 5432)]),
+    }
+    for obj in objects.values():
+        fake.add(obj)
+    return objects
+
+
+@pytest.fixture
+def serve(fake: FakeKubeAPI, tmp_path: Path):
+    servers: list[ServerProcess] = []
+
+    def start() -> ServerProcess:
+        conf = tmp_path / "Corefile"
+        conf.write_text(COREFILE)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        server = start_server(["--conf", str(conf), "--kubeconfig", str(kubeconfig)])
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        stop_server(server)
+
+
+def test_changes_reach_answers(fake, serve):
+    objects = seed(fake)
+    server = serve()
+    answers(server, "cart.shop.svc.cluster.local.", "NOERROR", {"10.96.5.5"})
+    answers(server, "db-0.db.shop.svc.cluster.local.", "NOERROR", {"10.244.7.1"})
+    # a new service appears
+    fake.add(service("shop", "pay", ["10.96.5.6"], [("http", "TCP", 80)]))
+    answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"})
+    # a StatefulSet scales up; then an endpoint turns not ready
+    slice_ = copy.deepcopy(objects["db-slice"])
+    slice_["endpoints"].append(endpoint("10.244.7.2", hostname="db-1"))
+    fake.update(slice_)
+    answers(server, "db.shop.svc.cluster.local.", "NOERROR", {"10.244.7.1", "10.244.7.2"})
+    slice_ = copy.deepcopy(slice_)
+    slice_["endpoints"][0]["conditions"] = {"ready": False}
+    fake.update(slice_)
+    answers(server, "db.shop.svc.cluster.local.", "NOERROR", {"10.244.7.2"})
+    answers(server, "db-0.db.shop.svc.cluster.local.", "NXDOMAIN")
+    # a service is deleted
+    fake.delete(objects["svc"])
+    answers(server, "cart.shop.svc.cluster.local.", "NXDOMAIN")
+
+
+def test_relist_after_compaction_converges(fake, serve):
+    objects = seed(fake)
+    server = serve()
+    answers(server, "cart.shop.svc.cluster.local.", "NOERROR")
+    fake.compact()
+    fake.delete(objects["svc"])
+    fake.add(service("shop", "pay", ["10.96.5.6"], [("http", "TCP", 80)]))
+    answers(server, "cart.shop.svc.cluster.local.", "NXDOMAIN")
+    answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"})
+
+
+def test_api_down_at_start_servfail_then_converges(fake, serve):
+    seed(fake)
+    fake.fail_with(503)
+    server = serve()  # startup_timeout 1s: serves before any sync
+    rcode, _ = ask(server, "cart.shop.svc.cluster.local.")
+    assert rcode == "SERVFAIL"  # never a false NXDOMAIN before the first sync
+    fake.fail_with(None)
+    answers(server, "cart.shop.svc.cluster.local.", "NOERROR", {"10.96.5.5"}, timeout=40)
+    answers(server, "nope.shop.svc.cluster.local.", "NXDOMAIN")
+
+
+def test_outage_after_sync_keeps_serving(fake, serve):
+    seed(fake)
+    server = serve()
+    answers(server, "cart.shop.svc.cluster.local.", "NOERROR", {"10.96.5.5"})
+    fake.fail_with(503)
+    fake.drop_watches()
+    for _ in range(20):  # through reconnect attempts against a failing API
+        assert ask(server, "cart.shop.svc.cluster.local.") == ("NOERROR", {"10.96.5.5"})
+        assert ask(server, "db-0.db.shop.svc.cluster.local.") == ("NOERROR", {"10.244.7.1"})
+    fake.fail_with(None)
+    fake.add(service("shop", "pay", ["10.96.5.6"], [("http", "TCP", 80)]))
+    answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"}, timeout=40)

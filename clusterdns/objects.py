@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
+from sys import intern
 from typing import Any
 
 from clusterdns.names import canonical_ip
@@ -132,17 +134,24 @@ def _ports(items: list[Any], path: str) -> tuple[Port, ...]:
             raise ObjectError(f"{path}[{i}].port must be a port number, not {number!r}")
         ports.append(
             Port(
-                name=str(item.get("name") or ""),
-                protocol=str(item.get("protocol") or "TCP").upper(),
+                name=intern(str(item.get("name") or "")),
+                protocol=intern(str(item.get("protocol") or "TCP").upper()),
                 port=number,
             )
         )
-    return tuple(ports)
+    return _shared(tuple(ports))
+
+
+# Memory at 10k services: the strings and port lists that repeat across objects (namespaces,
+# port names, whole port lists like http/80) are stored once instead of once per object.
+@lru_cache(maxsize=4096)
+def _shared(ports: tuple[Port, ...]) -> tuple[Port, ...]:
+    return ports
 
 
 def parse_service(obj: dict[str, Any]) -> Service:
-    namespace = _field(obj, "metadata.namespace", str, "default")
-    name = _field(obj, "metadata.name", str)
+    namespace = intern(_field(obj, "metadata.namespace", str, "default"))
+    name = intern(_field(obj, "metadata.name", str))  # shared with its slices' label
     spec = _field(obj, "spec", dict, {})
     svc_type = _field(spec, "type", str, "ClusterIP")
     ports = _ports(_field(spec, "ports", list, []), "spec.ports")
@@ -167,11 +176,11 @@ def _canonical_ips(texts: list[str]) -> tuple[str, ...]:
 
 
 def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
-    namespace = _field(obj, "metadata.namespace", str, "default")
+    namespace = intern(_field(obj, "metadata.namespace", str, "default"))
     name = _field(obj, "metadata.name", str)
     labels = _field(obj, "metadata.labels", dict, {})
     annotations = _field(obj, "metadata.annotations", dict, {})
-    address_type = _field(obj, "addressType", str)
+    address_type = intern(_field(obj, "addressType", str))
     endpoints = []
     for i, item in enumerate(_field(obj, "endpoints", list, [])):
         if not isinstance(item, dict):
@@ -183,7 +192,7 @@ def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
     return EndpointSlice(
         namespace=namespace,
         name=name,
-        service=str(labels.get(SERVICE_NAME_LABEL) or ""),
+        service=intern(str(labels.get(SERVICE_NAME_LABEL) or "")),
         address_type=address_type,
         endpoints=tuple(endpoints),
         ports=_ports(_field(obj, "ports", list, []), "ports"),

@@ -109,11 +109,12 @@ class FakeKubeAPI:
         self._cond = threading.Condition()
         self._version = 100
         self._compacted = 0
-        self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+        # resource → key → (object, its JSON): encoded once, so LIST pages are cheap joins
+        self._objects: dict[str, dict[tuple[str, str], tuple[dict[str, Any], bytes]]] = {
             r: {} for r in RESOURCES
         }
+        self._continues: dict[str, tuple[int, list[bytes], int]] = {}
         self._log = _Log()
-        self._continues: dict[str, tuple[int, list[dict[str, Any]], int]] = {}
         self._watches: set[_Watch] = set()
         self._connections: set[socket.socket] = set()
         self._stalled = False
@@ -188,12 +189,13 @@ class FakeKubeAPI:
                 raise KeyError(f"{event} {resource} {key}: " +
                                ("already exists" if key in table else "not found"))
             self._version += 1
-            source = table.pop(key) if event == "DELETED" else obj
+            source = table.pop(key)[0] if event == "DELETED" else obj
             stored = {**source, "metadata": {**source["metadata"],
                                              "resourceVersion": str(self._version)}}
+            encoded = json.dumps(stored).encode()
             if event != "DELETED":
-                table[key] = stored
-            line = json.dumps({"type": event, "object": stored}).encode() + b"\n"
+                table[key] = (stored, encoded)
+            line = b'{"type":"%s","object":%s}\n' % (event.encode(), encoded)
             self._log.versions.append(self._version)
             self._log.events.append((resource, key[0], line))
             self._cond.notify_all()
@@ -235,17 +237,18 @@ class FakeKubeAPI:
 
     def list_page(
         self, resource: str, namespace: str | None, limit: int, token: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, bytes]:
         kind, api_version, _ = RESOURCES[resource]
         with self._cond:
             if token:
                 if token not in self._continues:
-                    return 410, status_body(410, "Expired", "The provided continue parameter "
-                                            "is too old to display a consistent list result.")
+                    return 410, json.dumps(status_body(
+                        410, "Expired", "The provided continue parameter is too old to "
+                        "display a consistent list result.")).encode()
                 version, items, offset = self._continues.pop(token)
             else:
                 version, offset = self._version, 0
-                items = [obj for key, obj in sorted(self._objects[resource].items())
+                items = [encoded for key, (_, encoded) in sorted(self._objects[resource].items())
                          if namespace in (None, key[0])]
             end = offset + limit if limit > 0 else len(items)
             metadata: dict[str, Any] = {"resourceVersion": str(version)}
@@ -253,8 +256,9 @@ class FakeKubeAPI:
                 token = f"{version}-{end}-{len(self._continues)}-{time.monotonic_ns()}"
                 self._continues[token] = (version, items, end)
                 metadata.update(**{"continue": token, "remainingItemCount": len(items) - end})
-        return 200, {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata,
-                     "items": items[offset:end]}
+        head = {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata}
+        return 200, b"%s,\"items\":[%s]}" % (json.dumps(head)[:-1].encode(),
+                                              b",".join(items[offset:end]))
 
     def open_watch(
         self, resource: str, namespace: str | None, query: dict[str, str]
@@ -337,6 +341,7 @@ class FakeKubeAPI:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked watch streams, like the real API
+    disable_nagle_algorithm = True  # no delayed-ACK stall between headers and body
 
     @property
     def api(self) -> FakeKubeAPI:
@@ -377,12 +382,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._watch(resource, route.group(2), query)
         else:
             limit = int(query.get("limit", "0"))
-            self._send_json(*self.api.list_page(resource, route.group(2), limit,
-                                                query.get("continue")))
+            self._send(*self.api.list_page(resource, route.group(2), limit,
+                                           query.get("continue")))
 
     def _send_json(self, status: int, body: dict[str, Any],
                    headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self._send(status, json.dumps(body).encode(), headers)
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps
+.PHONY: run test lint setup system-deps bench bench-deps
 
 setup: $(STAMP)
 
@@ -28,3 +28,12 @@ lint: setup
 test: setup system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# dnsperf (load generator) and Knot DNS (the C reference), for `make bench` only.
+bench-deps:
+	@command -v dnsperf >/dev/null && command -v knotd >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf knot; }
+
+# clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~6 min).
+bench: setup bench-deps
+	$(BIN)/python -m bench.run $(ARGS)

@@ -1,0 +1,1 @@
+"""Benchmarks: clusterdns against a C reference server (see run.py)."""

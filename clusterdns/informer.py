@@ -108,14 +108,25 @@ def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], flo
     return ceiling / 2 + rand() * ceiling / 2
 
 
-@dataclass
-class Timeouts:
+@dataclass(frozen=True)
+class Settings:
     page_size: int
     watch: int  # server-side timeoutSeconds of one watch request
     read: float  # connect, and each read of a LIST response
     stall: float  # each read of a WATCH response: silence this long is a stall
     backoff_base: float
     backoff_max: float
+    namespaces: frozenset[str] | None  # None: all
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where the reflectors' changes go."""
+
+    state: ClusterState  # only touched by closures handed to `submit`
+    submit: Submit
+    on_slice_change: SliceHook | None
+    on_listed: Callable[[str], None]  # a kind completed a full LIST (reflector thread)
 
 
 class Informer:
@@ -137,7 +148,8 @@ class Informer:
     ) -> None:
         """`namespaces`: keep only objects of these namespaces (CoreDNS `namespaces` option).
         `on_slice_change`: called on the submit thread for every EndpointSlice that an event
-        or a re-list adds or changes (the DNS programming latency metric)."""
+        or a list adds or changes, the first list included (`state.synced` is still False
+        then): the hook of the DNS programming latency metric."""
         self.synced = threading.Event()
         self._state = state
         self._submit = submit
@@ -145,16 +157,14 @@ class Informer:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._listed: set[str] = set()
-        timeouts = Timeouts(
-            page_size, watch_timeout, read_timeout, stall_timeout, backoff_base, backoff_max
+        settings = Settings(
+            page_size, watch_timeout, read_timeout, stall_timeout, backoff_base, backoff_max,
+            frozenset(namespaces) if namespaces is not None else None,
         )
+        sink = Sink(state, submit, on_slice_change, self._kind_listed)
         kinds = ["Service", "EndpointSlice", "Namespace"] + (["Pod"] if watch_pods else [])
-        wanted = frozenset(namespaces) if namespaces is not None else None
         self._reflectors = [
-            Reflector(
-                api, RESOURCES[kind], self, timeouts, wanted, on_slice_change, self._stopping
-            )
-            for kind in kinds
+            Reflector(api, RESOURCES[kind], settings, sink, self._stopping) for kind in kinds
         ]
 
     def start(self) -> None:
@@ -183,17 +193,7 @@ class Informer:
         (unix seconds), relists, reconnects, errors and the last error — for diagnostics."""
         return {r.kind: r.status() for r in self._reflectors}
 
-    # -- called by the reflector threads ---------------------------------------------
-
-    def submit(self, change: Callable[[], None]) -> None:
-        self._submit(change)
-
-    @property
-    def state(self) -> ClusterState:
-        """For closures only: they run on the state's own thread."""
-        return self._state
-
-    def kind_listed(self, kind: str) -> None:
+    def _kind_listed(self, kind: str) -> None:
         """A kind completed a full LIST; its `replace` is already submitted, so a
         `mark_synced` submitted after it runs after every kind's first list."""
         with self._lock:
@@ -217,20 +217,16 @@ class Reflector:
         self,
         api: ApiClient,
         resource: Resource,
-        informer: Informer,
-        timeouts: Timeouts,
-        namespaces: frozenset[str] | None,
-        on_slice_change: SliceHook | None,
+        settings: Settings,
+        sink: Sink,
         stopping: threading.Event,
     ) -> None:
         self.kind = resource.kind
         self._api = api
         self._resource = resource
         self._record = KINDS[resource.kind]
-        self._informer = informer
-        self._t = timeouts
-        self._namespaces = namespaces
-        self._on_slice_change = on_slice_change
+        self._t = settings
+        self._sink = sink
         self._stopping = stopping
         self._response: urllib3.BaseHTTPResponse | None = None
         self._failures = 0  # consecutive, for the backoff
@@ -272,11 +268,11 @@ class Reflector:
                     need_list = False
                 self._watch()
             except ApiError as exc:
-                if exc.expired:
+                if exc.expired and self._doing == "watching":
                     log.info("%s: %s at resourceVersion %s: re-listing",
                              self.kind, exc, self.resource_version)
                     need_list = True
-                else:
+                else:  # an expired continue token too: the list restarts after a pause
                     self._back_off(exc)
             except WatchStalled:
                 log.warning("%s: watch silent for %.0f s (no event, no bookmark): re-listing",
@@ -344,7 +340,7 @@ class Reflector:
         log.info("%s: listed %d objects in %d pages at resourceVersion %s (%.2f s)", self.kind,
                  len(objects), pages, self.resource_version, time.monotonic() - started)
         self.listed = True
-        self._informer.kind_listed(self.kind)
+        self._sink.on_listed(self.kind)
 
     def _get_page(self, query: list[tuple[str, Any]]) -> dict[str, Any]:
         response = self._request(query, (self._t.read, self._t.read))
@@ -504,15 +500,14 @@ class Reflector:
         return self._wanted_namespace(obj.name if isinstance(obj, Namespace) else obj.namespace)
 
     def _wanted_namespace(self, namespace: str) -> bool:
-        return self._namespaces is None or namespace in self._namespaces
+        return self._t.namespaces is None or namespace in self._t.namespaces
 
     # -- changes, applied on the state's thread ---------------------------------------
 
     def _submit_replace(self, objects: list[KubeObject]) -> None:
-        informer, record, hook = self._informer, self._record, self._on_slice_change
+        state, record, hook = self._sink.state, self._record, self._sink.on_slice_change
 
         def replace() -> None:
-            state = informer.state
             changed = []
             if hook is not None and record is EndpointSlice:
                 changed = [s for s in objects if state.slices.get(s.key) != s]
@@ -520,23 +515,22 @@ class Reflector:
             for slice_ in changed:
                 hook(slice_)  # type: ignore[arg-type]
 
-        informer.submit(replace)
+        self._sink.submit(replace)
 
     def _submit_upsert(self, obj: KubeObject) -> None:
-        informer, hook = self._informer, self._on_slice_change
+        state, hook = self._sink.state, self._sink.on_slice_change
 
         def upsert() -> None:
-            state = informer.state
             changed = isinstance(obj, EndpointSlice) and state.slices.get(obj.key) != obj
             state.upsert(obj)
             if changed and hook is not None:
                 hook(obj)  # type: ignore[arg-type]
 
-        informer.submit(upsert)
+        self._sink.submit(upsert)
 
     def _submit_delete(self, key: Key) -> None:
-        informer, record = self._informer, self._record
-        informer.submit(lambda: informer.state.delete(record, key))
+        state, record = self._sink.state, self._record
+        self._sink.submit(lambda: state.delete(record, key))
 
 
 def _retry_after(value: str | None) -> float | None:

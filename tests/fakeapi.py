@@ -105,6 +105,8 @@ class FakeKubeAPI:
         self.token = token
         # A WATCH at a compacted version gets HTTP 410 instead of 200 + an ERROR event.
         self.expired_as_status = False
+        # Called (resource, continued) before each LIST page is served: faults mid-list.
+        self.on_list_page: Callable[[str, bool], None] | None = None
         self.requests: Counter[tuple[str, str]] = Counter()  # (resource, "list" | "watch")
         self._cond = threading.Condition()
         self._version = 100
@@ -381,6 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif watching:
             self._watch(resource, route.group(2), query)
         else:
+            if self.api.on_list_page is not None:
+                self.api.on_list_page(resource, "continue" in query)
             limit = int(query.get("limit", "0"))
             self._send(*self.api.list_page(resource, route.group(2), limit,
                                            query.get("continue")))

@@ -246,6 +246,22 @@ def test_compaction_ends_open_watches_and_relists(fake, loop, start):
     until(loop, lambda s: ("a", "web") in s.services, "service added after the relist")
 
 
+def test_expired_continue_token_restarts_the_list(fake, loop, start):
+    seed(fake, services=5)
+    expired = []
+
+    def compact_once(resource: str, continued: bool) -> None:
+        if resource == "services" and continued and not expired:
+            expired.append(resource)
+            fake.compact()  # the continue token of the list in progress is gone
+
+    fake.on_list_page = compact_once
+    informer = synced(start(page_size=2))
+    assert loop.read(lambda s: len(s.services)) == 5
+    assert counter(informer, "errors") == 1 and "410" in counter(informer, "last_error")
+    assert fake.requests[("services", "list")] == 2 + 3  # a page, the expired one, then 3
+
+
 @pytest.mark.parametrize("as_status", [False, True], ids=["error-event", "http-410"])
 def test_gap_with_compaction_relists_and_converges(fake, loop, start, as_status):
     fake.expired_as_status = as_status

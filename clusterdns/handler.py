@@ -10,6 +10,7 @@ from dnslib import QTYPE, RCODE
 
 from clusterdns.resolver import Answer, Resolver
 from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
+from clusterdns.wirecache import WireCache, question_key
 
 log = logging.getLogger("clusterdns.handler")
 
@@ -30,13 +31,24 @@ Reply = bytes | None | Awaitable[bytes | None]
 
 
 class QueryHandler:
-    def __init__(self, resolver: Resolver, forwarder: Forwarder | None = None) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        forwarder: Forwarder | None = None,
+        wire_cache: WireCache | None = None,
+    ) -> None:
         self.resolver = resolver
         self.forwarder = forwarder
+        self.wire_cache = WireCache(resolver.index) if wire_cache is None else wire_cache
 
     def handle(self, data: bytes, over_tcp: bool) -> Reply:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
         needs the network (forwarding)."""
+        key = question_key(data, over_tcp)
+        if key is not None:
+            cached = self.wire_cache.get(key, data)
+            if cached is not None:
+                return cached
         try:
             query = parse_query(data)
         except Reject as reject:
@@ -51,7 +63,10 @@ class QueryHandler:
             return self.forwarder.resolve(query, over_tcp)
         if answer.chase is not None and self.forwarder is not None:
             return self._chase(query, answer, limit)
-        return encode(query, answer, limit)
+        reply = encode(query, answer, limit)
+        if key is not None and answer.chase is None:  # a pure function of the index
+            self.wire_cache.put(key, reply)
+        return reply
 
     def _unforwardable(self, query: Query) -> Answer:
         # Inside our zones (fallthrough with nothing behind it) CoreDNS fails the query;

@@ -9,7 +9,18 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSError, DNSHeader, DNSQuestion, DNSRecord
+from dnslib import (
+    CLASS,
+    EDNS0,
+    OPCODE,
+    QTYPE,
+    RCODE,
+    DNSBuffer,
+    DNSError,
+    DNSHeader,
+    DNSQuestion,
+    DNSRecord,
+)
 
 from clusterdns.resolver import Answer
 
@@ -92,11 +103,11 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
     opt = _opt(query)
     if opt is not None:
         reply.add_ar(opt)
-    data = bytes(reply.pack())
+    data = pack(reply)
     if len(data) <= max_size:
         return data
     reply.ar = [opt] if opt is not None else []
-    data = bytes(reply.pack())
+    data = pack(reply)
     if len(data) <= max_size:
         return data
     reply.header.tc = 1
@@ -104,12 +115,47 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
     while too_many - fits > 1:
         middle = (fits + too_many) // 2
         reply.rr = answer.answer[:middle]
-        if len(reply.pack()) <= max_size:
+        if len(pack(reply)) <= max_size:
             fits = middle
         else:
             too_many = middle
     reply.rr = answer.answer[:fits]
-    return bytes(reply.pack())
+    return pack(reply)
+
+
+class _NamesAnyCase(dict[tuple[bytes, ...], int]):
+    """dnslib's table of names already written (labels → offset), matched without case."""
+
+    def __contains__(self, labels: object) -> bool:
+        return super().__contains__(_lower(labels))  # type: ignore[arg-type]
+
+    def __getitem__(self, labels: tuple[bytes, ...]) -> int:
+        return super().__getitem__(_lower(labels))
+
+    def __setitem__(self, labels: tuple[bytes, ...], offset: int) -> None:
+        super().__setitem__(_lower(labels), offset)
+
+
+def _lower(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in labels)
+
+
+def pack(record: DNSRecord) -> bytes:
+    """`record.pack()`, but a name compresses to an earlier one that differs only in case.
+
+    Then the layout of a reply does not depend on the case of the question: every name that
+    ends like the question points into it, whatever case either was written in. So two
+    queries that differ only in case get the same bytes but for the question's own, which
+    is what lets the wire cache copy one reply for both (0x20: owner names equal to the
+    question are pointers to it, so they keep the asker's case)."""
+    record.set_header_qa()
+    buffer = DNSBuffer()
+    buffer.names = _NamesAnyCase()
+    record.header.pack(buffer)
+    for section in (record.questions, record.rr, record.auth, record.ar):
+        for item in section:
+            item.pack(buffer)
+    return bytes(buffer.data)
 
 
 def reply_size_limit(query: Query, over_tcp: bool) -> int:

@@ -1,0 +1,279 @@
+"""The wire cache gives byte for byte what the slow path gives: over the whole demo cluster,
+every query type, random case mixes, EDNS variants, RD and both transports."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import random
+import struct
+
+import pytest
+from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord, EDNSOption
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clusterdns.handler import QueryHandler
+from clusterdns.objects import Service
+from clusterdns.resolver import Resolver
+from clusterdns.wirecache import WireCache, question_key
+from tests.conftest import DEMO
+from tests.resolver_helpers import make_resolver, state_from_file
+
+QTYPES = ["A", "AAAA", "SRV", "PTR", "TXT", "SOA", "NS", "CNAME", "ANY", "MX", "AXFR"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """What besides the name shapes a reply."""
+
+    edns: int | None = None  # the buffer size sent in OPT; None: no OPT
+    do_bit: bool = False
+    cookie: bool = False  # an EDNS option (ignored by the server)
+    rd: bool = True
+    over_tcp: bool = False
+
+
+VARIANTS = [
+    Variant(),
+    Variant(rd=False),
+    Variant(over_tcp=True),
+    Variant(edns=512),
+    Variant(edns=1232, do_bit=True),
+    Variant(edns=4096, cookie=True),
+    Variant(edns=100),  # below 512: read as 512
+    Variant(edns=65000, over_tcp=True),  # above our maximum: capped
+]
+
+
+def query(name: str, qtype: str, variant: Variant, ident: int, qclass: int = CLASS.IN) -> bytes:
+    record = DNSRecord(q=DNSQuestion(name, getattr(QTYPE, qtype), qclass))
+    record.header.id = ident
+    record.header.rd = int(variant.rd)
+    if variant.edns is not None:
+        options = [EDNSOption(10, b"\x01" * 8)] if variant.cookie else []
+        record.add_ar(EDNS0(udp_len=variant.edns, flags="do" if variant.do_bit else "", opts=options))
+    return bytes(record.pack())
+
+
+def random_case(name: str, rng: random.Random) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in name)
+
+
+def demo_names(resolver: Resolver) -> list[str]:
+    """Every name the demo cluster serves, the names around them (zone, svc, namespaces,
+    pods, reverse) and names that do not exist (search-path expansions among them)."""
+    zone = "cluster.local."
+    nodes = resolver.index.nodes
+    names = set(nodes)
+    names |= {f"nope.{name}" for name in nodes} | {f"{name}demo.svc.{zone}" for name in nodes}
+    names |= {zone, f"svc.{zone}", f"pod.{zone}", f"demo.svc.{zone}", f"nonexist.svc.{zone}"}
+    names |= {f"dns-version.{zone}", f"ns.dns.{zone}", f"10-244-1-1.demo.pod.{zone}"}
+    ips = {ip for node in nodes.values() for ip in (*node.a, *node.aaaa)} | {"10.9.9.9"}
+    names |= {ipaddress.ip_address(ip).reverse_pointer + "." for ip in ips}
+    names |= {"in-addr.arpa.", "example.com.", "*.demo.svc.cluster.local."}
+    return sorted(names)
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Resolver:
+    return make_resolver(state_from_file(DEMO))
+
+
+def uncached(resolver: Resolver) -> QueryHandler:
+    return QueryHandler(resolver, wire_cache=WireCache(resolver.index, capacity=0))
+
+
+def test_whole_demo_cluster_case_mixes_and_edns(resolver):
+    cached, plain = QueryHandler(resolver), uncached(resolver)
+    rng = random.Random(20)
+    kept = 0  # questions answered from the index alone, asked twice: the second is a hit
+    for name in demo_names(resolver):
+        for qtype in QTYPES:
+            answer = resolver.resolve(name, getattr(QTYPE, qtype))
+            for variant in rng.sample(VARIANTS, 2):
+                # (SRV questions are kept by their exact case: random case makes a new one)
+                kept += qtype not in ("AXFR", "SRV") and not answer.forward and not answer.chase
+                for _ in range(2):  # a miss that fills the cache, then a hit
+                    data = query(random_case(name, rng), qtype, variant, rng.randrange(65536))
+                    assert cached.handle(data, variant.over_tcp) == plain.handle(
+                        data, variant.over_tcp
+                    ), (name, qtype, variant)
+    assert kept > 1500
+    assert cached.wire_cache.hits >= kept  # more: variants that differ only in ignored ways
+
+
+def test_every_variant_on_a_few_names(resolver):
+    cached, plain = QueryHandler(resolver), uncached(resolver)
+    rng = random.Random(3)
+    names = ["web.demo.svc.cluster.local.", "_http._tcp.web.demo.svc.cluster.local.",
+             "nope.demo.svc.cluster.local.", "api.demo.svc.cluster.local.",
+             "frontend.demo.svc.cluster.local.", "34.12.96.10.in-addr.arpa."]
+    for name in names:
+        for qtype in ("A", "AAAA", "SRV", "PTR", "CNAME"):
+            for variant in VARIANTS:
+                for _ in range(3):
+                    data = query(random_case(name, rng), qtype, variant, rng.randrange(65536))
+                    expected = plain.handle(data, variant.over_tcp)
+                    assert cached.handle(data, variant.over_tcp) == expected
+    # every asking after the first, but for SRV (kept by exact case); more where variants
+    # differ only in what the server ignores (a buffer size below 512 reads as 512)
+    assert cached.wire_cache.hits >= 2 * len(names) * 4 * len(VARIANTS)
+
+
+def test_truncated_replies_are_cached_per_size(tmp_path):
+    from tests.snapshots import big_headless_snapshot
+
+    big = make_resolver(state_from_file(big_headless_snapshot(tmp_path, endpoints=100)))
+    cached, plain = QueryHandler(big), uncached(big)
+    for variant in (Variant(), Variant(edns=1232), Variant(edns=4096), Variant(over_tcp=True)):
+        for ident in (1, 2):
+            data = query("BIG.demo.svc.cluster.local.", "A", variant, ident)
+            reply = cached.handle(data, variant.over_tcp)
+            assert reply == plain.handle(data, variant.over_tcp)
+    assert cached.wire_cache.hits == 4
+
+
+def test_owner_names_keep_the_question_case(resolver):
+    """Case-insensitive compression changes no record, only the case of names that
+    point into the question; owners equal to the question are exactly as asked."""
+    handler = QueryHandler(resolver)
+    for name, qtype in [("NGINX.Demo.SVC.cluster.LOCAL.", "A"), ("_HTTP._tcp.Web.demo.svc.cluster.local.", "SRV"),
+                        ("Nope.Demo.svc.cluster.local.", "A"), ("FrontEnd.demo.svc.cluster.local.", "A")]:
+        for ident in (7, 8):  # a miss, then a hit
+            reply = DNSRecord.parse(handler.handle(query(name, qtype, Variant(), ident), False))
+            assert reply.header.id == ident
+            assert str(reply.q.qname) == name
+            expected = resolver.resolve(name, getattr(QTYPE, qtype))
+            assert [str(rr).lower() for rr in reply.rr] == [str(rr).lower() for rr in expected.answer]
+            assert [str(rr).lower() for rr in reply.auth] == [str(rr).lower() for rr in expected.authority]
+            if reply.rr:
+                assert str(reply.rr[0].rname) == name
+
+
+def test_a_change_of_the_index_is_seen_at_once():
+    state = state_from_file(DEMO)
+    resolver = make_resolver(state)
+    handler = QueryHandler(resolver)
+    data = query("nginx.demo.svc.cluster.local.", "A", Variant(), 1)
+    handler.handle(data, False)
+    assert handler.handle(data, False) == uncached(resolver).handle(data, False)
+    nginx = state.services[("demo", "nginx")]
+    state.upsert(dataclasses.replace(nginx, cluster_ips=("10.96.99.99",)))
+    reply = DNSRecord.parse(handler.handle(data, False))
+    assert [str(rr.rdata) for rr in reply.rr] == ["10.96.99.99"]
+    state.delete(Service, ("demo", "nginx"))
+    assert DNSRecord.parse(handler.handle(data, False)).header.rcode == RCODE.NXDOMAIN
+
+
+def test_nothing_is_kept_before_the_first_sync():
+    state = state_from_file(DEMO)
+    state.synced = False
+    handler = QueryHandler(make_resolver(state))
+    data = query("nope.demo.svc.cluster.local.", "A", Variant(), 1)
+    for _ in range(2):
+        assert DNSRecord.parse(handler.handle(data, False)).header.rcode == RCODE.SERVFAIL
+    assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
+
+
+class CountingForwarder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def resolve(self, query, over_tcp):
+        self.calls += 1
+        return b"upstream"
+
+    async def lookup(self, name, qtype):
+        self.calls += 1
+        return None
+
+
+def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
+    forwarder = CountingForwarder()
+    handler = QueryHandler(resolver, forwarder)
+    for name in ("example.com.", "search.demo.svc.cluster.local."):  # search: ExternalName outside
+        for ident in (1, 2):
+            asyncio.run(handler.handle(query(name, "A", Variant(), ident), False))
+    assert forwarder.calls == 4
+    assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
+
+
+def test_two_generations_bound_the_cache(resolver):
+    cache = WireCache(resolver.index, capacity=2)
+    keys = [question_key(query(f"n{i}.cluster.local.", "A", Variant(), 0), False) for i in range(4)]
+    reply = QueryHandler(resolver).handle(query("n0.cluster.local.", "A", Variant(), 0), False)
+    for key in keys[:3]:
+        cache.put(key, reply)
+    assert len(cache) == 3  # n0, n1 old; n2 recent
+    assert cache.get(keys[0], query("n0.cluster.local.", "A", Variant(), 9)) is not None
+    cache.put(keys[3], reply)  # recent (n2, n0) was full: it becomes the old one
+    assert cache.get(keys[1], query("n1.cluster.local.", "A", Variant(), 9)) is None
+    assert len(cache) == 3
+
+
+def plain_query() -> bytes:
+    return query("web.demo.svc.cluster.local.", "A", Variant(), 0x1234)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        plain_query()[:20],  # cut inside the name
+        plain_query() + b"\x00",  # a byte after the question
+        plain_query()[:2] + b"\x81\x00" + plain_query()[4:],  # a response
+        plain_query()[:2] + b"\x28\x00" + plain_query()[4:],  # opcode UPDATE
+        plain_query()[:5] + b"\x02" + plain_query()[6:],  # two questions announced
+        b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03web\xc0\x0c\x00\x01\x00\x01",
+        query("cluster.local.", "AXFR", Variant(), 1),
+        query("cluster.local.", "IXFR", Variant(), 1),
+        query("web.demo.svc.cluster.local.", "A", Variant(edns=1232, cookie=True), 1)[:-1],
+        query("web.demo.svc.cluster.local.", "A", Variant(edns=1232), 1)[:-2]
+        + struct.pack("!H", 5) + b"\x00\x0a\x00",  # an option that does not fit its length
+    ],
+    ids=["short", "trailing", "response", "update", "two-questions", "pointer", "axfr", "ixfr",
+         "cut-option", "bad-option"],
+)
+def test_no_key_for_anything_but_a_plain_query(data):
+    assert question_key(data, False) is None
+
+
+@pytest.fixture(scope="module")
+def filled(resolver) -> QueryHandler:
+    handler = QueryHandler(resolver)
+    rng = random.Random(1)
+    for name in demo_names(resolver):
+        for variant in VARIANTS:
+            data = query(name, rng.choice(QTYPES[:5]), variant, 0)
+            handler.handle(data, variant.over_tcp)
+    return handler
+
+
+def outcome(handler: QueryHandler, data: bytes, over_tcp: bool) -> object:
+    try:
+        reply = handler.handle(data, over_tcp)
+    except Exception as exc:  # the transport logs it and drops the query; both must agree
+        return type(exc)
+    if reply is None or isinstance(reply, bytes):
+        return reply
+    reply.close()
+    return "awaitable"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32),
+    edits=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), min_size=1, max_size=3),
+    cut=st.integers(0, 8),
+    over_tcp=st.booleans(),
+)
+def test_mutated_queries_get_what_the_slow_path_gives(resolver, filled, seed, edits, cut, over_tcp):
+    rng = random.Random(seed)
+    name = rng.choice(demo_names(resolver))
+    data = bytearray(query(random_case(name, rng), rng.choice(QTYPES[:5]), rng.choice(VARIANTS), seed % 65536))
+    for at, value in edits:
+        if at < len(data):
+            data[at] = value
+    mutated = bytes(data[: len(data) - cut] if cut < 4 else data)
+    assert outcome(filled, mutated, over_tcp) == outcome(uncached(resolver), mutated, over_tcp)

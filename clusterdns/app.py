@@ -26,6 +26,7 @@ from clusterdns.resolver import Resolver, ResolverSettings
 from clusterdns.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.state import ClusterState
 from clusterdns.transport import DnsServer, parse_listen
+from clusterdns.xfr import ZoneTransfer
 
 log = logging.getLogger("clusterdns")
 
@@ -114,7 +115,13 @@ class ClusterDNS:
         self.state = ClusterState()
         self.resolver = build_resolver(self.state, self.k8s, own_addresses(self.host))
         self.handler = QueryHandler(self.resolver)
-        self.dns = DnsServer(self.handler, self.host, self.port)
+        transfer = self.server_config.transfer
+        self.dns = DnsServer(
+            self.handler,
+            self.host,
+            self.port,
+            transfer=ZoneTransfer(self.resolver, transfer) if transfer else None,
+        )
         self.informer: Informer | None = None
 
     def load_source(self) -> None:

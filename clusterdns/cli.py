@@ -1,24 +1,46 @@
-"""The `clusterdns` command line: serve and dump."""
+"""The `clusterdns` command line: serve, dump, diff and explain."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from dnslib import QTYPE
 
 from clusterdns import __version__
-from clusterdns.app import ClusterDNS, ServeOptions, build_resolver, kubernetes_block, load_servers
+from clusterdns.app import (
+    ClusterDNS,
+    ServeOptions,
+    build_resolver,
+    kubernetes_block,
+    load_servers,
+    own_addresses,
+    wants_live_cluster,
+)
 from clusterdns.corefile import CorefileError
-from clusterdns.dump import zone_text
+from clusterdns.diff import diff_dumps
+from clusterdns.diff import json_text as diff_json
+from clusterdns.diff import text_lines as diff_text
+from clusterdns.dump import Record, with_serial, zone_records
+from clusterdns.explain import explain as explain_answer
 from clusterdns.kubeclient import KubeClientError
 from clusterdns.names import fqdn
-from clusterdns.snapshot import DEMO_CLUSTER, SnapshotError, load_snapshot, populate
-from clusterdns.state import ClusterState
+from clusterdns.progress import Progress
+from clusterdns.resolver import Resolver
+from clusterdns.snapshot import DEMO_CLUSTER, SnapshotError
+from clusterdns.sources import Source, SourceError, cluster_source, snapshot_source
+from clusterdns.transport import parse_listen
+from clusterdns.xfr import TransferError, fetch_zone
+from clusterdns.zonefile import DumpError, Header, json_lines, normalized, read_dump, zone_lines
 
 app = typer.Typer(
     help="clusterdns: a CoreDNS-compatible Kubernetes cluster DNS server.",
@@ -120,43 +142,190 @@ def serve(
         raise _fail(f"cannot listen: {exc}") from None
 
 
+KubeconfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Read the cluster of this kubeconfig (one full list). Inside a pod the service "
+        "account is used without it; with neither (nor --snapshot) the demo cluster is read.",
+    ),
+]
+ContextOption = Annotated[str | None, typer.Option("--context", help="The kubeconfig context.")]
+
+
+class DumpFormat(enum.StrEnum):
+    zone = "zone"
+    json = "json"
+
+
+def _resolver_for(
+    conf: Path | None,
+    snapshot: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    progress: Progress,
+) -> tuple[Resolver, Source]:
+    """The resolver over the state a one-shot command reads: as `serve` would (a snapshot,
+    else the cluster of a kubeconfig or the pod's service account, else the demo)."""
+    _, k8s = kubernetes_block(load_servers(conf))
+    if wants_live_cluster(ServeOptions(conf, snapshot, None, kubeconfig, context), k8s):
+        source = cluster_source(k8s, kubeconfig, context)
+    else:
+        source = snapshot_source(snapshot or DEMO_CLUSTER)
+    state = source.state
+    progress.note(f"read {len(state.services)} services, {len(state.slices)} slices")
+    resolver = build_resolver(state, k8s, own_addresses("127.0.0.1"))
+    progress.note(f"indexed {len(resolver.index.nodes)} names")
+    return resolver, source
+
+
+def _write(output: Path | None, lines: Iterable[str]) -> None:
+    """To stdout, or to `output` atomically: a reader sees the old file or the whole new one."""
+    if output is None:
+        try:
+            sys.stdout.writelines(lines)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `dump | head`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 @app.command()
 def dump(
     conf: ConfOption = None,
     snapshot: SnapshotOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    from_server: Annotated[
+        str | None,
+        typer.Option(
+            "--from-server",
+            metavar="HOST:PORT",
+            help="Read the zone from a running DNS server by AXFR instead.",
+        ),
+    ] = None,
     zone: Annotated[
         str | None, typer.Option("--zone", help="Cluster zone to dump. Default: the first one.")
     ] = None,
+    fmt: Annotated[
+        DumpFormat,
+        typer.Option(
+            "--format",
+            help="zone: an RFC 1035 zone file; json: one object per record with the "
+            "Service, EndpointSlice, endpoint and pod it comes from.",
+        ),
+    ] = DumpFormat.zone,
+    stable: Annotated[
+        bool,
+        typer.Option(
+            "--stable",
+            help="Leave out the header (source, time, resourceVersion) and write SOA serial 0: "
+            "the same state then dumps byte-identical.",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option(
             "-o", "--output", help="Write here (atomically) instead of stdout.", dir_okay=False
         ),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Write the served zone as an RFC 1035 zone file (SPEC §10 order)."""
+    """Write the served zone, records in SPEC §10 order: SOA; NS and glue; every service by
+    name then namespace; SOA. Progress of a long dump goes to stderr."""
     _setup_logging(log_level)
+    progress = Progress("dump", enabled=not quiet)
+    now = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
     try:
-        _, k8s = kubernetes_block(load_servers(conf))
-        path = snapshot or DEMO_CLUSTER
-        state = ClusterState()
-        populate(state, load_snapshot(path))
-    except (CorefileError, SnapshotError, ValueError) as exc:
+        if from_server is not None:
+            host, port = parse_listen(from_server)
+            name = fqdn(zone or kubernetes_block(load_servers(conf))[1].zones[0])
+            records: Iterable[Record] = [normalized(r) for r in fetch_zone(host, port, name)]
+            if stable:
+                records = [with_serial(r, 0) if r.rtype == "SOA" else r for r in records]
+            header = Header(f"clusterdns {__version__}", f"AXFR from {from_server}", now)
+        else:
+            resolver, source = _resolver_for(conf, snapshot, kubeconfig, context, progress)
+            name = fqdn(zone) if zone else resolver.primary_zone
+            if name not in resolver.settings.zones:
+                zones = ", ".join(resolver.settings.zones)
+                raise _fail(f"{name} is not a cluster zone (zones: {zones})")
+            records = zone_records(
+                resolver,
+                name,
+                serial=0 if stable else None,
+                origins=fmt is DumpFormat.json,
+                progress=progress.count,
+            )
+            header = Header(
+                f"clusterdns {__version__}", source.description, now, source.resource_version
+            )
+        write = json_lines if fmt is DumpFormat.json else zone_lines
+        _write(output, write(records, name, None if stable else header))
+    except (CorefileError, SnapshotError, KubeClientError, SourceError, TransferError) as exc:
         raise _fail(str(exc)) from None
-    resolver = build_resolver(state, k8s, ("127.0.0.1",))
-    name = fqdn(zone) if zone else k8s.zones[0]
-    if name not in k8s.zones:
-        raise _fail(f"{name} is not a cluster zone (zones: {', '.join(k8s.zones)})")
-    now = datetime.now(UTC)
-    header = (
-        f"clusterdns {__version__} dump of {name}\nsource: {path}\n"
-        f"time: {now:%Y-%m-%dT%H:%M:%SZ}"
-    )
-    text = zone_text(resolver, name, header)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    progress.note(f"wrote {output or 'stdout'}")
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="A zone file or JSON dump; - for stdin.")],
+    new: Annotated[str, typer.Argument(help="A zone file or JSON dump; - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Write the changes as JSON.")] = False,
+) -> None:
+    """Every record added, removed or changed between two dumps, grouped by service.
+
+    Exit status: 0 when equal, 1 when they differ, 2 on error (as diff(1)).
+    Compare with a live cluster: `clusterdns dump --kubeconfig K | clusterdns diff OLD -`."""
+    try:
+        before, after = (read_dump(None if arg == "-" else Path(arg)) for arg in (old, new))
+    except DumpError as exc:
+        raise _fail(str(exc)) from None
+    changes = diff_dumps(before, after)
+    if as_json:
+        sys.stdout.write(diff_json(before, after, changes))
+    else:
+        sys.stdout.writelines(diff_text(changes))
+    raise typer.Exit(1 if changes else 0)
+
+
+@app.command()
+def explain(
+    name: Annotated[
+        str, typer.Argument(help="The name asked, e.g. web-0.web.demo.svc.cluster.local")
+    ],
+    qtype: Annotated[str, typer.Argument(metavar="[TYPE]", help="The type asked.")] = "A",
+    conf: ConfOption = None,
+    snapshot: SnapshotOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Why NAME TYPE gets its answer: the zone and name form, the Service and EndpointSlices
+    used, the endpoints skipped and why, why NXDOMAIN or NODATA, and the answer itself
+    (the resolver's own)."""
+    _setup_logging(log_level)
+    number = getattr(QTYPE, qtype.upper(), None)
+    if not isinstance(number, int):
+        raise _fail(f"unknown record type '{qtype}'")
+    try:
+        resolver, _ = _resolver_for(conf, snapshot, kubeconfig, context, Progress("explain"))
+    except (CorefileError, SnapshotError, KubeClientError, SourceError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    sys.stdout.write(explain_answer(resolver, fqdn(name), number).text())

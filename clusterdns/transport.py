@@ -9,6 +9,7 @@ import socket
 import struct
 
 from clusterdns.handler import QueryHandler, Reply
+from clusterdns.xfr import ZoneTransfer, is_transfer
 
 log = logging.getLogger("clusterdns.transport")
 
@@ -78,8 +79,10 @@ class DnsServer:
         host: str,
         port: int,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        transfer: ZoneTransfer | None = None,
     ) -> None:
         self.handler = handler
+        self.transfer = transfer  # AXFR/IXFR when a `transfer` block allows any client
         self.host = host
         self.port = port
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -126,6 +129,12 @@ class DnsServer:
                 async with asyncio.timeout(self.tcp_idle_timeout):
                     (length,) = struct.unpack("!H", await reader.readexactly(2))
                     data = await reader.readexactly(length)
+                if self.transfer is not None and is_transfer(data):
+                    for message in self.transfer.replies(data, peer[0]):
+                        writer.write(struct.pack("!H", len(message)) + message)
+                        await writer.drain()
+                        await asyncio.sleep(0)  # a large zone must not hold up other queries
+                    continue
                 reply = self.handler.handle(data, over_tcp=True)
                 if inspect.isawaitable(reply):
                     reply = await reply

@@ -299,7 +299,7 @@ def test_dropped_watch_resumes_without_relist(fake, loop, start):
 
 
 def test_stalled_watch_is_relisted_by_the_watchdog(fake, loop, start):
-    informer = watching(fake, start(stall_timeout=0.5))
+    informer = watching(fake, start(stall_timeout=1.0))
     fake.stall_watches(True)
     fake.add(service("a", "web", ["10.96.1.1"]))  # only a re-list can see it now
     until(loop, lambda s: ("a", "web") in s.services, "service seen by the re-list")

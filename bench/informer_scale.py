@@ -31,11 +31,11 @@ TARGET_SECONDS = 5.0
 TARGET_MB = 100.0
 
 
-def metadata(ns: str, name: str, i: int, **extra: Any) -> dict[str, Any]:
-    """Metadata as the API server returns it, managedFields included."""
+def metadata(ns: str | None, name: str, i: int, **extra: Any) -> dict[str, Any]:
+    """Metadata as the API server returns it, managedFields included (ns None: cluster-scoped)."""
     return {
         "name": name,
-        "namespace": ns,
+        **({"namespace": ns} if ns else {}),
         "uid": f"{i:08x}-1c2d-4e5f-8a9b-{i:012x}",
         "creationTimestamp": "2026-11-01T10:00:00Z",
         "labels": {"app": name, "app.kubernetes.io/managed-by": "helm"},
@@ -111,8 +111,7 @@ def serve_cluster(args: argparse.Namespace, conn: Connection) -> None:
     with FakeKubeAPI(bookmark_interval=5.0) as fake:
         namespaces = [f"ns-{n}" for n in range(args.namespaces)]
         for ns in namespaces:
-            fake.add({"kind": "Namespace", "apiVersion": "v1",
-                      "metadata": metadata("", ns, 0) | {"namespace": None}})
+            fake.add({"kind": "Namespace", "apiVersion": "v1", "metadata": metadata(None, ns, 0)})
         for i in range(args.services):
             ns = namespaces[i % len(namespaces)]
             fake.add(service(ns, i))

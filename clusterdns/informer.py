@@ -431,7 +431,7 @@ class Reflector:
                 self._submit_delete(key)
         elif kind != "BOOKMARK":
             log.warning("%s: ignoring watch event of unknown type %r", self.kind, kind)
-        version = (raw.get("metadata") or {}).get("resourceVersion")
+        version = _metadata(raw).get("resourceVersion")
         if version:
             self.resource_version = version
         self.last_event = time.time()
@@ -483,14 +483,15 @@ class Reflector:
         """The compact record, or None (logged) when the object is unusable."""
         try:
             return parse_object(self.kind, raw)
-        except ObjectError as exc:
-            log.warning("%s %s: skipped: %s", self.kind, _name(raw), exc)
+        except Exception as exc:  # not only ObjectError: one object must never block a stream
+            reason = exc if isinstance(exc, ObjectError) else repr(exc)
+            log.warning("%s %s: skipped: %s", self.kind, _name(raw), reason)
             return None
 
     def _key(self, raw: dict[str, Any]) -> Key:
         """The state key of a deleted object, from its metadata alone: a deletion must not
         depend on the last state being a valid object."""
-        metadata = raw.get("metadata") or {}
+        metadata = _metadata(raw)
         name = str(metadata.get("name") or "")
         if self._record is Namespace:
             return ("", name)
@@ -540,9 +541,14 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: rare from the API server, the backoff covers it
 
 
-def _name(raw: Any) -> str:
+def _metadata(raw: Any) -> dict[str, Any]:
     metadata = raw.get("metadata") if isinstance(raw, dict) else None
-    if not isinstance(metadata, dict):
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _name(raw: Any) -> str:
+    metadata = _metadata(raw)
+    if not metadata:
         return "<no metadata>"
     namespace, name = metadata.get("namespace"), metadata.get("name")
     return f"{namespace}/{name}" if namespace else str(name)

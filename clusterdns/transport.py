@@ -8,7 +8,8 @@ import logging
 import socket
 import struct
 
-from clusterdns.handler import QueryHandler, Reply
+from clusterdns.handler import QueryHandler
+from clusterdns.udp import UdpListener
 from clusterdns.xfr import ZoneTransfer, is_transfer
 
 log = logging.getLogger("clusterdns.transport")
@@ -35,41 +36,6 @@ def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: QueryHandler) -> None:
-        self.handler = handler
-        self.transport: asyncio.DatagramTransport | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            reply = self.handler.handle(data, over_tcp=False)
-        except Exception:  # a bug must cost one query, never the listener
-            log.exception("query from %s failed", addr[0])
-            return
-        if inspect.isawaitable(reply):
-            task = asyncio.ensure_future(self._send_later(reply, addr))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-        elif reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
-
-    async def _send_later(self, reply: Reply, addr: tuple[str, int]) -> None:
-        try:
-            data = await reply  # type: ignore[misc]
-        except Exception:
-            log.exception("query from %s failed", addr[0])
-            return
-        if data is not None and self.transport is not None:
-            self.transport.sendto(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %s", exc)
-
-
 class DnsServer:
     """UDP and TCP on one address; `stop` closes both and open TCP connections."""
 
@@ -86,21 +52,19 @@ class DnsServer:
         self.host = host
         self.port = port
         self.tcp_idle_timeout = tcp_idle_timeout
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: UdpListener | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         udp_sock = socket.socket(family, socket.SOCK_DGRAM)
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         udp_sock.bind((self.host, self.port))
         if self.port == 0:
             self.port = udp_sock.getsockname()[1]  # TCP takes the same port as UDP
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: UdpProtocol(self.handler), sock=udp_sock
-        )
+        self._udp = UdpListener(udp_sock, self.handler)
+        self._udp.start()
         self._tcp = await asyncio.start_server(
             self._serve_tcp, self.host, self.port, family=family, reuse_address=True
         )

@@ -13,12 +13,19 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from clusterdns.objects import ServiceKind
-from clusterdns.records import BuildOptions, Node, ServiceRecords, build_service
+from clusterdns.records import (
+    BuildOptions,
+    Node,
+    ServiceRecords,
+    build_service,
+    endpoint_nodes,
+    service_name,
+)
 from clusterdns.state import ClusterState, Key, StateListener
 
-# IP → endpoint name(s) in the first cluster zone; a bare string in the common case of one
-# endpoint per IP, because a large cluster has 100k of these
-EndpointPtrs = str | tuple[str, ...]
+# IP → the service(s) with a ready endpoint of that IP; a bare key in the common case of one,
+# because a large cluster has 100k of these. Endpoint names are found from the state.
+EndpointOwners = Key | tuple[Key, ...]
 
 
 class Owned(NamedTuple):
@@ -27,7 +34,7 @@ class Owned(NamedTuple):
     names: tuple[str, ...]
     service_ptrs: tuple[tuple[str, str], ...]
     endpoint_ips: tuple[str, ...]
-    suffix: str  # ".<svc>.<ns>.svc.<first zone>": its endpoint names end so
+    endpoints_hash: int  # stands for the endpoint names that are not stored
 
 
 class RecordIndex(StateListener):
@@ -45,7 +52,7 @@ class RecordIndex(StateListener):
         self.nodes: dict[str, Node] = {}
         self.by_service: dict[Key, Owned] = {}
         self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
-        self.endpoint_ptrs: dict[str, EndpointPtrs] = {}
+        self.endpoint_owners: dict[str, EndpointOwners] = {}
         self.generation = 0
         self.serial = int(time.time())
         state.subscribe(self)
@@ -83,15 +90,37 @@ class RecordIndex(StateListener):
             return [min(services.values())]
         return self.endpoint_names(ip)
 
-    def endpoint_names(self, ip: str) -> list[str]:
-        """The names of the ready endpoints with this IP, in the first cluster zone."""
-        return sorted(_names(self.endpoint_ptrs.get(ip, ())))
+    def endpoint_names(self, ip: str, zone: str | None = None) -> list[str]:
+        """The names of the ready endpoints with this IP (in the first cluster zone unless
+        `zone` says otherwise)."""
+        zone = zone or self.zones[0]
+        return sorted(
+            name
+            for key in self.owners_of(ip)
+            for name, node in self.endpoint_nodes(key, zone).items()
+            if ip in node.a or ip in node.aaaa
+        )
 
-    def service_of_endpoint_name(self, name: str) -> Key:
-        """(namespace, service) of an endpoint name in the first cluster zone."""
-        relative = name[: -len(self.zones[0]) - len(".svc.")]
-        _endpoint, service, namespace = relative.rsplit(".", 2)
-        return namespace, service
+    def owners_of(self, ip: str) -> tuple[Key, ...]:
+        """The services with a ready endpoint of this IP."""
+        return _keys(self.endpoint_owners.get(ip, ()))
+
+    def endpoint_nodes(self, key: Key, zone: str) -> dict[str, Node]:
+        """The endpoint names of a served service in `zone`: stored for headless services,
+        built from the state for ClusterIP ones."""
+        owned = self.by_service.get(key)
+        svc = self.state.services.get(key)
+        if owned is None or svc is None:
+            return {}
+        if svc.kind is ServiceKind.HEADLESS:
+            suffix = "." + service_name(svc, zone)
+            dots = suffix.count(".")  # one label before the service name, not _port._proto
+            return {
+                name: self.nodes[name]
+                for name in owned.names
+                if name.endswith(suffix) and name.count(".") == dots and name[0] != "_"
+            }
+        return endpoint_nodes(svc, self.state.slices_of(key), zone, self.options)
 
     def services_sorted(self) -> Iterator[tuple[Key, tuple[str, ...]]]:
         """Services by name then namespace (the dump order, SPEC §10), with their names."""
@@ -114,13 +143,14 @@ class RecordIndex(StateListener):
         new = self._build(key)
         if new is not None:
             self.nodes.update(new.nodes)
-            suffix = f".{key[1]}.{key[0]}.svc.{self.zones[0]}"
-            owned = Owned(tuple(new.nodes), new.service_ptrs, tuple(new.endpoint_ptrs), suffix)
-            self._link_ptrs(key, owned, new.endpoint_ptrs)
+            owned = Owned(
+                tuple(new.nodes), new.service_ptrs, new.endpoint_ips, new.endpoints_hash
+            )
+            self._link_ptrs(key, owned)
             self.by_service[key] = owned
         if old is None or new is None:
             return old is not new
-        return old_nodes != new.nodes or old.service_ptrs != new.service_ptrs
+        return old_nodes != new.nodes or old[1:] != owned[1:]
 
     def _build(self, key: Key) -> ServiceRecords | None:
         svc = self.state.services.get(key)
@@ -130,12 +160,12 @@ class RecordIndex(StateListener):
         records = build_service(svc, slices, self.zones, self.options)
         return records if records.nodes else None
 
-    def _link_ptrs(self, key: Key, owned: Owned, names: dict[str, EndpointPtrs]) -> None:
+    def _link_ptrs(self, key: Key, owned: Owned) -> None:
         for ip, target in owned.service_ptrs:
             self.service_ptrs.setdefault(ip, {})[key] = target
-        for ip, added in names.items():
-            known = self.endpoint_ptrs.get(ip)
-            self.endpoint_ptrs[ip] = added if known is None else (*_names(known), *_names(added))
+        for ip in owned.endpoint_ips:
+            known = self.endpoint_owners.get(ip)
+            self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
 
     def _unlink_ptrs(self, key: Key, owned: Owned) -> None:
         for ip, _target in owned.service_ptrs:
@@ -144,12 +174,13 @@ class RecordIndex(StateListener):
             if not owners:
                 del self.service_ptrs[ip]
         for ip in owned.endpoint_ips:
-            rest = tuple(n for n in _names(self.endpoint_ptrs[ip]) if not n.endswith(owned.suffix))
+            rest = tuple(k for k in _keys(self.endpoint_owners[ip]) if k != key)
             if not rest:
-                del self.endpoint_ptrs[ip]
+                del self.endpoint_owners[ip]
             else:
-                self.endpoint_ptrs[ip] = rest[0] if len(rest) == 1 else rest
+                self.endpoint_owners[ip] = rest[0] if len(rest) == 1 else rest
 
 
-def _names(names: EndpointPtrs) -> tuple[str, ...]:
-    return (names,) if isinstance(names, str) else names
+def _keys(owners: EndpointOwners | tuple[()]) -> tuple[Key, ...]:
+    """The owner keys of one IP: a bare key is a (namespace, name) pair of strings."""
+    return (owners,) if owners and isinstance(owners[0], str) else owners  # type: ignore[return-value]

@@ -48,15 +48,17 @@ class ReadyAddress:
 
 @dataclass(slots=True)
 class ServiceRecords:
-    """Everything one service contributes: its names, and its PTR targets by IP.
+    """Everything one service contributes: its names, and the IPs it answers PTRs for.
 
-    PTR targets are names of the first cluster zone and the very string objects used as node
-    keys, so a large cluster holds each name once. A cluster IP's PTR wins over any
+    Endpoint names of a ClusterIP service are not stored: they are asked for rarely, and
+    most endpoints of a cluster sit behind ClusterIP services, so the resolver builds them
+    from the state when asked (`endpoint_nodes`). A cluster IP's PTR wins over any
     endpoint's (SPEC §5), so the two are kept apart."""
 
     nodes: dict[str, Node] = field(default_factory=dict)
     service_ptrs: tuple[tuple[str, str], ...] = ()  # (cluster IP, service name)
-    endpoint_ptrs: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # IP → names
+    endpoint_ips: tuple[str, ...] = ()  # ready endpoint IPs, for their PTRs
+    endpoints_hash: int = 0  # of the ready endpoints: tells when unstored names change
 
 
 def ready_addresses(slices: Iterable[EndpointSlice], use_pod_names: bool) -> list[ReadyAddress]:
@@ -111,7 +113,7 @@ def build_service(
     if svc.kind is ServiceKind.EXTERNAL_NAME:
         if svc.external_name and canonical_ip(svc.external_name) is None:
             for zone in zones:
-                out.nodes[_base(svc, zone)] = Node(cname=svc.external_name + ".")
+                out.nodes[service_name(svc, zone)] = Node(cname=svc.external_name + ".")
         return out
     ready = [] if opts.noendpoints else ready_addresses(slices, opts.endpoint_pod_names)
     if svc.kind is ServiceKind.CLUSTER_IP and opts.ignore_empty_service and not ready:
@@ -119,20 +121,32 @@ def build_service(
     if svc.kind is ServiceKind.HEADLESS and not ready:
         return out  # headless without ready endpoints: NXDOMAIN (spec rule)
     for zone in zones:
-        base = _base(svc, zone)
-        srv = SrvTargets(ready, base)
+        base = service_name(svc, zone)
         if svc.kind is ServiceKind.CLUSTER_IP:
             _cluster_ip_names(out.nodes, svc, base)
         else:
+            srv = SrvTargets(ready, base)
             _headless_names(out.nodes, ready, srv, base)
-        _endpoint_names(out.nodes, ready, srv)
-        if zone == zones[0]:
-            out.service_ptrs = tuple((ip, base) for ip in svc.cluster_ips)
-            out.endpoint_ptrs = _endpoint_ptrs(ready, srv.targets)
+            _endpoint_names(out.nodes, ready, srv)
+    out.service_ptrs = tuple((ip, service_name(svc, zones[0])) for ip in svc.cluster_ips)
+    out.endpoint_ips = tuple(dict.fromkeys(addr.ip for addr in ready))
+    out.endpoints_hash = hash(tuple(ready))
     return out
 
 
-def _base(svc: Service, zone: str) -> str:
+def endpoint_nodes(
+    svc: Service, slices: list[EndpointSlice], zone: str, opts: BuildOptions
+) -> dict[str, Node]:
+    """The endpoint names of one service in one zone (built on demand for ClusterIP ones)."""
+    if svc.kind is ServiceKind.EXTERNAL_NAME or opts.noendpoints:
+        return {}
+    ready = ready_addresses(slices, opts.endpoint_pod_names)
+    nodes: dict[str, Node] = {}
+    _endpoint_names(nodes, ready, SrvTargets(ready, service_name(svc, zone)))
+    return nodes
+
+
+def service_name(svc: Service, zone: str) -> str:
     return f"{svc.name}.{svc.namespace}.svc.{zone}".lower()
 
 
@@ -180,22 +194,3 @@ class SrvTargets:
     def get(self, addr: ReadyAddress, port: Port) -> SrvTarget:
         pair = (port.port, self.targets[addr.name])
         return self._pairs.setdefault(pair, pair)
-
-
-def _endpoint_ptrs(
-    ready: list[ReadyAddress], targets: dict[str, str]
-) -> dict[str, str | tuple[str, ...]]:
-    """IP → its endpoint name, or names when several endpoints share the IP."""
-    by_ip: dict[str, str | tuple[str, ...]] = {}
-    for addr in ready:
-        name = targets[addr.name]
-        known = by_ip.get(addr.ip)
-        if known is None:
-            by_ip[addr.ip] = name
-        elif name not in known:
-            by_ip[addr.ip] = (*_as_tuple(known), name)
-    return by_ip
-
-
-def _as_tuple(names: str | tuple[str, ...]) -> tuple[str, ...]:
-    return (names,) if isinstance(names, str) else names

@@ -14,7 +14,7 @@ from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNS
 from clusterdns.index import RecordIndex
 from clusterdns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse
 from clusterdns.objects import ServiceKind
-from clusterdns.records import Node
+from clusterdns.records import Node, service_name
 
 DNS_SCHEMA_VERSION = "1.1.0"
 DNS_VERSION_TTL = 28800
@@ -153,9 +153,12 @@ class Resolver:
         node = self.index.nodes.get(name)
         if node is not None:
             return node
+        labels = name[: -len(zone) - 1].split(".")
+        if len(labels) == 4 and labels[3] == "svc":
+            # an endpoint of a ClusterIP service: not stored, built from the state
+            return self.index.endpoint_nodes((labels[2], labels[1]), zone).get(name)
         # CoreDNS reads the two labels above a service as port and protocol with or without
         # their leading underscores: http.tcp.svc.ns.svc.<zone> means _http._tcp.svc...
-        labels = name[: -len(zone) - 1].split(".")
         if len(labels) == 5 and labels[4] == "svc":
             port, proto = (label.removeprefix("_") for label in labels[:2])
             return self.index.nodes.get(f"_{port}._{proto}." + ".".join(labels[2:]) + "." + zone)
@@ -216,7 +219,7 @@ class Resolver:
             target = q.rezone(name)
             rdata = SRV(0, node.srv_weight, port, target)
             answer.answer.append(RR(q.qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
-            target_node = self.index.nodes.get(name)
+            target_node = self._node(name, q.zone)
             if target_node is None:
                 continue
             for ip in (*target_node.a, *target_node.aaaa):
@@ -275,14 +278,13 @@ class Resolver:
         """(NS name, address) pairs: the services whose ready endpoints are our own IPs
         (in a cluster: kube-dns), else ns.dns.<zone> with our own addresses."""
         pairs = []
-        primary = self.primary_zone
         for own in self.settings.own_ips:
-            for target in self.index.endpoint_names(own):
-                ns, svc = self.index.service_of_endpoint_name(target)
-                if self.index.state.services[(ns, svc)].kind is ServiceKind.HEADLESS:
-                    pairs.append((target[: -len(primary)] + zone, own))
+            for key in self.index.owners_of(own):
+                svc = self.index.state.services[key]
+                if svc.kind is ServiceKind.HEADLESS:
+                    pairs += [(name, own) for name in self.index.endpoint_names(own, zone)]
                 else:
-                    base = f"{svc}.{ns}.svc.{zone}"
+                    base = service_name(svc, zone)
                     node = self.index.nodes[base]
                     pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
         return pairs or [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]

@@ -204,3 +204,21 @@ def test_relist_applies_only_the_difference():
     generation = r.index.generation
     state.replace(Service, list(state.services.values()))
     assert r.index.generation == generation  # nothing changed: no rebuild, no new serial
+
+
+def test_unstored_endpoint_names_follow_changes():
+    """Endpoint names of ClusterIP services are built on demand; a rename still moves the serial."""
+    state = state_from_items(cluster())
+    r = make_resolver(state)
+    generation = r.index.generation
+    renamed = parse_object("EndpointSlice", endpoint_slice("ns1", "api", "api-b", [endpoint("10.1.0.1", hostname="main", pod="api-7d9f-abcde")], [("http", "TCP", 8080)]))
+    state.upsert(renamed)
+    assert r.index.generation > generation
+    assert texts(ask(r, "main.api.ns1.svc.cluster.local.", "A").answer) == ["main.api.ns1.svc.cluster.local. 30 A 10.1.0.1"]
+    srv = ask(r, "main.api.ns1.svc.cluster.local.", "SRV")
+    assert texts(srv.answer) == ["main.api.ns1.svc.cluster.local. 30 SRV 0 100 8080 main.api.ns1.svc.cluster.local."]
+    assert texts(srv.additional) == ["main.api.ns1.svc.cluster.local. 30 A 10.1.0.1"]
+    assert sorted(texts(ask(r, "1.0.1.10.in-addr.arpa.", "PTR").answer)) == [
+        "1.0.1.10.in-addr.arpa. 30 PTR 10-1-0-1.api.ns1.svc.cluster.local.",
+        "1.0.1.10.in-addr.arpa. 30 PTR main.api.ns1.svc.cluster.local.",
+    ]

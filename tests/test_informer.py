@@ -66,7 +66,8 @@ def seed(fake: FakeKubeAPI, services: int = 7, namespaces: tuple[str, ...] = ("a
 
 
 def until(loop: StateLoop, predicate: Callable[[ClusterState], Any], what: str = "") -> Any:
-    return wait_for(lambda: loop.read(predicate), what=what)
+    # generous: only a failing run waits this long, and CI machines can be loaded
+    return wait_for(lambda: loop.read(predicate), timeout=15, what=what)
 
 
 def synced(informer: Informer) -> Informer:

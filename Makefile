@@ -11,13 +11,16 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,speed]'
 	touch $(STAMP)
 
-# dig (real-client tests) and named-checkzone (zone dump validation), from Debian packages.
+# From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
+# for the pod's-eye test (tests/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent.
+SYSTEM_TOOLS := dig named-checkzone ip setpriv sysctl getent
 system-deps:
-	@command -v dig >/dev/null && command -v named-checkzone >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils bind9-utils; }
+	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y -qq bind9-dnsutils bind9-utils iproute2 util-linux procps libc-bin; }
 
 run: setup
 	$(BIN)/clusterdns serve $(ARGS)

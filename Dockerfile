@@ -1,0 +1,22 @@
+# clusterdns image: a wheel built in the first stage, installed into a slim runtime that runs
+# as a non-root user on a read-only root filesystem. Port 53 is bound without root through the
+# pod sysctl net.ipv4.ip_unprivileged_port_start (deploy/deployment.yaml; README "Deploying").
+ARG PYTHON_IMAGE=python:3.11-slim-trixie
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY clusterdns ./clusterdns
+# The project and every pinned dependency as wheels, so the runtime stage installs offline.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM ${PYTHON_IMAGE}
+# Bytecode is compiled at install time; the read-only root could not take it at run time.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/clusterdns-*.whl
+# A numeric user, so that the kubelet can check runAsNonRoot without an /etc/passwd entry.
+USER 65532:65532
+EXPOSE 53/udp 53/tcp 9153/tcp 8080/tcp 8181/tcp
+ENTRYPOINT ["clusterdns", "serve", "--conf", "/etc/coredns/Corefile"]

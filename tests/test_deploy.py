@@ -108,6 +108,22 @@ def test_dockerfile_runs_the_corefile_from_the_configmap_as_non_root(deployment)
     assert f"{mount['mountPath']}/{item['path']}" == "/etc/coredns/Corefile"
 
 
+def test_the_build_stage_copies_every_file_the_wheel_reads():
+    """pyproject's readme, and the targets of links inside the package (the demo cluster), must
+    be in the build stage, or the wheel is built without them."""
+    copied = {
+        REPO / source
+        for op, args in dockerfile_instructions()
+        if op == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    needed = {REPO / "pyproject.toml", REPO / "README.md", REPO / "clusterdns"}
+    needed |= {p.resolve() for p in (REPO / "clusterdns").rglob("*") if p.is_symlink()}
+    assert all(any(path.is_relative_to(c) for c in copied) for path in needed), (needed, copied)
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    assert {f"!{c.relative_to(REPO)}" + ("/" if c.is_dir() else "") for c in copied} <= set(ignored)
+
+
 def test_configmap_corefile_is_kubeadms(corefile):
     assert corefile_meaning(load("configmap.yaml")["data"]["Corefile"]) == corefile_meaning(
         DEFAULT_COREFILE

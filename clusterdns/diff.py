@@ -41,8 +41,13 @@ def diff_dumps(old: Dump, new: Dump) -> list[Change]:
             continue
         kind = "changed" if before and after else "added" if after else "removed"
         changes.append(Change(kind, service_of(key[0], zone), key[0], key[1], before, after))
-    changes.sort(key=lambda c: (c.group != ZONE_GROUP, c.group, c.name, c.rtype))
+    changes.sort(key=lambda c: (c.group != ZONE_GROUP, c.group, _tree_order(c.name), c.rtype))
     return changes
+
+
+def _tree_order(name: str) -> list[str]:
+    """Labels from the root down: a service's own name first, then the names below it."""
+    return name.split(".")[::-1]
 
 
 def service_of(name: str, zone: str) -> str:

@@ -57,10 +57,11 @@ def zone_records(
     by name then namespace; SOA again. `serial` overrides the SOA serial (stable dumps);
     `origins` labels each service record with the objects it comes from."""
     index = resolver.index
-    # Every node taken at the start: an AXFR yields to the server's loop between messages,
-    # and the index may change meanwhile. A rebuild replaces nodes, never mutates them.
+    # The stored nodes taken at the start: an AXFR yields to the server's loop between
+    # messages, and the index may change meanwhile. A rebuild replaces nodes, never mutates.
+    in_zone = (zone, False)  # not the same service's names in another cluster zone
     services = [
-        (key, [(name, index.nodes[name]) for name in names])
+        (key, [(name, index.nodes[name]) for name in names if resolver.zone_of(name) == in_zone])
         for key, names in index.services_sorted()
     ]
     soa = record_from_rr(resolver.soa(zone))
@@ -72,11 +73,13 @@ def zone_records(
         yield record_from_rr(rr)
     for rr in resolver.resolve(f"dns-version.{zone}", QTYPE.TXT).answer:
         yield record_from_rr(rr)
-    for done, (key, nodes) in enumerate(services, 1):
+    for done, (key, stored) in enumerate(services, 1):
         finder = _origin_finder(resolver, key) if origins else None
-        for name, node in nodes:
-            if resolver.zone_of(name) == (zone, False):  # not the service in another zone
-                yield from node_records(name, node, resolver.ttl, finder)
+        names = {name for name, _ in stored}
+        # the index builds some endpoint names only when asked (ClusterIP services')
+        built = index.endpoint_nodes(key, zone).items()
+        for name, node in (*stored, *((n, node) for n, node in built if n not in names)):
+            yield from node_records(name, node, resolver.ttl, finder)
         if progress is not None:
             progress(done, len(services))
     yield soa

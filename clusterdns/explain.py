@@ -187,10 +187,9 @@ class _Explainer:
                 self.result.add("service", f"{ns}/{svc} has cluster IP {ip}")
             if len(owners) > 1:
                 self.result.add("rule", "a cluster IP answers one PTR: the first by name")
-        elif self.index.endpoint_names(ip):
-            for target in self.index.endpoint_names(ip):
-                ns, svc = self.index.service_of_endpoint_name(target)
-                self.result.add("endpoint", f"{ip} of {ns}/{svc}, named {target}")
+        elif self.index.owners_of(ip):
+            for ns, svc in self.index.owners_of(ip):
+                self.result.add("endpoint", f"{ip} is a ready endpoint of {ns}/{svc}")
         else:
             self.absent = f"no service or ready endpoint has the address {ip}"
             for ns, svc in sorted(self.state.slices_by_service):
@@ -301,7 +300,9 @@ class _Explainer:
         for sl in slices:
             ports = ", ".join(_port_text(p) for p in sl.ports) or "no ports"
             count = f"{len(sl.endpoints)} endpoint{'s' if len(sl.endpoints) != 1 else ''}"
-            self.result.add("slice", f"{sl.name}: {sl.address_type}, {count}, {ports}")
+            served = sl.address_type in ("IPv4", "IPv6")
+            skipped = "" if served else f"; skipped: addressType {sl.address_type} is not served"
+            self.result.add("slice", f"{sl.name}: {sl.address_type}, {count}, {ports}{skipped}")
         options = self.index.options
         ready = [] if options.noendpoints else ready_addresses(slices, options.endpoint_pod_names)
         served = {(address.name, address.ip) for address in ready}

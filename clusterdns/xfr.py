@@ -2,7 +2,7 @@
 
 Serving: over TCP only, to clients that a `transfer ZONE { to ADDR|CIDR|* }` block allows;
 anyone else is REFUSED. The records are the dump's (SOA; NS and glue; services in SPEC §10
-order; SOA), packed into as many messages as they need, none over 64 KiB. An IXFR from our
+order; SOA), packed into as many messages as they need, none over 16 KiB. An IXFR from our
 current serial gets the SOA alone; from any other a full transfer, as RFC 1995 allows (we keep
 no history of changes).
 
@@ -43,6 +43,10 @@ _TRANSFER_TYPES = (QTYPE.AXFR, QTYPE.IXFR)
 # type, class, TTL and length, 2 for the names' length bytes, and the rest for rdata whose
 # text is shorter than its wire form (an AAAA of "::1" is 16 bytes).
 _RECORD_OVERHEAD = 30
+# dnslib compresses a name into a pointer to any earlier copy, but a pointer holds only 14
+# bits of offset: a message must stay within 16 KiB before compression, or names past that
+# point to the wrong place. Well under the 64 KiB a TCP message may hold.
+MESSAGE_BUDGET = 0x3FFF
 
 _RDATA: dict[str, Callable[[list[str]], object]] = {
     "A": lambda f: A(f[0]),
@@ -117,7 +121,7 @@ class ZoneTransfer:
 
     def _messages(self, query: Query, records: Iterable[Record]) -> Iterator[bytes]:
         question = len(str(query.question.qname)) + 5  # its name, type and class on the wire
-        budget = TCP_MAX_SIZE - HEADER.size - question
+        budget = MESSAGE_BUDGET - HEADER.size - question
         batch: list[Record] = []
         size = 0
         for record in records:

@@ -100,6 +100,13 @@ def snapshot(services: int, endpoints: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
 
+def count_records(path: Path, fmt: str) -> int:
+    with path.open() as lines:
+        if fmt == "json":
+            return sum(line.startswith('{"name"') for line in lines)
+        return sum(not line.startswith((";", "$")) for line in lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=10_000)
@@ -111,17 +118,19 @@ def main() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "cluster.json"
     source.write_text(json.dumps(snapshot(args.services, args.endpoints)))
-    output = directory / f"cluster.{args.format}"
+    output = directory / f"dump.{args.format}"
     cmd = [sys.executable, "-m", "clusterdns", "dump", "--snapshot", str(source)]
     cmd += ["--format", args.format, "-o", str(output)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     elapsed = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
-    records = sum(1 for line in output.open() if not line.startswith((";", "$", "{", "]")))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mib = usage.ru_maxrss / 1024  # Linux: KiB
+    cpu = usage.ru_utime + usage.ru_stime  # apart from wall time: the machine may be busy
+    records = count_records(output, args.format)
     print(
         f"dump of {args.services} services / {args.endpoints} endpoints "
-        f"({source.stat().st_size / 2**20:.0f} MiB snapshot): {elapsed:.2f} s, "
+        f"({source.stat().st_size / 2**20:.0f} MiB snapshot): {elapsed:.2f} s ({cpu:.2f} s CPU), "
         f"peak RSS {peak_mib:.0f} MiB, {records} records, "
         f"{output.stat().st_size / 2**20:.1f} MiB {args.format} written to {output}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -13,20 +14,27 @@ from pathlib import Path
 from clusterdns.config import (
     DEFAULT_COREFILE,
     KubernetesConfig,
+    ReloadConfig,
     ServerConfig,
     load_config,
     load_config_file,
 )
+from clusterdns.forward import RESOLV_CONF
 from clusterdns.handler import QueryHandler
+from clusterdns.health import Probes
+from clusterdns.httpd import HttpServer
 from clusterdns.index import RecordIndex
 from clusterdns.informer import Informer
 from clusterdns.kubeclient import IN_CLUSTER_ENV, make_api_client
+from clusterdns.metrics import METRICS, on_slice_change
+from clusterdns.objects import EndpointSlice
+from clusterdns.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
 from clusterdns.records import BuildOptions
+from clusterdns.reload import CorefileWatcher
 from clusterdns.resolver import Resolver, ResolverSettings
 from clusterdns.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.state import ClusterState
 from clusterdns.transport import DnsServer, parse_listen
-from clusterdns.xfr import ZoneTransfer
 
 log = logging.getLogger("clusterdns")
 
@@ -40,6 +48,7 @@ class ServeOptions:
     listen: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
+    resolv_conf: str = RESOLV_CONF  # read where the Corefile forwards to /etc/resolv.conf
 
 
 def wants_live_cluster(options: ServeOptions, k8s: KubernetesConfig) -> bool:
@@ -59,10 +68,10 @@ def load_servers(conf: Path | None) -> list[ServerConfig]:
 
 
 def kubernetes_block(servers: list[ServerConfig]) -> tuple[ServerConfig, KubernetesConfig]:
-    for server in servers:
-        if server.kubernetes is not None:
-            return server, server.kubernetes
-    raise ValueError("the Corefile has no server block with a kubernetes directive")
+    server = kubernetes_server(servers)
+    if server is None or server.kubernetes is None:
+        raise ValueError("the Corefile has no server block with a kubernetes directive")
+    return server, server.kubernetes
 
 
 def own_addresses(host: str) -> tuple[str, ...]:
@@ -99,83 +108,223 @@ def build_resolver(
 
 
 class ClusterDNS:
-    """One server process: its state, source, resolver and listeners."""
+    """One server process: its state and source, its listeners, and their reconfiguration."""
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.servers = load_servers(options.conf)
-        self.server_config, self.k8s = kubernetes_block(self.servers)
         if options.listen:
-            self.host, self.port = parse_listen(options.listen)
-        elif options.conf is None:
-            self.host, self.port = parse_listen(DEMO_LISTEN)
+            self.override: tuple[str, int] | None = parse_listen(options.listen)
         else:
-            bind = self.server_config.bind
-            self.host, self.port = (bind[0] if bind else "0.0.0.0"), self.server_config.port
+            self.override = parse_listen(DEMO_LISTEN) if options.conf is None else None
+        kube = kubernetes_server(self.servers)
+        self.k8s = kube.kubernetes if kube is not None else None
         self.state = ClusterState()
-        self.resolver = build_resolver(self.state, self.k8s, own_addresses(self.host))
-        self.handler = QueryHandler(self.resolver)
-        transfer = self.server_config.transfer
-        self.dns = DnsServer(
-            self.handler,
-            self.host,
-            self.port,
-            transfer=ZoneTransfer(self.resolver, transfer) if transfer else None,
-        )
+        self.probes = Probes(self.state)
+        self.resolver: Resolver | None = None
+        self.resolver = self._resolver_for(self.servers)
+        self.plan = Plan()
+        self.dns: dict[tuple[str, int], DnsServer] = {}
+        self.http: dict[str, HttpServer] = {}
         self.informer: Informer | None = None
+        self.watcher: CorefileWatcher | None = None
+        self.exit_code = 0
+        self._stop = asyncio.Event()
+        self._hurry = asyncio.Event()  # a second signal: skip the rest of the lameduck
+        self._probing: set[asyncio.Task[None]] = set()
 
     def load_source(self) -> None:
         path = self.options.snapshot or DEMO_CLUSTER
         populate(self.state, load_snapshot(path))
-        names = len(self.resolver.index.nodes)
+        names = len(self.resolver.index.nodes) if self.resolver is not None else 0
         log.info("loaded %s: %d services, %d names", path, len(self.state.services), names)
 
-    def start_informer(self) -> Informer:
+    def start_informer(self, k8s: KubernetesConfig) -> Informer:
         """Watch the cluster; changes are applied on the event loop, the state's one thread."""
         kubeconfig, context = self.options.kubeconfig, self.options.context
-        if kubeconfig is None and self.k8s.kubeconfig is not None:
-            kubeconfig, context = self.k8s.kubeconfig[0], context or self.k8s.kubeconfig[1]
-        api = make_api_client(kubeconfig, context, self.k8s.endpoint)
+        if kubeconfig is None and k8s.kubeconfig is not None:
+            kubeconfig, context = k8s.kubeconfig[0], context or k8s.kubeconfig[1]
+        api = make_api_client(kubeconfig, context, k8s.endpoint)
         informer = Informer(
             api,
             self.state,
             asyncio.get_running_loop().call_soon_threadsafe,
-            watch_pods=self.k8s.pods == "verified",
-            namespaces=self.k8s.namespaces or None,
+            watch_pods=k8s.pods == "verified",
+            namespaces=k8s.namespaces or None,
+            on_slice_change=self._slice_changed,
         )
         log.info("watching the cluster at %s", api.configuration.host)
         informer.start()
         return informer
 
-    async def wait_for_sync(self, informer: Informer) -> None:
+    async def wait_for_sync(self, informer: Informer, k8s: KubernetesConfig) -> None:
         """Like CoreDNS's startup_timeout: serve once synced, or anyway after the timeout
         (names not yet known are then SERVFAIL, never a false NXDOMAIN)."""
-        timeout = self.k8s.startup_timeout
+        timeout = k8s.startup_timeout
         synced = await asyncio.to_thread(informer.synced.wait, timeout)
         if not synced:
             log.warning("not synced with the API within %.0f s: serving what is known", timeout)
 
     async def start(self) -> None:
-        if wants_live_cluster(self.options, self.k8s):
-            self.informer = self.start_informer()
-            await self.wait_for_sync(self.informer)
+        plan = self._build(self.servers, self.resolver)
+        await self._switch(Plan(http=plan.http))  # probes first: /ready is 503 until synced
+        if self.k8s is None:
+            self.state.mark_synced()  # no kubernetes block: nothing to wait for
+        elif wants_live_cluster(self.options, self.k8s):
+            self.informer = self.start_informer(self.k8s)
+            await self.wait_for_sync(self.informer, self.k8s)
         else:
             self.load_source()
-        await self.dns.start()
+        await self._switch(plan)
+        for (host, _), server in self.dns.items():
+            for block in server.handler.blocks:
+                if block.loop is not None:
+                    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+                    task = asyncio.ensure_future(block.loop.run(target, server.port))
+                    self._probing.add(task)
+                    task.add_done_callback(self._probing.discard)
+        conf = self.options.conf
+        if conf is not None and plan.reload is not None:
+            running = conf.read_bytes()
+            self.watcher = CorefileWatcher(conf, plan.reload, running, self._reload)
+            self.watcher.start()
+            METRICS.reload_version = self.watcher.digest
 
     async def stop(self) -> None:
-        await self.dns.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        for task in self._probing:
+            task.cancel()
+        for server in self.dns.values():
+            await server.stop()
+        for http in self.http.values():
+            await http.stop()
+        self.plan.close()
         if self.informer is not None:
             await asyncio.to_thread(self.informer.stop)
 
-    async def run_forever(self) -> None:
-        await self.start()
-        stop = asyncio.Event()
+    async def run_forever(self) -> int:
+        """Serve until SIGTERM/SIGINT (then lameduck: /ready 503, still answering) or a
+        forwarding loop; the exit status."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, self._on_signal)
+        await self.start()
+        await self._stop.wait()
+        self.probes.shutting_down = True
+        lameduck = self.plan.lameduck
+        if lameduck > 0 and not self._hurry.is_set():
+            log.info("plugin/health: Going into lameduck mode for %gs", lameduck)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), lameduck)
+        log.info("shutting down")
+        await self.stop()
+        return self.exit_code
+
+    def _on_signal(self) -> None:
+        if self._stop.is_set():
+            self._hurry.set()
+        self._stop.set()
+
+    def _loop_detected(self) -> None:
+        self.exit_code = 1  # as CoreDNS's log.Fatal: no lameduck
+        self._hurry.set()
+        self._stop.set()
+
+    def _slice_changed(self, endpoint_slice: EndpointSlice) -> None:
+        on_slice_change(endpoint_slice, self.state.services.get(endpoint_slice.service_key))
+
+    def _resolver_for(self, servers: list[ServerConfig]) -> Resolver | None:
+        """The resolver for `servers`: the running one if its kubernetes options are the same."""
+        kube = kubernetes_server(servers)
+        if kube is None or kube.kubernetes is None:
+            return None
+        if self.resolver is not None and kube.kubernetes == self.k8s:
+            return self.resolver
+        served = listeners(servers, self.override)
+        host = next((lst.host for lst, blocks in served.items() if kube in blocks), ANY_ADDRESS)
+        return build_resolver(self.state, kube.kubernetes, own_addresses(host))
+
+    def _build(self, servers: list[ServerConfig], resolver: Resolver | None) -> Plan:
+        resolv_conf, on_loop = self.options.resolv_conf, self._loop_detected
+        return build_plan(servers, self.override, resolver, self.probes, resolv_conf, on_loop)
+
+    async def _switch(self, plan: Plan) -> None:
+        """Serve `plan` instead of the running one. New listeners start first: if one cannot,
+        the ones just started stop again and the running plan stays (OSError)."""
+        wanted = {(listener.host, listener.port): listener for listener in plan.dns}
+        opened_http: dict[str, HttpServer] = {}
+        opened_dns: dict[tuple[str, int], DnsServer] = {}
         try:
-            await stop.wait()
-        finally:
-            log.info("shutting down")
-            await self.stop()
+            for address, routes in plan.http.items():
+                if address not in self.http:
+                    opened_http[address] = HttpServer(address, routes)
+                    await opened_http[address].start()
+            for key, listener in wanted.items():
+                if key not in self.dns:
+                    handler = QueryHandler(plan.dns[listener], listener.label)
+                    transfer = plan.transfers.get(listener)
+                    opened_dns[key] = DnsServer(handler, *key, transfer=transfer)
+                    await opened_dns[key].start()
+        except OSError:
+            for server in opened_dns.values():
+                await server.stop()
+            for http in opened_http.values():
+                await http.stop()
+            raise
+        for address, http in list(self.http.items()):
+            if address in plan.http:
+                http.routes = plan.http[address]
+            else:
+                await http.stop()
+                del self.http[address]
+        for key, server in list(self.dns.items()):
+            if key in wanted:
+                listener = wanted[key]
+                server.handler.server = listener.label
+                server.handler.set_blocks(plan.dns[listener])
+                server.transfer = plan.transfers.get(listener)
+            else:
+                await server.stop()
+                del self.dns[key]
+        self.http.update(opened_http)
+        self.dns.update(opened_dns)
+        self.plan, previous = plan, self.plan
+        previous.close()
+        METRICS.plugins = plan.plugins
+
+    async def _reload(self, digest: str) -> ReloadConfig | None:
+        """Apply the changed Corefile, or log why not and keep the running one (no lameduck)."""
+        assert self.options.conf is not None
+        resolver = self.resolver
+        try:
+            servers = load_servers(self.options.conf)
+            resolver = self._resolver_for(servers)
+            plan = self._build(servers, resolver)
+            try:
+                await self._switch(plan)
+            except OSError:
+                plan.close()
+                raise
+        except (ValueError, OSError) as exc:  # CorefileError and UpstreamConfigError included
+            if resolver is not None and resolver is not self.resolver:
+                self.state.unsubscribe(resolver.index)
+            METRICS.reload_failed += 1
+            log.error("plugin/reload: Corefile changed but reload failed: %s", exc)
+            return self.plan.reload
+        if self.resolver is not None and resolver is not self.resolver:
+            self.state.unsubscribe(self.resolver.index)
+        kube = kubernetes_server(servers)
+        k8s = kube.kubernetes if kube is not None else None
+        old = self.k8s
+        if self.informer and k8s and old and _source_options(k8s) != _source_options(old):
+            log.warning("plugin/reload: kubernetes API options changed: restart to apply them")
+        self.servers, self.k8s, self.resolver = servers, k8s, resolver
+        METRICS.reload_version = digest if plan.reload is not None else None
+        log.info("plugin/reload: Running configuration SHA512 = %s", digest)
+        return plan.reload
+
+
+def _source_options(k8s: KubernetesConfig) -> tuple[object, ...]:
+    """What the informer was started with: changing these needs a restart."""
+    return (k8s.kubeconfig, k8s.endpoint, k8s.namespaces, k8s.pods == "verified")

@@ -32,6 +32,7 @@ from clusterdns.diff import json_text as diff_json
 from clusterdns.diff import text_lines as diff_text
 from clusterdns.dump import Record, with_serial, zone_records
 from clusterdns.explain import explain as explain_answer
+from clusterdns.forward import RESOLV_CONF
 from clusterdns.kubeclient import KubeClientError
 from clusterdns.names import fqdn
 from clusterdns.progress import Progress
@@ -124,22 +125,33 @@ def serve(
     context: Annotated[
         str | None, typer.Option("--context", help="The kubeconfig context to use.")
     ] = None,
+    resolv_conf: Annotated[
+        str,
+        typer.Option(
+            "--resolv-conf",
+            help="The file read where the Corefile forwards to /etc/resolv.conf.",
+        ),
+    ] = RESOLV_CONF,
     log_level: LogLevel = "info",
 ) -> None:
-    """Answer DNS for the cluster zones.
+    """Answer DNS for the cluster zones, and forward the rest as the Corefile says.
 
     With no arguments: the bundled demo cluster on 127.0.0.1:5353, e.g.
     `dig @127.0.0.1 -p 5353 web-0.web.demo.svc.cluster.local`.
+    Exit status: 0 after SIGTERM/SIGINT (and the lameduck), 1 on a forwarding loop,
+    2 on a configuration error.
     """
     _setup_logging(log_level)
     try:
-        options = ServeOptions(conf, snapshot, listen, kubeconfig, context)
+        options = ServeOptions(conf, snapshot, listen, kubeconfig, context, resolv_conf)
         server = ClusterDNS(options)
-        asyncio.run(server.run_forever())
+        code = asyncio.run(server.run_forever())
     except (CorefileError, SnapshotError, KubeClientError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot listen: {exc}") from None
+    if code:
+        raise typer.Exit(code)
 
 
 KubeconfigOption = Annotated[
@@ -321,8 +333,8 @@ def explain(
     used, the endpoints skipped and why, why NXDOMAIN or NODATA, and the answer itself
     (the resolver's own)."""
     _setup_logging(log_level)
-    number = QTYPE.reverse.get(qtype.upper())
-    if number is None:
+    number = getattr(QTYPE, qtype.upper(), None)
+    if not isinstance(number, int):
         raise _fail(f"unknown record type '{qtype}'")
     try:
         resolver, _ = _resolver_for(conf, snapshot, kubeconfig, context, Progress("explain"))

@@ -1,88 +1,240 @@
-"""From query bytes to reply bytes: parse, route to the resolver or the forwarder, encode."""
+"""From query bytes to reply bytes: route to a server block, answer, count and log.
+
+A query goes to the server block with the longest zone holding its name (stub domains). There
+the `kubernetes` resolver answers its zones (through the wire cache); names it does not own
+or lets fall through go to the block's relay (cache in front of forward); an ExternalName
+target outside our zones is completed through the relay of the block that holds it.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable
-from typing import Protocol
+import time
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dnslib import QTYPE, RCODE
 
+from clusterdns.loadbalance import shuffle_addresses
+from clusterdns.metrics import METRICS
+from clusterdns.names import in_zone
+from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
 from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
-from clusterdns.wirecache import WireCache, question_key
+from clusterdns.wirecache import HEADER_SIZE, Key, WireCache, question_key
 
-log = logging.getLogger("clusterdns.handler")
-
-
-class Forwarder(Protocol):
-    """Resolves names outside our zones (issue: forward/cache)."""
-
-    async def resolve(self, query: Query, over_tcp: bool) -> bytes | None:
-        """The upstream's reply to `query`, re-encoded for our client; None to drop."""
-        ...
-
-    async def lookup(self, name: str, qtype: int) -> Answer | None:
-        """The records of `name` (ExternalName targets), or None when it cannot be found."""
-        ...
-
+if TYPE_CHECKING:
+    from clusterdns.block import Block
+    from clusterdns.relay import Relay
 
 Reply = bytes | None | Awaitable[bytes | None]
+Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
+DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
 
 
 class QueryHandler:
     def __init__(
         self,
-        resolver: Resolver,
-        forwarder: Forwarder | None = None,
+        blocks: Sequence[Block],
+        server: str = "dns://:53",
         wire_cache: WireCache | None = None,
     ) -> None:
-        self.resolver = resolver
-        self.forwarder = forwarder
-        self.wire_cache = WireCache(resolver.index) if wire_cache is None else wire_cache
+        self.server = server  # the `server` metrics label: this listener's address
+        self.wire_cache = wire_cache
+        self.set_blocks(blocks)
 
-    def handle(self, data: bytes, over_tcp: bool) -> Reply:
+    def set_blocks(self, blocks: Sequence[Block]) -> None:
+        """Serve these blocks from now on (at start and on reload)."""
+        self.blocks = list(blocks)
+        routes = [(zone, block) for block in self.blocks for zone in block.zones]
+        self._routes = sorted(routes, key=lambda route: -len(route[0]))
+        resolver = next((b.resolver for b in self.blocks if b.resolver is not None), None)
+        if resolver is None:
+            self.wire_cache = None
+        elif self.wire_cache is None or self.wire_cache.index is not resolver.index:
+            self.wire_cache = WireCache(resolver.index)
+
+    def route(self, name: str) -> tuple[str, Block] | None:
+        """The zone and block that serve `name` (absolute, lower case): longest zone wins."""
+        for zone, block in self._routes:
+            if in_zone(name, zone):
+                return zone, block
+        return None
+
+    def handle(self, data: bytes, over_tcp: bool, peer: tuple[str, int] | None = None) -> Reply:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
         needs the network (forwarding)."""
-        key = question_key(data, over_tcp)
+        start = time.perf_counter()
+        key = question_key(data, over_tcp) if self.wire_cache is not None else None
         if key is not None:
-            cached = self.wire_cache.get(key, data)
-            if cached is not None:
-                return cached
+            assert self.wire_cache is not None
+            reply = self.wire_cache.get(key, data)
+            if reply is not None:
+                return self._cached(key, data, reply, start, over_tcp, peer)
         try:
             query = parse_query(data)
         except Reject as reject:
-            return reject.reply
+            return reject.reply  # not counted: CoreDNS never sees these either
+        name = str(query.question.qname).lower()
         limit = reply_size_limit(query, over_tcp)
+        found = self.route(name)
+        if found is None:
+            reply = encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit)
+            return self._done(None, DROPPED, query, name, data, (reply, ""), start, over_tcp, peer)
+        zone, block = found
+        if block.loop is not None:
+            block.loop.observe(name, query.question.qtype, peer)
+        answered = self._answer(block, query, data, name, key, over_tcp, limit)
+        if isinstance(answered, tuple):
+            return self._done(block, zone, query, name, data, answered, start, over_tcp, peer)
+        return self._done_later(block, zone, query, name, data, answered, start, over_tcp, peer)
+
+    def _answer(
+        self,
+        block: Block,
+        query: Query,
+        data: bytes,
+        name: str,
+        key: Key | None,
+        over_tcp: bool,
+        limit: int,
+    ) -> Answered | Coroutine[Any, Any, Answered]:
         if not is_internet_class(query):
-            return encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit)
-        answer = self.resolver.resolve(query.question.qname, query.question.qtype)
-        if answer.forward:
-            if self.forwarder is None:
-                return encode(query, self._unforwardable(query), limit)
-            return self.forwarder.resolve(query, over_tcp)
-        if answer.chase is not None and self.forwarder is not None:
-            return self._chase(query, answer, limit)
-        reply = encode(query, answer, limit)
-        if key is not None and answer.chase is None:  # a pure function of the index
-            self.wire_cache.put(key, reply)
-        return reply
+            return encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit), ""
+        resolver = block.resolver
+        if resolver is not None:
+            answer = resolver.resolve(query.question.qname, query.question.qtype)
+            if not answer.forward:
+                if answer.chase is not None:
+                    relay = self._relay_for(answer.chase)
+                    if relay is not None:
+                        return self._chase(resolver, relay, query, name, answer, limit)
+                reply = encode(query, answer, limit)
+                if key is not None and answer.chase is None:  # a pure function of the index
+                    assert self.wire_cache is not None
+                    self.wire_cache.put(key, reply)
+                return reply, "kubernetes"
+        relay = block.relay
+        if relay is None or not relay.matches(name):
+            return encode(query, _unforwardable(resolver, name), limit), ""
+        reply = relay.cached(query, data, name, limit)
+        if reply is not None:
+            return reply, "cache"
+        return _forwarded(relay.fetch(query, data, name, over_tcp, limit))
 
-    def _unforwardable(self, query: Query) -> Answer:
-        # Inside our zones (fallthrough with nothing behind it) CoreDNS fails the query;
-        # outside them no plugin serves the name at all.
-        inside = self.resolver.zone_of(str(query.question.qname).lower()) is not None
-        return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
+    def _relay_for(self, name: str) -> Relay | None:
+        """The relay that forwards `name` (an ExternalName target), as a query for it would
+        be routed; None when no block forwards it."""
+        found = self.route(name)
+        relay = found[1].relay if found is not None else None
+        return relay if relay is not None and relay.matches(name) else None
 
-    async def _chase(self, query: Query, answer: Answer, limit: int) -> bytes:
+    async def _chase(
+        self, resolver: Resolver, relay: Relay, query: Query, name: str, answer: Answer, limit: int
+    ) -> Answered:
         """Complete an ExternalName CNAME with the target's records from upstream (SPEC §3):
         the upstream's NXDOMAIN is not passed on, and a failed lookup drops the CNAME."""
-        assert self.forwarder is not None and answer.chase is not None
-        found = await self.forwarder.lookup(answer.chase, query.question.qtype)
+        assert answer.chase is not None
+        found = await relay.lookup(answer.chase, query.question.qtype)
         if found is None:
-            zone = self.resolver.zone_of(str(query.question.qname).lower())
+            zone = resolver.zone_of(name)
             assert zone is not None
-            answer = Answer(authority=[self.resolver.soa(zone[0])])
+            answer = Answer(authority=[resolver.soa(zone[0])])
         else:
-            answer.answer += [rr for rr in found.answer if rr.rtype != QTYPE.SOA]
-        return encode(query, answer, limit)
+            answer.answer += [rr for rr in found if rr.rtype != QTYPE.SOA]
+        return encode(query, answer, limit), "kubernetes"
+
+    def _cached(
+        self,
+        key: Key,
+        data: bytes,
+        reply: bytes,
+        start: float,
+        over_tcp: bool,
+        peer: tuple[str, int] | None,
+    ) -> bytes:
+        """A wire cache hit: a cluster reply, counted and logged like any other."""
+        name = _dotted(key[0])
+        found = self.route(name)
+        if found is None:  # the blocks changed since it was stored
+            return reply
+        zone, block = found
+        if block.loadbalance:
+            reply = shuffle_addresses(reply)
+        question_end = HEADER_SIZE + len(key[0]) + len(key[1])
+        do_bit = len(data) > question_end + 7 and bool(data[question_end + 7] & 0x80)
+        qtype = key[1][1] << 8 | key[1][2]
+        proto = "tcp" if over_tcp else "udp"
+        seconds = time.perf_counter() - start
+        METRICS.record_query(
+            self.server, zone, proto, _family(peer), qtype, do_bit, len(data), len(reply),
+            reply[3] & 0xF, "kubernetes", seconds,
+        )  # fmt: skip
+        if block.log:
+            log_query(peer, parse_query(data), name, proto, len(data), reply, seconds)
+        return reply
+
+    def _done(
+        self,
+        block: Block | None,
+        zone: str,
+        query: Query,
+        name: str,
+        data: bytes,
+        answered: Answered,
+        start: float,
+        over_tcp: bool,
+        peer: tuple[str, int] | None,
+    ) -> bytes:
+        reply, plugin = answered
+        if block is not None and block.loadbalance:
+            reply = shuffle_addresses(reply)
+        proto = "tcp" if over_tcp else "udp"
+        seconds = time.perf_counter() - start
+        METRICS.record_query(
+            self.server, zone, proto, _family(peer), query.question.qtype, query.do_bit,
+            len(data), len(reply), reply[3] & 0xF, plugin, seconds,
+        )  # fmt: skip
+        if block is not None and block.log:
+            log_query(peer, query, name, proto, len(data), reply, seconds)
+        return reply
+
+    async def _done_later(
+        self,
+        block: Block,
+        zone: str,
+        query: Query,
+        name: str,
+        data: bytes,
+        answered: Awaitable[Answered],
+        start: float,
+        over_tcp: bool,
+        peer: tuple[str, int] | None,
+    ) -> bytes:
+        result = await answered
+        return self._done(block, zone, query, name, data, result, start, over_tcp, peer)
+
+
+async def _forwarded(reply: Awaitable[bytes]) -> Answered:
+    return await reply, "forward"
+
+
+def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
+    # Inside our zones (fallthrough with nothing behind it) CoreDNS fails the query;
+    # outside them no plugin serves the name at all.
+    inside = resolver is not None and resolver.zone_of(name) is not None
+    return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
+
+
+def _family(peer: tuple[str, int] | None) -> str:
+    """CoreDNS's `family` label: 1 for IPv4 clients, 2 for IPv6."""
+    return "2" if peer is not None and ":" in peer[0] else "1"
+
+
+def _dotted(wire_name: bytes) -> str:
+    """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (labels as bytes, no pointers)."""
+    labels, pos = [], 0
+    while pos < len(wire_name):
+        length = wire_name[pos]
+        labels.append(wire_name[pos + 1 : pos + 1 + length].decode("latin-1"))
+        pos += 1 + length
+    return ".".join(labels) + "." if labels else "."

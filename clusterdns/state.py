@@ -41,6 +41,10 @@ class ClusterState:
     def subscribe(self, listener: StateListener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: StateListener) -> None:
+        """Stop telling `listener` (an index replaced on reload) about changes."""
+        self._listeners.remove(listener)
+
     def _table(self, kind: type) -> dict[Key, KubeObject]:
         return {
             Service: self.services,

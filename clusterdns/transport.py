@@ -9,6 +9,7 @@ import socket
 import struct
 
 from clusterdns.handler import QueryHandler
+from clusterdns.metrics import METRICS
 from clusterdns.udp import UdpListener
 from clusterdns.xfr import ZoneTransfer, is_transfer
 
@@ -99,7 +100,7 @@ class DnsServer:
                         await writer.drain()
                         await asyncio.sleep(0)  # a large zone must not hold up other queries
                     continue
-                reply = self.handler.handle(data, over_tcp=True)
+                reply = self.handler.handle(data, over_tcp=True, peer=peer)
                 if inspect.isawaitable(reply):
                     reply = await reply
                 if reply is None:
@@ -111,6 +112,7 @@ class DnsServer:
         except asyncio.CancelledError:
             raise
         except Exception:
+            METRICS.panics += 1
             log.exception("TCP connection from %s failed", peer)
         finally:
             self._connections.discard(task)

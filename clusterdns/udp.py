@@ -16,6 +16,7 @@ import socket
 from collections.abc import Awaitable
 
 from clusterdns.handler import QueryHandler
+from clusterdns.metrics import METRICS
 
 log = logging.getLogger("clusterdns.udp")
 
@@ -54,8 +55,9 @@ class UdpListener:
                 log.debug("UDP receive error: %s", exc)
                 continue
             try:
-                reply = handle(data, False)
+                reply = handle(data, False, addr)
             except Exception:  # a bug must cost one query, never the listener
+                METRICS.panics += 1
                 log.exception("query from %s failed", addr[0])
                 continue
             if isinstance(reply, bytes):
@@ -80,6 +82,7 @@ class UdpListener:
         try:
             data = await reply
         except Exception:
+            METRICS.panics += 1
             log.exception("query from %s failed", addr[0])
             return
         if data is not None and self.sock.fileno() != -1:  # not closed meanwhile

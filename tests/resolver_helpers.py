@@ -7,12 +7,15 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, RR
 
+from clusterdns.block import Block
+from clusterdns.handler import QueryHandler
 from clusterdns.index import RecordIndex
 from clusterdns.objects import KINDS, parse_object
 from clusterdns.records import BuildOptions
 from clusterdns.resolver import Answer, Resolver, ResolverSettings
 from clusterdns.snapshot import load_snapshot, populate
 from clusterdns.state import ClusterState
+from clusterdns.wirecache import WireCache
 
 ZONE = "cluster.local."
 
@@ -69,3 +72,8 @@ def rcode_name(answer: Answer) -> str:
 
 def ask(resolver: Resolver, name: str, qtype: str) -> Answer:
     return resolver.resolve(name, getattr(QTYPE, qtype))
+
+
+def handler_for(resolver: Resolver, wire_cache: WireCache | None = None) -> QueryHandler:
+    """The query handler of a Corefile with one block, `.`, holding only this resolver."""
+    return QueryHandler([Block(zones=(".",), resolver=resolver)], wire_cache=wire_cache)

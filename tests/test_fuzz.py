@@ -11,11 +11,10 @@ import dns.rcode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterdns.handler import QueryHandler
 from tests.conftest import DEMO
-from tests.resolver_helpers import make_resolver, state_from_file
+from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 
-HANDLER = QueryHandler(make_resolver(state_from_file(DEMO)))
+HANDLER = handler_for(make_resolver(state_from_file(DEMO)))
 
 
 def check_reply(data: bytes, reply: bytes | None) -> None:

@@ -14,12 +14,13 @@ from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord, EDNSOptio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clusterdns.block import Block
 from clusterdns.handler import QueryHandler
 from clusterdns.objects import Service
 from clusterdns.resolver import Resolver
 from clusterdns.wirecache import WireCache, question_key
 from tests.conftest import DEMO
-from tests.resolver_helpers import make_resolver, state_from_file
+from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 
 QTYPES = ["A", "AAAA", "SRV", "PTR", "TXT", "SOA", "NS", "CNAME", "ANY", "MX", "AXFR"]
 
@@ -82,11 +83,11 @@ def resolver() -> Resolver:
 
 
 def uncached(resolver: Resolver) -> QueryHandler:
-    return QueryHandler(resolver, wire_cache=WireCache(resolver.index, capacity=0))
+    return handler_for(resolver, WireCache(resolver.index, capacity=0))
 
 
 def test_whole_demo_cluster_case_mixes_and_edns(resolver):
-    cached, plain = QueryHandler(resolver), uncached(resolver)
+    cached, plain = handler_for(resolver), uncached(resolver)
     rng = random.Random(20)
     kept = 0  # questions answered from the index alone, asked twice: the second is a hit
     for name in demo_names(resolver):
@@ -105,7 +106,7 @@ def test_whole_demo_cluster_case_mixes_and_edns(resolver):
 
 
 def test_every_variant_on_a_few_names(resolver):
-    cached, plain = QueryHandler(resolver), uncached(resolver)
+    cached, plain = handler_for(resolver), uncached(resolver)
     rng = random.Random(3)
     names = ["web.demo.svc.cluster.local.", "_http._tcp.web.demo.svc.cluster.local.",
              "nope.demo.svc.cluster.local.", "api.demo.svc.cluster.local.",
@@ -126,7 +127,7 @@ def test_truncated_replies_are_cached_per_size(tmp_path):
     from tests.snapshots import big_headless_snapshot
 
     big = make_resolver(state_from_file(big_headless_snapshot(tmp_path, endpoints=100)))
-    cached, plain = QueryHandler(big), uncached(big)
+    cached, plain = handler_for(big), uncached(big)
     for variant in (Variant(), Variant(edns=1232), Variant(edns=4096), Variant(over_tcp=True)):
         for ident in (1, 2):
             data = query("BIG.demo.svc.cluster.local.", "A", variant, ident)
@@ -138,7 +139,7 @@ def test_truncated_replies_are_cached_per_size(tmp_path):
 def test_owner_names_keep_the_question_case(resolver):
     """Case-insensitive compression changes no record, only the case of names that
     point into the question; owners equal to the question are exactly as asked."""
-    handler = QueryHandler(resolver)
+    handler = handler_for(resolver)
     for name, qtype in [("NGINX.Demo.SVC.cluster.LOCAL.", "A"), ("_HTTP._tcp.Web.demo.svc.cluster.local.", "SRV"),
                         ("Nope.Demo.svc.cluster.local.", "A"), ("FrontEnd.demo.svc.cluster.local.", "A")]:
         for ident in (7, 8):  # a miss, then a hit
@@ -155,7 +156,7 @@ def test_owner_names_keep_the_question_case(resolver):
 def test_a_change_of_the_index_is_seen_at_once():
     state = state_from_file(DEMO)
     resolver = make_resolver(state)
-    handler = QueryHandler(resolver)
+    handler = handler_for(resolver)
     data = query("nginx.demo.svc.cluster.local.", "A", Variant(), 1)
     handler.handle(data, False)
     assert handler.handle(data, False) == uncached(resolver).handle(data, False)
@@ -170,20 +171,28 @@ def test_a_change_of_the_index_is_seen_at_once():
 def test_nothing_is_kept_before_the_first_sync():
     state = state_from_file(DEMO)
     state.synced = False
-    handler = QueryHandler(make_resolver(state))
+    handler = handler_for(make_resolver(state))
     data = query("nope.demo.svc.cluster.local.", "A", Variant(), 1)
     for _ in range(2):
         assert DNSRecord.parse(handler.handle(data, False)).header.rcode == RCODE.SERVFAIL
     assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
 
 
-class CountingForwarder:
+class CountingRelay:
+    """Stands in for the cache and forwarder of the block."""
+
     def __init__(self) -> None:
         self.calls = 0
 
-    async def resolve(self, query, over_tcp):
+    def matches(self, name):
+        return True
+
+    def cached(self, query, data, name, limit):
+        return None
+
+    async def fetch(self, query, data, name, over_tcp, limit):
         self.calls += 1
-        return b"upstream"
+        return b"upstream reply"
 
     async def lookup(self, name, qtype):
         self.calls += 1
@@ -191,8 +200,8 @@ class CountingForwarder:
 
 
 def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
-    forwarder = CountingForwarder()
-    handler = QueryHandler(resolver, forwarder)
+    forwarder = CountingRelay()
+    handler = QueryHandler([Block(zones=(".",), resolver=resolver, relay=forwarder)])
     for name in ("example.com.", "search.demo.svc.cluster.local."):  # search: ExternalName outside
         for ident in (1, 2):
             asyncio.run(handler.handle(query(name, "A", Variant(), ident), False))
@@ -203,7 +212,7 @@ def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
 def test_two_generations_bound_the_cache(resolver):
     cache = WireCache(resolver.index, capacity=2)
     keys = [question_key(query(f"n{i}.cluster.local.", "A", Variant(), 0), False) for i in range(4)]
-    reply = QueryHandler(resolver).handle(query("n0.cluster.local.", "A", Variant(), 0), False)
+    reply = handler_for(resolver).handle(query("n0.cluster.local.", "A", Variant(), 0), False)
     for key in keys[:3]:
         cache.put(key, reply)
     assert len(cache) == 3  # n0, n1 old; n2 recent
@@ -241,7 +250,7 @@ def test_no_key_for_anything_but_a_plain_query(data):
 
 @pytest.fixture(scope="module")
 def filled(resolver) -> QueryHandler:
-    handler = QueryHandler(resolver)
+    handler = handler_for(resolver)
     rng = random.Random(1)
     for name in demo_names(resolver):
         for variant in VARIANTS:

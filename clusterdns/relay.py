@@ -1,0 +1,147 @@
+"""Answers for names that are not ours: CoreDNS's `cache` in front of `forward`.
+
+A hit is rendered from the cached bytes. A miss asks the forwarder, stores what is cacheable and
+relays the upstream's reply as it came (rcode, flags, sections) with our client's ID, question
+case and an OPT of its own. A failure is SERVFAIL (REFUSED beyond max_concurrent), unless
+serve_stale lets an expired entry stand in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
+
+from clusterdns.cache import Key, ResponseCache, cache_key
+from clusterdns.forward import Forward, ForwardError
+from clusterdns.metrics import METRICS
+from clusterdns.packet import Layout, opt_record, question_end, rcode, render, without_opt
+from clusterdns.resolver import Answer
+from clusterdns.wire import TCP_MAX_SIZE, Query, encode, parse_query
+
+log = logging.getLogger("clusterdns.errors")
+
+LOOKUP_EDNS_SIZE = 1232  # what we advertise upstream for our own (ExternalName) lookups
+
+
+class Relay:
+    def __init__(self, forward: Forward, cache: ResponseCache | None, log_errors: bool) -> None:
+        self.forward = forward
+        self.cache = cache
+        self.log_errors = log_errors
+        self._refreshing: set[asyncio.Task] = set()
+
+    def matches(self, name: str) -> bool:
+        return self.forward.matches(name)
+
+    def cached(self, query: Query, data: bytes, name: str, limit: int) -> bytes | None:
+        """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
+        schedules a prefetch or a stale entry's refresh."""
+        cache = self.cache
+        if cache is None or not cache.covers(name):
+            return None
+        key = _key(query, data)
+        found = cache.get(key)
+        if found is None:
+            return None
+        entry, remaining = found
+        if remaining <= 0:
+            if cache.config.serve_stale_mode == "verify":
+                return None  # ask upstream first; `fetch` falls back to the stale entry
+            METRICS.cache_served_stale[cache.labels] += 1
+            self._refresh(data, key, name)
+        elif cache.should_prefetch(entry, remaining):
+            METRICS.cache_prefetches[cache.labels] += 1
+            self._refresh(data, key, name)
+        return _reply(entry.template, entry.layout, query, data, max(remaining, 0), True, limit)
+
+    async def fetch(
+        self, query: Query, data: bytes, name: str, over_tcp: bool, limit: int
+    ) -> bytes:
+        """Ask upstream, store, relay; on failure an error reply or a stale entry."""
+        key = _key(query, data)
+        try:
+            template, layout, ttl = await self._fetch_and_store(data, key, name, over_tcp)
+        except ForwardError as exc:
+            if self.log_errors:
+                qtype = QTYPE.get(query.question.qtype)
+                log.error("plugin/errors: %d %s %s: %s", exc.rcode, name, qtype, exc)
+            stale = self._stale(key, query, data, limit)
+            return stale or encode(query, Answer(rcode=exc.rcode, authoritative=False), limit)
+        if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
+            stale = self._stale(key, query, data, limit)  # RFC 8767: better stale than failed
+            if stale is not None:
+                return stale
+        return _reply(template, layout, query, data, ttl, False, limit)
+
+    async def lookup(self, name: str, qtype: int) -> list[RR] | None:
+        """The answer records for `name` (an ExternalName target) through cache and forward;
+        None when the upstreams fail. NXDOMAIN is an empty list: the CNAME stands alone."""
+        question = DNSRecord.question(name, QTYPE.get(qtype))
+        question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
+        data = bytes(question.pack())
+        query = parse_query(data)
+        reply = self.cached(query, data, name, TCP_MAX_SIZE)
+        if reply is None:
+            reply = await self.fetch(query, data, name, False, TCP_MAX_SIZE)
+        if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
+            return None
+        return DNSRecord.parse(reply).rr
+
+    def close(self) -> None:
+        self.forward.close()
+        if self.cache is not None:
+            self.cache.close()
+        for task in self._refreshing:
+            task.cancel()
+
+    async def _fetch_and_store(
+        self, data: bytes, key: Key, name: str, over_tcp: bool
+    ) -> tuple[bytes, Layout, int | None]:
+        """The upstream reply without OPT, its layout, and the TTL the cache gave it."""
+        reply, layout = await self.forward.exchange(data, over_tcp)
+        template, layout = without_opt(reply, layout)
+        ttl = None
+        if self.cache is not None and self.cache.covers(name):
+            ttl = self.cache.put(key, name, template, layout)
+        return template, layout, ttl
+
+    def _stale(self, key: Key, query: Query, data: bytes, limit: int) -> bytes | None:
+        cache = self.cache
+        if cache is None or not cache.config.serve_stale:
+            return None
+        entry = cache.stale(key)
+        if entry is None:
+            return None
+        METRICS.cache_served_stale[cache.labels] += 1
+        ttl = max(cache.remaining(entry), 0)
+        return _reply(entry.template, entry.layout, query, data, ttl, True, limit)
+
+    def _refresh(self, data: bytes, key: Key, name: str) -> None:
+        """Fetch and store in the background (prefetch, stale refresh); nobody waits for it."""
+        task = asyncio.ensure_future(self._fetch_and_store(data, key, name, over_tcp=False))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed refresh changes nothing: the entry expires as it would
+
+
+def _key(query: Query, data: bytes) -> Key:
+    return cache_key(data, question_end(data), query.do_bit)
+
+
+def _reply(
+    template: bytes,
+    layout: Layout,
+    query: Query,
+    data: bytes,
+    ttl: int | None,
+    hit: bool,
+    limit: int,
+) -> bytes:
+    opt = opt_record(query.edns_size, query.do_bit)
+    return render(template, layout, data, ttl, clear_aa=hit, opt=opt, limit=limit)

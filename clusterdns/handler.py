@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dnslib import QTYPE, RCODE
 
 from clusterdns.loadbalance import shuffle_addresses
-from clusterdns.metrics import METRICS
+from clusterdns.metrics import METRICS, QueryLabels, query_labels
 from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
 from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
-from clusterdns.wirecache import HEADER_SIZE, Key, WireCache, question_key
+from clusterdns.wirecache import Key, WireCache, question_key
 
 if TYPE_CHECKING:
     from clusterdns.block import Block
@@ -31,12 +32,21 @@ Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metric
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What the wire cache keeps beside a reply: the block that answered, the metrics labels."""
+
+    block: Block
+    labels: QueryLabels
+    do_bit: bool  # part of the key, so the same for every query that hits
+
+
 class QueryHandler:
     def __init__(
         self,
         blocks: Sequence[Block],
         server: str = "dns://:53",
-        wire_cache: WireCache | None = None,
+        wire_cache: WireCache[Hit] | None = None,
     ) -> None:
         self.server = server  # the `server` metrics label: this listener's address
         self.wire_cache = wire_cache
@@ -52,6 +62,8 @@ class QueryHandler:
             self.wire_cache = None
         elif self.wire_cache is None or self.wire_cache.index is not resolver.index:
             self.wire_cache = WireCache(resolver.index)
+        else:
+            self.wire_cache.clear()  # its notes name the blocks they were answered by
 
     def route(self, name: str) -> tuple[str, Block] | None:
         """The zone and block that serve `name` (absolute, lower case): longest zone wins."""
@@ -67,9 +79,9 @@ class QueryHandler:
         key = question_key(data, over_tcp) if self.wire_cache is not None else None
         if key is not None:
             assert self.wire_cache is not None
-            reply = self.wire_cache.get(key, data)
-            if reply is not None:
-                return self._cached(key, data, reply, start, over_tcp, peer)
+            hit = self.wire_cache.get(key, data)
+            if hit is not None:
+                return self._cached(key, data, hit, start, over_tcp, peer)
         try:
             query = parse_query(data)
         except Reject as reject:
@@ -83,7 +95,7 @@ class QueryHandler:
         zone, block = found
         if block.loop is not None:
             block.loop.observe(name, query.question.qtype, peer)
-        answered = self._answer(block, query, data, name, key, over_tcp, limit)
+        answered = self._answer(block, zone, query, data, name, key, over_tcp, limit)
         if isinstance(answered, tuple):
             return self._done(block, zone, query, name, data, answered, start, over_tcp, peer)
         return self._done_later(block, zone, query, name, data, answered, start, over_tcp, peer)
@@ -91,6 +103,7 @@ class QueryHandler:
     def _answer(
         self,
         block: Block,
+        zone: str,
         query: Query,
         data: bytes,
         name: str,
@@ -111,7 +124,11 @@ class QueryHandler:
                 reply = encode(query, answer, limit)
                 if key is not None and answer.chase is None:  # a pure function of the index
                     assert self.wire_cache is not None
-                    self.wire_cache.put(key, reply)
+                    labels = query_labels(
+                        self.server, zone, "tcp" if over_tcp else "udp",
+                        query.question.qtype, answer.rcode, "kubernetes",
+                    )  # fmt: skip
+                    self.wire_cache.put(key, reply, Hit(block, labels, query.do_bit))
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
@@ -147,29 +164,22 @@ class QueryHandler:
         self,
         key: Key,
         data: bytes,
-        reply: bytes,
+        hit: tuple[bytes, Hit],
         start: float,
         over_tcp: bool,
         peer: tuple[str, int] | None,
     ) -> bytes:
-        """A wire cache hit: a cluster reply, counted and logged like any other."""
-        name = _dotted(key[0])
-        found = self.route(name)
-        if found is None:  # the blocks changed since it was stored
-            return reply
-        zone, block = found
-        if block.loadbalance:
+        """A wire cache hit: a cluster reply, counted and logged like any other, with the
+        labels worked out when it was stored."""
+        reply, note = hit
+        if note.block.loadbalance:
             reply = shuffle_addresses(reply)
-        question_end = HEADER_SIZE + len(key[0]) + len(key[1])
-        do_bit = len(data) > question_end + 7 and bool(data[question_end + 7] & 0x80)
-        qtype = key[1][1] << 8 | key[1][2]
-        proto = "tcp" if over_tcp else "udp"
         seconds = time.perf_counter() - start
-        METRICS.record_query(
-            self.server, zone, proto, _family(peer), qtype, do_bit, len(data), len(reply),
-            reply[3] & 0xF, "kubernetes", seconds,
-        )  # fmt: skip
-        if block.log:
+        ipv6 = _family(peer) == "2"
+        METRICS.record(note.labels, ipv6, note.do_bit, len(data), len(reply), seconds)
+        if note.block.log:
+            proto = "tcp" if over_tcp else "udp"
+            name = _dotted(key[0])
             log_query(peer, parse_query(data), name, proto, len(data), reply, seconds)
         return reply
 

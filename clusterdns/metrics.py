@@ -11,6 +11,7 @@ import sys
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -71,6 +72,29 @@ class Histogram:
         return family
 
 
+@dataclass(frozen=True, slots=True)
+class QueryLabels:
+    """The label values one kind of answered query is counted under."""
+
+    base: Labels  # server, zone, view
+    sized: Labels  # …, proto (request and response sizes)
+    requests: tuple[Labels, Labels]  # …, proto, family, type: for IPv4 and IPv6 clients
+    responses: Labels  # …, rcode, plugin
+
+
+def query_labels(
+    server: str, zone: str, proto: str, qtype: int, rcode: int, plugin: str
+) -> QueryLabels:
+    base = (server, zone, VIEW)
+    qtype_label = TYPE_LABELS.get(qtype, "other")
+    return QueryLabels(
+        base,
+        (*base, proto),
+        ((*base, proto, "1", qtype_label), (*base, proto, "2", qtype_label)),
+        (*base, RCODE_LABELS.get(rcode) or f"RCODE{rcode}", plugin),
+    )
+
+
 class CacheSizes(Protocol):
     """What a response cache reports for `coredns_cache_entries`."""
 
@@ -126,14 +150,26 @@ class Metrics:
         seconds: float,
     ) -> None:
         """One answered query, as CoreDNS's vars.Report counts it."""
-        base = (server, zone, VIEW)
-        self.requests[(*base, proto, family, TYPE_LABELS.get(qtype, "other"))] += 1
+        labels = query_labels(server, zone, proto, qtype, rcode, plugin)
+        self.record(labels, family == "2", do_bit, request_size, response_size, seconds)
+
+    def record(
+        self,
+        labels: QueryLabels,
+        ipv6: bool,
+        do_bit: bool,
+        request_size: int,
+        response_size: int,
+        seconds: float,
+    ) -> None:
+        """`record_query` with the labels built beforehand (wire cache hits keep theirs)."""
+        self.requests[labels.requests[ipv6]] += 1
         if do_bit:
-            self.do_requests[base] += 1
-        self.responses[(*base, RCODE_LABELS.get(rcode) or f"RCODE{rcode}", plugin)] += 1
-        self.duration.observe(base, seconds)
-        self.request_size.observe((*base, proto), request_size)
-        self.response_size.observe((*base, proto), response_size)
+            self.do_requests[labels.base] += 1
+        self.responses[labels.responses] += 1
+        self.duration.observe(labels.base, seconds)
+        self.request_size.observe(labels.sized, request_size)
+        self.response_size.observe(labels.sized, response_size)
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built from the counts as they are now (the registry calls this)."""

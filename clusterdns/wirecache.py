@@ -16,6 +16,8 @@ slow path every time.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from clusterdns.index import RecordIndex
 from clusterdns.wire import UDP_DEFAULT_SIZE, UDP_MAX_SIZE
 
@@ -34,6 +36,7 @@ ZONE_TRANSFERS = (b"\x00\xfb", b"\x00\xfc")  # IXFR, AXFR: they depend on who as
 NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
 RD = 0x01
 DEFAULT_CAPACITY = 50_000
+Note = TypeVar("Note")  # what the server keeps beside a reply (how to count a hit)
 
 
 def question_key(data: bytes, over_tcp: bool) -> Key | None:
@@ -86,7 +89,7 @@ def _edns_variant(data: bytes, at: int) -> int:
     return size << 1 | do_bit
 
 
-class WireCache:
+class WireCache(Generic[Note]):
     """Replies by question key, dropped whole when the index generation moves.
 
     Bounded by two generations of at most `capacity` entries: when the recent table fills
@@ -101,15 +104,15 @@ class WireCache:
         self.generation = index.generation
         self.hits = 0
         self.misses = 0
-        # key → (the reply's header after the ID, the reply after the question)
-        self._recent: dict[Key, tuple[bytes, bytes]] = {}
-        self._old: dict[Key, tuple[bytes, bytes]] = {}
+        # key → (the reply's header after the ID, the reply after the question, note)
+        self._recent: dict[Key, tuple[bytes, bytes, Note]] = {}
+        self._old: dict[Key, tuple[bytes, bytes, Note]] = {}
 
     def __len__(self) -> int:
         return len(self._recent) + len(self._old)
 
-    def get(self, key: Key, data: bytes) -> bytes | None:
-        """The stored reply to `key` with `data`'s ID and question, or None."""
+    def get(self, key: Key, data: bytes) -> tuple[bytes, Note] | None:
+        """The stored reply to `key` with `data`'s ID and question, and its note; or None."""
         if self.index.generation != self.generation:
             self.clear()
         parts = self._recent.get(key)
@@ -120,9 +123,10 @@ class WireCache:
                 return None
             self._keep(key, parts)
         self.hits += 1
-        return b"".join((data[:2], parts[0], data[HEADER_SIZE : _question_end(key)], parts[1]))
+        head, tail, note = parts
+        return b"".join((data[:2], head, data[HEADER_SIZE : _question_end(key)], tail)), note
 
-    def put(self, key: Key, reply: bytes) -> None:
+    def put(self, key: Key, reply: bytes, note: Note) -> None:
         """Keep `reply`, the slow path's answer to a query with this key and the current data.
         Nothing is kept before the first sync: those answers change without a new generation
         (SERVFAIL for names we cannot yet deny)."""
@@ -131,13 +135,13 @@ class WireCache:
         if self.index.generation != self.generation:
             self.clear()
         end = _question_end(key)
-        self._keep(key, (reply[2:HEADER_SIZE], reply[end:]))
+        self._keep(key, (reply[2:HEADER_SIZE], reply[end:], note))
 
     def clear(self) -> None:
         self._recent, self._old = {}, {}
         self.generation = self.index.generation
 
-    def _keep(self, key: Key, parts: tuple[bytes, bytes]) -> None:
+    def _keep(self, key: Key, parts: tuple[bytes, bytes, Note]) -> None:
         if len(self._recent) >= self.capacity:
             self._old, self._recent = self._recent, {}
         self._recent[key] = parts

@@ -214,10 +214,10 @@ def test_two_generations_bound_the_cache(resolver):
     keys = [question_key(query(f"n{i}.cluster.local.", "A", Variant(), 0), False) for i in range(4)]
     reply = handler_for(resolver).handle(query("n0.cluster.local.", "A", Variant(), 0), False)
     for key in keys[:3]:
-        cache.put(key, reply)
+        cache.put(key, reply, None)
     assert len(cache) == 3  # n0, n1 old; n2 recent
     assert cache.get(keys[0], query("n0.cluster.local.", "A", Variant(), 9)) is not None
-    cache.put(keys[3], reply)  # recent (n2, n0) was full: it becomes the old one
+    cache.put(keys[3], reply, None)  # recent (n2, n0) was full: it becomes the old one
     assert cache.get(keys[1], query("n1.cluster.local.", "A", Variant(), 9)) is None
     assert len(cache) == 3
 

@@ -49,6 +49,7 @@ class ServeOptions:
     kubeconfig: str | None = None
     context: str | None = None
     resolv_conf: str = RESOLV_CONF  # read where the Corefile forwards to /etc/resolv.conf
+    worker: int | None = None  # which of `--workers` processes (runner.py); None: the only one
 
 
 def wants_live_cluster(options: ServeOptions, k8s: KubernetesConfig) -> bool:
@@ -257,14 +258,17 @@ class ClusterDNS:
         opened_dns: dict[tuple[str, int], DnsServer] = {}
         try:
             for address, routes in plan.http.items():
-                if address not in self.http:
+                # one worker serves health, readiness and metrics (its own counts)
+                if address not in self.http and self.options.worker in (None, 0):
                     opened_http[address] = HttpServer(address, routes)
                     await opened_http[address].start()
             for key, listener in wanted.items():
                 if key not in self.dns:
                     handler = QueryHandler(plan.dns[listener], listener.label)
                     transfer = plan.transfers.get(listener)
-                    opened_dns[key] = DnsServer(handler, *key, transfer=transfer)
+                    opened_dns[key] = DnsServer(
+                        handler, *key, transfer=transfer, reuse_port=self.options.worker is not None
+                    )
                     await opened_dns[key].start()
         except OSError:
             for server in opened_dns.values():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +37,7 @@ from clusterdns.kubeclient import KubeClientError
 from clusterdns.names import fqdn
 from clusterdns.progress import Progress
 from clusterdns.resolver import Resolver
+from clusterdns.runner import free_port, run, serve_workers
 from clusterdns.snapshot import DEMO_CLUSTER, SnapshotError
 from clusterdns.sources import Source, SourceError, cluster_source, snapshot_source
 from clusterdns.transport import parse_listen
@@ -132,6 +133,15 @@ def serve(
             help="The file read where the Corefile forwards to /etc/resolv.conf.",
         ),
     ] = RESOLV_CONF,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes answering on the same port (SO_REUSEPORT), about a core each. "
+            "Each reads the cluster itself; health, readiness and metrics come from the first.",
+        ),
+    ] = 1,
     log_level: LogLevel = "info",
 ) -> None:
     """Answer DNS for the cluster zones, and forward the rest as the Corefile says.
@@ -142,16 +152,33 @@ def serve(
     2 on a configuration error.
     """
     _setup_logging(log_level)
-    try:
-        options = ServeOptions(conf, snapshot, listen, kubeconfig, context, resolv_conf)
-        server = ClusterDNS(options)
-        code = asyncio.run(server.run_forever())
-    except (CorefileError, SnapshotError, KubeClientError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot listen: {exc}") from None
+    options = ServeOptions(conf, snapshot, listen, kubeconfig, context, resolv_conf)
+    if workers == 1:
+        code = _serve(options)
+    else:
+        if listen is not None:
+            try:
+                host, port = parse_listen(listen)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+            if port == 0:  # every worker must bind the same port
+                port = free_port(host)
+                listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        options = replace(options, listen=listen)
+        code = serve_workers(workers, lambda worker: _serve(replace(options, worker=worker)))
     if code:
         raise typer.Exit(code)
+
+
+def _serve(options: ServeOptions) -> int:
+    """Run one server process until it stops: its exit status."""
+    try:
+        server = ClusterDNS(options)
+        return run(server.run_forever())
+    except (CorefileError, SnapshotError, KubeClientError, ValueError) as exc:
+        return _fail(str(exc)).exit_code
+    except OSError as exc:
+        return _fail(f"cannot listen: {exc}").exit_code
 
 
 KubeconfigOption = Annotated[

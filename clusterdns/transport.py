@@ -47,11 +47,13 @@ class DnsServer:
         port: int,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         transfer: ZoneTransfer | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.handler = handler
         self.transfer = transfer  # AXFR/IXFR when a `transfer` block allows any client
         self.host = host
         self.port = port
+        self.reuse_port = reuse_port  # worker processes share the address (runner.py)
         self.tcp_idle_timeout = tcp_idle_timeout
         self._udp: UdpListener | None = None
         self._tcp: asyncio.Server | None = None
@@ -61,13 +63,20 @@ class DnsServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         udp_sock = socket.socket(family, socket.SOCK_DGRAM)
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         udp_sock.bind((self.host, self.port))
         if self.port == 0:
             self.port = udp_sock.getsockname()[1]  # TCP takes the same port as UDP
         self._udp = UdpListener(udp_sock, self.handler)
         self._udp.start()
         self._tcp = await asyncio.start_server(
-            self._serve_tcp, self.host, self.port, family=family, reuse_address=True
+            self._serve_tcp,
+            self.host,
+            self.port,
+            family=family,
+            reuse_address=True,
+            reuse_port=self.reuse_port,
         )
         log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
 

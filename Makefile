@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps bench bench-deps
+.PHONY: run test lint setup system-deps bench bench-deps bench-forward
 
 setup: $(STAMP)
 
@@ -40,3 +40,7 @@ bench-deps:
 # clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~6 min).
 bench: setup bench-deps
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Forwarded names through the cache (hits) and cold, against the loopback test upstream (~1 min).
+bench-forward: setup bench-deps
+	$(BIN)/python -m bench.forward_qps $(ARGS)

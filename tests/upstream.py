@@ -25,6 +25,7 @@ from typing import Any
 
 from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
 
+SPECIAL = frozenset({"nx", "nodata", "servfail", "refused", "big"})  # first labels with a rule
 DEFAULT_A = "192.0.2.1"
 DEFAULT_AAAA = "2001:db8::1"
 
@@ -46,11 +47,12 @@ class FakeUpstream:
     host: str = "127.0.0.1"
     port: int = 0
     queries: deque[Query] = field(default_factory=lambda: deque(maxlen=10_000))  # latest
+    asked_total: int = 0  # every query received
 
     def __post_init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._replies: dict[tuple[bytes, bool, bool], bytes] = {}
+        self._replies: dict[tuple[bytes, bytes, bool, bool], tuple[bytes, bytes]] = {}
         self._error: OSError | None = None
 
     @property
@@ -161,23 +163,27 @@ class FakeUpstream:
 
     async def reply(self, data: bytes, proto: str) -> bytes | None:
         try:
-            request = DNSRecord.parse(data)
-        except Exception:
+            end = _question_end(data)
+            name = _name(data)
+        except IndexError:
             return None
-        question = request.q
-        self.queries.append(Query(str(question.qname), question.qtype, proto))
+        self.queries.append(Query(name, int.from_bytes(data[end - 4 : end - 2]), proto))
+        self.asked_total += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.silent:
             return None
         truncated = self.truncate and proto == "udp"
-        edns = any(rr.rtype == QTYPE.OPT for rr in request.ar)
-        end = _question_end(data)
-        key = (data[12:end].lower(), edns, truncated)
-        template = self._replies.get(key)
-        if template is None:
-            template = self._replies[key] = self._answer(request, edns, truncated)
-        return data[:2] + template[2:12] + data[12:end] + template[end:]
+        edns = data[10:12] != b"\x00\x00"  # our clients send OPT or nothing
+        lower = name.lower()
+        plain = lower.split(".", 1)[0] not in SPECIAL and lower not in self.records
+        # every plain name gets the same reply but for its question: keep one per type
+        key = (b"" if plain else data[12:end].lower(), data[end - 4 : end], edns, truncated)
+        parts = self._replies.get(key)
+        if parts is None:
+            template = self._answer(DNSRecord.parse(data), edns, truncated)
+            parts = self._replies[key] = (template[2:12], template[_question_end(template) :])
+        return data[:2] + parts[0] + data[12:end] + parts[1]
 
     def _answer(self, request: DNSRecord, edns: bool, truncated: bool) -> bytes:
         question = request.q
@@ -236,3 +242,12 @@ def _question_end(data: bytes) -> int:
     while data[pos]:
         pos += data[pos] + 1
     return pos + 5
+
+
+def _name(data: bytes) -> str:
+    """The first question's name as asked (case kept)."""
+    labels, pos = [], 12
+    while data[pos]:
+        labels.append(data[pos + 1 : pos + 1 + data[pos]].decode("latin-1"))
+        pos += data[pos] + 1
+    return ".".join(labels) + "."

@@ -1,18 +1,23 @@
 """The pod's-eye test: the Kubernetes e2e DNS probes, asked by real `dig` and glibc from a
 "pod" network namespace whose resolv.conf is the kubelet's, of clusterdns serving the kube-dns
-address 10.96.0.10:53 in a "node" namespace, fed by the fake API server (tests/fakeapi.py)
-through its informer, exactly as in a cluster.
+address 10.96.0.10:53 with the Corefile of deploy/configmap.yaml, fed by the fake API server
+(tests/fakeapi.py) through its informer, as in a cluster.
 
-    pod netns                                   dns netns
-    eth0 10.244.0.5/24  ──── veth ────  veth0 10.244.0.1/24, lo 10.96.0.10/32 (as kube-proxy
-    10.96.0.0/12 via 10.244.0.1                  puts service IPs on a local interface)
-    /etc/{resolv.conf,hosts,nsswitch.conf}      clusterdns :53, with no capability at all;
-    as the kubelet and a Debian image make them  the fake API server on its 127.0.0.1
+    pod netns                        dns netns ("clusterdns's pod")          upstream netns
+    eth0 10.244.0.5/24 ─── veth ─── veth0 10.244.0.1/24    veth1 198.51.100.1/24 ─── veth ───
+    10.96.0.0/12 via 10.244.0.1     lo 10.96.0.10/32                  eth0 198.51.100.53/24
+    /etc/{resolv.conf,hosts,        resolv.conf: 198.51.100.53        the node's resolver:
+    nsswitch.conf} as the kubelet   clusterdns :53, no capabilities;  example.com names,
+    and a Debian image make them    the fake API on its 127.0.0.1     NXDOMAIN for the rest
 
-Every address and interface lives inside the two namespaces this module creates (named
-uniquely per run) and everything is removed at the end, even on failure. `ip netns exec`
-bind-mounts /etc/netns/<name>/* over /etc/* for the command it runs; the host's own
-/etc/resolv.conf is never touched.
+10.96.0.10 sits on lo as kube-proxy's IPVS mode puts service IPs on a local interface, and the
+route to the pods prefers it as source address: a server on 0.0.0.0 answers from that source,
+as kube-proxy's NAT makes it seem in a cluster.
+
+Every address and interface lives inside the namespaces this module creates (named uniquely
+per run), and everything is removed at the end, even on failure. `ip netns exec` bind-mounts
+/etc/netns/<name>/* over /etc/* for the command it runs: the host's own /etc/resolv.conf is
+never touched.
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+import yaml
+from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.conftest import REPO
 from tests.fakeapi import FakeKubeAPI, wait_for
@@ -43,55 +51,44 @@ if os.geteuid() != 0:
         allow_module_level=True,
     )
 
+T = TypeVar("T")
+
 KUBE_DNS_IP = "10.96.0.10"
-NODE_IP = "10.244.0.1"  # the dns netns end of the veth: clusterdns's own pod IP
+NODE_IP = "10.244.0.1"  # the dns netns end of the pod veth: clusterdns's own pod IP
 POD_IP = "10.244.0.5"
+UPSTREAM_IP = "198.51.100.53"
 POD_NAMESPACE = "e2e"
+NS_SVC = f"{POD_NAMESPACE}.svc.cluster.local"
 
 # What the kubelet writes for a pod in POD_NAMESPACE with dnsPolicy ClusterFirst.
 KUBELET_RESOLV_CONF = (
-    f"search {POD_NAMESPACE}.svc.cluster.local svc.cluster.local cluster.local\n"
+    f"search {NS_SVC} svc.cluster.local cluster.local\n"
     f"nameserver {KUBE_DNS_IP}\n"
     "options ndots:5\n"
 )
 POD_HOSTS = f"127.0.0.1\tlocalhost\n{POD_IP}\tdns-querier\n"
 POD_NSSWITCH = "hosts: files dns\n"  # a Debian image's: glibc's own DNS client, no host daemons
 
-# The kubeadm server block without `forward`, so nothing leaves the namespaces. `bind`: a
-# server on 0.0.0.0 would answer from the route's source address (10.244.0.1), which dig and
-# glibc drop; in a cluster, kube-proxy's NAT hides this by rewriting the reply's source.
-COREFILE = f"""\
-.:53 {{
-    errors
-    bind {KUBE_DNS_IP}
-    kubernetes cluster.local in-addr.arpa ip6.arpa {{
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }}
-    loadbalance
-}}
-"""
+# The world beyond the cluster, as the node's resolver answers it.
+EXTERNAL = {"foo.example.com.": "192.0.2.10", "bar.example.com.": "192.0.2.11", "www.example.com.": "192.0.2.12"}
 
+DEPLOY = REPO / "deploy"
 HTTP = [("http", "TCP", 80)]
 STATEFULSET = {"web-0": "10.244.1.10", "web-1": "10.244.1.11"}
 
 
 def cluster_objects() -> list[dict[str, Any]]:
     """The objects of the e2e DNS tests: kubernetes.default, a headless service fronting a
-    StatefulSet, a ClusterIP service, and ExternalName services outside and inside the zone."""
+    StatefulSet, a ClusterIP service, and ExternalName services into and out of the zone."""
+    dns_ports = [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)]
     return [
         namespace("default"),
         namespace("kube-system"),
         namespace(POD_NAMESPACE),
         service("default", "kubernetes", ["10.96.0.1"], [("https", "TCP", 443)]),
-        endpoint_slice(
-            "default", "kubernetes", "kubernetes", [endpoint("10.244.0.100")], [("https", "TCP", 6443)]
-        ),
-        service("kube-system", "kube-dns", [KUBE_DNS_IP], [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)]),
-        endpoint_slice(
-            "kube-system", "kube-dns", "kube-dns-1", [endpoint(NODE_IP)], [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)]
-        ),
+        endpoint_slice("default", "kubernetes", "kubernetes", [endpoint("10.244.0.100")], [("https", "TCP", 6443)]),
+        service("kube-system", "kube-dns", [KUBE_DNS_IP], dns_ports),
+        endpoint_slice("kube-system", "kube-dns", "kube-dns-1", [endpoint(NODE_IP)], dns_ports),
         service(POD_NAMESPACE, "dns-test-service", ["None"], HTTP),
         endpoint_slice(
             POD_NAMESPACE, "dns-test-service", "dns-test-service-1",
@@ -99,8 +96,9 @@ def cluster_objects() -> list[dict[str, Any]]:
         ),
         service(POD_NAMESPACE, "test-service-2", ["10.96.100.2"], HTTP),
         endpoint_slice(POD_NAMESPACE, "test-service-2", "test-service-2-1", [endpoint("10.244.1.20")], HTTP),
-        service(POD_NAMESPACE, "dns-test-service-3", external_name="foo.example.com"),
-        service(POD_NAMESPACE, "dns-test-service-4", external_name="test-service-2.e2e.svc.cluster.local"),
+        service(POD_NAMESPACE, "dns-test-service-3", external_name="foo.example.com"),  # changes
+        service(POD_NAMESPACE, "dns-test-service-4", external_name=f"test-service-2.{NS_SVC}"),
+        service(POD_NAMESPACE, "dns-test-service-5", external_name="bar.example.com"),
     ]
 
 
@@ -113,8 +111,9 @@ def ip(*args: str) -> None:
 
 @dataclass
 class ClusterNetwork:
-    dns_ns: str
     pod_ns: str
+    dns_ns: str
+    upstream_ns: str
 
     def in_pod(self, *cmd: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -122,55 +121,46 @@ class ClusterNetwork:
         )
 
 
+def veth(ns_a: str, name_a: str, address_a: str, ns_b: str, name_b: str, address_b: str) -> None:
+    """A link between two namespaces, made inside them: the host never sees it."""
+    ip("-n", ns_a, "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b)
+    for ns, name, address in ((ns_a, name_a, address_a), (ns_b, name_b, address_b)):
+        ip("-n", ns, "addr", "add", address, "dev", name)
+        ip("-n", ns, "link", "set", name, "up")
+
+
+def etc_files(ns: str, files: dict[str, str]) -> None:
+    """What `ip netns exec ns` shows at /etc/NAME."""
+    directory = Path("/etc/netns") / ns
+    directory.mkdir(parents=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+
+
 @contextmanager
 def cluster_network() -> Iterator[ClusterNetwork]:
     suffix = secrets.token_hex(3)
-    net = ClusterNetwork(dns_ns=f"clusterdns-dns-{suffix}", pod_ns=f"clusterdns-pod-{suffix}")
-    pod_etc = Path("/etc/netns") / net.pod_ns
+    net = ClusterNetwork(*(f"clusterdns-{role}-{suffix}" for role in ("pod", "dns", "upstream")))
+    names = (net.pod_ns, net.dns_ns, net.upstream_ns)
     try:
-        ip("netns", "add", net.dns_ns)
-        ip("netns", "add", net.pod_ns)
-        # Both ends are created inside their namespaces: the host never sees the link.
-        ip("-n", net.dns_ns, "link", "add", "veth0", "type", "veth", "peer", "name", "eth0", "netns", net.pod_ns)
-        for ns in (net.dns_ns, net.pod_ns):
+        for ns in names:
+            ip("netns", "add", ns)
             ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", net.dns_ns, "addr", "add", f"{NODE_IP}/24", "dev", "veth0")
+        veth(net.dns_ns, "veth0", f"{NODE_IP}/24", net.pod_ns, "eth0", f"{POD_IP}/24")
+        veth(net.dns_ns, "veth1", "198.51.100.1/24", net.upstream_ns, "eth0", f"{UPSTREAM_IP}/24")
         ip("-n", net.dns_ns, "addr", "add", f"{KUBE_DNS_IP}/32", "dev", "lo")
-        ip("-n", net.dns_ns, "link", "set", "veth0", "up")
-        ip("-n", net.pod_ns, "addr", "add", f"{POD_IP}/24", "dev", "eth0")
-        ip("-n", net.pod_ns, "link", "set", "eth0", "up")
+        ip("-n", net.dns_ns, "route", "replace", "10.244.0.0/24", "dev", "veth0", "src", KUBE_DNS_IP)
         ip("-n", net.pod_ns, "route", "add", "10.96.0.0/12", "via", NODE_IP)
-        pod_etc.mkdir(parents=True)
-        (pod_etc / "resolv.conf").write_text(KUBELET_RESOLV_CONF)
-        (pod_etc / "hosts").write_text(POD_HOSTS)
-        (pod_etc / "nsswitch.conf").write_text(POD_NSSWITCH)
+        etc_files(net.pod_ns, {"resolv.conf": KUBELET_RESOLV_CONF, "hosts": POD_HOSTS, "nsswitch.conf": POD_NSSWITCH})
+        etc_files(net.dns_ns, {"resolv.conf": f"nameserver {UPSTREAM_IP}\n"})  # dnsPolicy: Default
         yield net
     finally:
-        shutil.rmtree(pod_etc, ignore_errors=True)
-        with suppress(OSError):
-            pod_etc.parent.rmdir()  # /etc/netns, if no one else uses it
-        for ns in (net.pod_ns, net.dns_ns):
+        for ns in names:
+            shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        with suppress(OSError):
+            Path("/etc/netns").rmdir()  # if no one else uses it
 
-
-def without_capabilities(ns: str, *cmd: str) -> list[str]:
-    """cmd in netns `ns` with an empty capability bounding set: no CAP_NET_BIND_SERVICE, as
-    for the pod's non-root user (uid 0 stays only so that CI's checkout is readable)."""
-    return [
-        "ip", "netns", "exec", ns,
-        "setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", *cmd,
-    ]
-
-
-def allow_unprivileged_port_53(ns: str) -> None:
-    """The Deployment's pod sysctl, in the dns netns only."""
-    subprocess.run(
-        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=53"],
-        check=True, capture_output=True, timeout=10,
-    )
-
-
-# --- the API server, and clusterdns watching it --------------------------------------------
 
 CLONE_NEWNET = 0x40000000
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -184,21 +174,80 @@ def _enter_netns(ns: str) -> None:
             raise OSError(errno, f"setns into {ns}: {os.strerror(errno)}")
 
 
-def fake_api_in(ns: str) -> FakeKubeAPI:
-    """The fake API server with its socket inside netns `ns`, so that its 127.0.0.1 is that
-    namespace's: made on a thread that entered `ns`; its own threads stay in ours."""
+
+def run_in(ns: str, make: Callable[[], T]) -> T:
+    """make() on a thread inside netns `ns`: the sockets it opens, and the threads it starts,
+    are that namespace's (so its 127.0.0.1 is that namespace's); ours stay in ours."""
     with ThreadPoolExecutor(max_workers=1, initializer=_enter_netns, initargs=(ns,)) as pool:
-        return pool.submit(FakeKubeAPI).result()
+        return pool.submit(make).result()
+
+
+def without_capabilities(ns: str, *cmd: str) -> list[str]:
+    """cmd in netns `ns` with an empty capability bounding set: no CAP_NET_BIND_SERVICE, as
+    for the pod's non-root user (uid 0 stays only so that CI's checkout is readable)."""
+    return [
+        "ip", "netns", "exec", ns,
+        "setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", *cmd,
+    ]
+
+
+def allow_unprivileged_port_53(ns: str) -> None:
+    """The Deployment's pod sysctl, in netns `ns` only."""
+    subprocess.run(
+        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=53"],
+        check=True, capture_output=True, timeout=10,
+    )
+
+
+class NodeResolver(BaseResolver):
+    """The node's resolver: the A records of EXTERNAL, NODATA for their other types, NXDOMAIN
+    for every other name (as the real DNS answers `kubernetes.default.`)."""
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
+        reply = request.reply()
+        name = str(request.q.qname).lower()
+        if name not in EXTERNAL:
+            reply.header.rcode = RCODE.NXDOMAIN
+        elif request.q.qtype == QTYPE.A:
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(EXTERNAL[name]), ttl=60))
+        return reply
 
 
 @contextmanager
-def clusterdns_in(net: ClusterNetwork, kubeconfig: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`clusterdns serve` in the dns netns, as in the pod: the sysctl, no capability, POD_IP."""
-    (log.parent / "Corefile").write_text(COREFILE)
+def node_resolver_in(ns: str) -> Iterator[None]:
+    """NodeResolver on UPSTREAM_IP:53, UDP and TCP, listening inside netns `ns`."""
+    servers = [
+        run_in(ns, lambda tcp=tcp: DNSServer(NodeResolver(), UPSTREAM_IP, 53, tcp, DNSLogger("error")))
+        for tcp in (False, True)
+    ]
+    for server in servers:
+        server.start_thread()
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.stop()
+            server.server.server_close()
+
+
+# --- clusterdns as deployed ---------------------------------------------------------------------
+
+
+def deployed(name: str) -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / name).read_text())
+
+
+@contextmanager
+def clusterdns_in(net: ClusterNetwork, kubeconfig: Path, workdir: Path) -> Iterator[None]:
+    """`clusterdns serve` in the dns netns as the Deployment runs it: the ConfigMap's Corefile,
+    the port sysctl, no capability, POD_IP."""
+    corefile = workdir / "Corefile"
+    corefile.write_text(deployed("configmap.yaml")["data"]["Corefile"])
+    log = workdir / "clusterdns.log"
     allow_unprivileged_port_53(net.dns_ns)
     cmd = without_capabilities(
         net.dns_ns, sys.executable, "-m", "clusterdns", "serve",
-        "--conf", str(log.parent / "Corefile"), "--kubeconfig", str(kubeconfig),
+        "--conf", str(corefile), "--kubeconfig", str(kubeconfig),
     )
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=out, env={**os.environ, "POD_IP": NODE_IP})
@@ -213,11 +262,11 @@ def clusterdns_in(net: ClusterNetwork, kubeconfig: Path, log: Path) -> Iterator[
 
     try:
         wait_for(answering, timeout=20, what=f"clusterdns to answer at {KUBE_DNS_IP}:53")
-        yield process
+        yield
     finally:
-        process.terminate()
+        process.terminate()  # lameduck first, as on a pod's deletion
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -232,12 +281,14 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("e2e-netns")
-    with cluster_network() as net, fake_api_in(net.dns_ns) as api:
+    with ExitStack() as stack:
+        net = stack.enter_context(cluster_network())
+        stack.enter_context(node_resolver_in(net.upstream_ns))
+        api = stack.enter_context(run_in(net.dns_ns, FakeKubeAPI))
         for obj in cluster_objects():
             api.add(obj)
-        kubeconfig = api.write_kubeconfig(workdir / "kubeconfig")
-        with clusterdns_in(net, kubeconfig, workdir / "clusterdns.log"):
-            yield Cluster(net, api)
+        stack.enter_context(clusterdns_in(net, api.write_kubeconfig(workdir / "kubeconfig"), workdir))
+        yield Cluster(net, api)
 
 
 # --- the probes --------------------------------------------------------------------------------
@@ -249,9 +300,7 @@ class DigFailed(Exception):
 
 def dig(net: ClusterNetwork, name: str, qtype: str, transport: str) -> set[str]:
     """`dig +search` from the pod: the answer section as {"TYPE RDATA"}."""
-    result = net.in_pod(
-        "dig", "+search", transport, "+noall", "+answer", "+time=2", "+tries=2", name, qtype
-    )
+    result = net.in_pod("dig", "+search", transport, "+noall", "+answer", "+time=2", "+tries=2", name, qtype)
     if result.returncode != 0:
         raise DigFailed(f"dig {transport} {name} {qtype}: {result.stdout}{result.stderr}")
     records = (line.split() for line in result.stdout.splitlines() if not line.startswith(";"))
@@ -267,8 +316,8 @@ def srv(port: int, target: str, weight: int) -> str:
     return f"SRV 0 {weight} {port} {target}."
 
 
-NS_SVC = f"{POD_NAMESPACE}.svc.cluster.local"
-# (name as a pod writes it, type, the answer section) — the e2e conformance probes.
+# (name as a pod writes it, type, the answer section): the e2e conformance probes, and names
+# outside the cluster that only the forwarder (to the node's resolver) can answer.
 PROBES = [
     ("kubernetes.default", "A", {"A 10.96.0.1"}),
     ("kubernetes.default.svc", "A", {"A 10.96.0.1"}),
@@ -284,8 +333,10 @@ PROBES = [
     ),
     (f"_http._tcp.test-service-2.{POD_NAMESPACE}.svc", "SRV", {srv(80, f"test-service-2.{NS_SVC}", 100)}),
     ("2.100.96.10.in-addr.arpa.", "PTR", {f"PTR test-service-2.{NS_SVC}."}),
-    ("dns-test-service-4", "A", {f"CNAME test-service-2.{NS_SVC}.", "A 10.96.100.2"}),
     (f"{POD_IP.replace('.', '-')}.{POD_NAMESPACE}.pod", "A", {f"A {POD_IP}"}),
+    ("dns-test-service-4", "A", {f"CNAME test-service-2.{NS_SVC}.", "A 10.96.100.2"}),
+    ("dns-test-service-5", "A", {"CNAME bar.example.com.", f"A {EXTERNAL['bar.example.com.']}"}),
+    ("www.example.com", "A", {f"A {EXTERNAL['www.example.com.']}"}),
 ]
 
 
@@ -300,8 +351,7 @@ GETENT = [(name, {a.split()[1] for a in answer if a.startswith("A ")}) for name,
 
 @pytest.mark.parametrize(("name", "addresses"), GETENT, ids=[name for name, _ in GETENT])
 def test_glibc_resolves_from_the_pod(cluster, name, addresses):
-    lines = getent_hosts(cluster.net, name)
-    assert {line[0] for line in lines} == addresses
+    assert {line[0] for line in getent_hosts(cluster.net, name)} == addresses
 
 
 def test_glibc_reverse_lookup_of_a_cluster_ip(cluster):
@@ -322,9 +372,38 @@ def test_externalname_changes_target_then_becomes_a_cluster_ip(cluster):
     assert answer("CNAME") == set()
 
 
+def kubelet_probes() -> list[tuple[str, int]]:
+    (container,) = deployed("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    gets = [container[probe]["httpGet"] for probe in ("livenessProbe", "readinessProbe")]
+    return [(get["path"], get["port"]) for get in gets]
+
+
+HTTP_GET = """\
+import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+with opener.open(sys.argv[1], timeout=5) as reply:
+    print(reply.status)
+"""
+
+
+@pytest.mark.parametrize(("path", "port"), kubelet_probes())
+def test_the_deployments_probes_pass(cluster, path, port):
+    """The kubelet probes the pod IP, as the Deployment says, and the Corefile serves."""
+    result = cluster.net.in_pod(sys.executable, "-c", HTTP_GET, f"http://{NODE_IP}:{port}{path}")
+    assert result.stdout.strip() == "200", result.stderr
+
+
+def test_prometheus_scrapes_the_services_port(cluster):
+    port = deployed("service.yaml")["metadata"]["annotations"]["prometheus.io/port"]
+    code = HTTP_GET.replace("print(reply.status)", "print(reply.read().decode())")
+    result = cluster.net.in_pod(sys.executable, "-c", code, f"http://{NODE_IP}:{port}/metrics")
+    assert "coredns_dns_requests_total{" in result.stdout, result.stderr
+
+
 def test_port_53_needs_the_sysctl_not_a_capability():
-    """The Deployment's choice (README, "Deploying"): without CAP_NET_BIND_SERVICE, binding :53
-    fails until net.ipv4.ip_unprivileged_port_start is lowered in the pod's netns."""
+    """The Deployment's choice (README, "Binding :53 without root"): without
+    CAP_NET_BIND_SERVICE, binding :53 fails until net.ipv4.ip_unprivileged_port_start is
+    lowered in the pod's netns."""
     bind_53 = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(('0.0.0.0', 53))"
     with cluster_network() as net:
         cmd = without_capabilities(net.dns_ns, sys.executable, "-c", bind_53)

@@ -19,7 +19,15 @@ from dnslib import RCODE
 from clusterdns.config import CacheConfig
 from clusterdns.metrics import METRICS, VIEW, Labels
 from clusterdns.names import in_zone
-from clusterdns.packet import TYPE_SOA, Layout, rcode, soa_minimum, truncated, ttl_of
+from clusterdns.packet import (
+    TYPE_SOA,
+    Layout,
+    question_end,
+    rcode,
+    soa_minimum,
+    truncated,
+    ttl_of,
+)
 
 SUCCESS, DENIAL = "success", "denial"
 MAXIMUM_TTL = 3600  # CoreDNS's dnsutil defaults: a message's TTL is read as at most this…
@@ -29,9 +37,11 @@ _TYPE_NS = 2
 Key = tuple[bytes, bytes, bool]
 
 
-def cache_key(query: bytes, question_end: int, do_bit: bool) -> Key:
-    """The question's name in lower case, its type and class as sent, and the DO bit."""
-    return (query[12 : question_end - 4].lower(), query[question_end - 4 : question_end], do_bit)
+def cache_key(query: bytes, do_bit: bool) -> Key:
+    """The question's name in lower case (without the root label), the bytes after it (root,
+    type, class) and the DO bit: as `wirecache.question_key` splits a plain query."""
+    end = question_end(query)
+    return (query[12 : end - 5].lower(), query[end - 5 : end], do_bit)
 
 
 @dataclass(slots=True, eq=False)
@@ -72,11 +82,12 @@ class ResponseCache:
         def ttu(key: Key, entry: Entry, now: float) -> float:
             return entry.stored + entry.ttl + stale
 
+        # a key is in one store at most (`put` sees to it): the likelier hit is looked up first
         self._stores = {
             kind: _Store(capacity, ttu, clock, self._eviction_counter(kind))
             for kind, capacity in (
-                (DENIAL, config.denial_capacity),
                 (SUCCESS, config.success_capacity),
+                (DENIAL, config.denial_capacity),
             )
             if capacity > 0
         }

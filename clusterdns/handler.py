@@ -15,13 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 from dnslib import QTYPE, RCODE
 
+from clusterdns.cache import cache_key
 from clusterdns.loadbalance import shuffle_addresses
 from clusterdns.metrics import METRICS, QueryLabels, query_labels
 from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
-from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
-from clusterdns.wirecache import Key, WireCache, question_key
+from clusterdns.wire import (
+    UDP_DEFAULT_SIZE,
+    Query,
+    Reject,
+    encode,
+    is_internet_class,
+    parse_query,
+    reply_size_limit,
+    size_limit,
+)
+from clusterdns.wirecache import HEADER_SIZE, Key, WireCache, question_key
 
 if TYPE_CHECKING:
     from clusterdns.block import Block
@@ -30,6 +40,7 @@ if TYPE_CHECKING:
 Reply = bytes | None | Awaitable[bytes | None]
 Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
+_INTERNET_CLASSES = (b"\x00\x01", b"\x00\xff")  # IN and ANY, as is_internet_class
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +87,15 @@ class QueryHandler:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
         needs the network (forwarding)."""
         start = time.perf_counter()
-        key = question_key(data, over_tcp) if self.wire_cache is not None else None
+        key = question_key(data, over_tcp)
         if key is not None:
-            assert self.wire_cache is not None
-            hit = self.wire_cache.get(key, data)
-            if hit is not None:
-                return self._cached(key, data, hit, start, over_tcp, peer)
+            if self.wire_cache is not None:
+                hit = self.wire_cache.get(key, data)
+                if hit is not None:
+                    return self._cached(key, data, hit, start, over_tcp, peer)
+            relayed = self._relayed(key, data, start, over_tcp, peer)
+            if relayed is not None:
+                return relayed
         try:
             query = parse_query(data)
         except Reject as reject:
@@ -93,12 +107,53 @@ class QueryHandler:
             reply = encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit)
             return self._done(None, DROPPED, query, name, data, (reply, ""), start, over_tcp, peer)
         zone, block = found
-        if block.loop is not None:
+        if block.loop is not None and block.loop.active:
             block.loop.observe(name, query.question.qtype, peer)
         answered = self._answer(block, zone, query, data, name, key, over_tcp, limit)
         if isinstance(answered, tuple):
             return self._done(block, zone, query, name, data, answered, start, over_tcp, peer)
         return self._done_later(block, zone, query, name, data, answered, start, over_tcp, peer)
+
+    def _relayed(
+        self, key: Key, data: bytes, start: float, over_tcp: bool, peer: tuple[str, int] | None
+    ) -> Reply:
+        """A plain query for a name a relay forwards: from its cache without parsing the
+        query, else forwarded. None for every other query (the full path decides)."""
+        name = _dotted(key[0])
+        found = self.route(name)
+        if found is None:
+            return None
+        zone, block = found
+        relay, resolver = block.relay, block.resolver
+        if relay is None or (resolver is not None and resolver.zone_of(name) is not None):
+            return None  # nothing forwarded here, or the resolver decides first (fallthrough)
+        if key[1][3:5] not in _INTERNET_CLASSES or not relay.matches(name):
+            return None
+        qtype = key[1][1] << 8 | key[1][2]
+        if block.loop is not None and block.loop.active:
+            block.loop.observe(name, qtype, peer)
+        edns_size, do_bit = _edns(data, key)
+        limit = size_limit(edns_size, over_tcp)
+        # the relay's cache key (cache.cache_key) from the parts question_key split off
+        reply = relay.cached(data, (key[0], key[1], do_bit), name, edns_size, do_bit, limit)
+        if reply is not None:
+            seconds = time.perf_counter() - start
+            proto = "tcp" if over_tcp else "udp"
+            if block.loadbalance:
+                reply = shuffle_addresses(reply)
+            METRICS.record_query(
+                self.server, zone, proto, _family(peer), qtype, do_bit, len(data), len(reply),
+                reply[3] & 0xF, "cache", seconds,
+            )  # fmt: skip
+            if block.log:
+                log_query(peer, parse_query(data), name, proto, len(data), reply, seconds)
+            return reply
+        try:
+            query = parse_query(data)
+        except Reject as reject:
+            return reject.reply
+        fetched = _forwarded(relay.fetch(query, data, name, over_tcp, limit))
+        return self._done_later(block, zone, query, name, data, fetched, start, over_tcp, peer)
 
     def _answer(
         self,
@@ -133,7 +188,8 @@ class QueryHandler:
         relay = block.relay
         if relay is None or not relay.matches(name):
             return encode(query, _unforwardable(resolver, name), limit), ""
-        reply = relay.cached(query, data, name, limit)
+        relay_key = cache_key(data, query.do_bit)
+        reply = relay.cached(data, relay_key, name, query.edns_size, query.do_bit, limit)
         if reply is not None:
             return reply, "cache"
         return _forwarded(relay.fetch(query, data, name, over_tcp, limit))
@@ -233,6 +289,16 @@ def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
     # outside them no plugin serves the name at all.
     inside = resolver is not None and resolver.zone_of(name) is not None
     return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
+
+
+def _edns(data: bytes, key: Key) -> tuple[int | None, bool]:
+    """The EDNS buffer size (None: no OPT) and DO bit of a plain query, whose OPT, if any,
+    follows the question (as question_key checked)."""
+    at = HEADER_SIZE + len(key[0]) + len(key[1])
+    if len(data) <= at:
+        return None, False
+    size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])  # as parse_query reads it
+    return size, bool(data[at + 7] & 0x80)
 
 
 def _family(peer: tuple[str, int] | None) -> str:

@@ -16,7 +16,7 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
 from clusterdns.cache import Key, ResponseCache, cache_key
 from clusterdns.forward import Forward, ForwardError
 from clusterdns.metrics import METRICS
-from clusterdns.packet import Layout, opt_record, question_end, rcode, render, without_opt
+from clusterdns.packet import Layout, opt_record, rcode, render, without_opt
 from clusterdns.resolver import Answer
 from clusterdns.wire import TCP_MAX_SIZE, Query, encode, parse_query
 
@@ -35,13 +35,15 @@ class Relay:
     def matches(self, name: str) -> bool:
         return self.forward.matches(name)
 
-    def cached(self, query: Query, data: bytes, name: str, limit: int) -> bytes | None:
+    def cached(
+        self, data: bytes, key: Key, name: str, edns_size: int | None, do_bit: bool, limit: int
+    ) -> bytes | None:
         """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
-        schedules a prefetch or a stale entry's refresh."""
+        schedules a prefetch or a stale entry's refresh. Needs no parsed query: the key,
+        the client's EDNS buffer (None: no OPT) and DO bit come from the raw bytes."""
         cache = self.cache
         if cache is None or not cache.covers(name):
             return None
-        key = _key(query, data)
         found = cache.get(key)
         if found is None:
             return None
@@ -54,26 +56,29 @@ class Relay:
         elif cache.should_prefetch(entry, remaining):
             METRICS.cache_prefetches[cache.labels] += 1
             self._refresh(data, key, name)
-        return _reply(entry.template, entry.layout, query, data, max(remaining, 0), True, limit)
+        opt = opt_record(edns_size, do_bit)
+        ttl = max(remaining, 0)
+        return render(entry.template, entry.layout, data, ttl, clear_aa=True, opt=opt, limit=limit)
 
     async def fetch(
         self, query: Query, data: bytes, name: str, over_tcp: bool, limit: int
     ) -> bytes:
         """Ask upstream, store, relay; on failure an error reply or a stale entry."""
-        key = _key(query, data)
+        key = cache_key(data, query.do_bit)
+        opt = opt_record(query.edns_size, query.do_bit)
         try:
             template, layout, ttl = await self._fetch_and_store(data, key, name, over_tcp)
         except ForwardError as exc:
             if self.log_errors:
                 qtype = QTYPE.get(query.question.qtype)
                 log.error("plugin/errors: %d %s %s: %s", exc.rcode, name, qtype, exc)
-            stale = self._stale(key, query, data, limit)
+            stale = self._stale(key, data, opt, limit)
             return stale or encode(query, Answer(rcode=exc.rcode, authoritative=False), limit)
         if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
-            stale = self._stale(key, query, data, limit)  # RFC 8767: better stale than failed
+            stale = self._stale(key, data, opt, limit)  # RFC 8767: better stale than failed
             if stale is not None:
                 return stale
-        return _reply(template, layout, query, data, ttl, False, limit)
+        return render(template, layout, data, ttl, clear_aa=False, opt=opt, limit=limit)
 
     async def lookup(self, name: str, qtype: int) -> list[RR] | None:
         """The answer records for `name` (an ExternalName target) through cache and forward;
@@ -82,7 +87,8 @@ class Relay:
         question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
         data = bytes(question.pack())
         query = parse_query(data)
-        reply = self.cached(query, data, name, TCP_MAX_SIZE)
+        key = cache_key(data, query.do_bit)
+        reply = self.cached(data, key, name, query.edns_size, query.do_bit, TCP_MAX_SIZE)
         if reply is None:
             reply = await self.fetch(query, data, name, False, TCP_MAX_SIZE)
         if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
@@ -107,7 +113,7 @@ class Relay:
             ttl = self.cache.put(key, name, template, layout)
         return template, layout, ttl
 
-    def _stale(self, key: Key, query: Query, data: bytes, limit: int) -> bytes | None:
+    def _stale(self, key: Key, data: bytes, opt: bytes, limit: int) -> bytes | None:
         cache = self.cache
         if cache is None or not cache.config.serve_stale:
             return None
@@ -116,7 +122,7 @@ class Relay:
             return None
         METRICS.cache_served_stale[cache.labels] += 1
         ttl = max(cache.remaining(entry), 0)
-        return _reply(entry.template, entry.layout, query, data, ttl, True, limit)
+        return render(entry.template, entry.layout, data, ttl, clear_aa=True, opt=opt, limit=limit)
 
     def _refresh(self, data: bytes, key: Key, name: str) -> None:
         """Fetch and store in the background (prefetch, stale refresh); nobody waits for it."""
@@ -128,20 +134,3 @@ class Relay:
         self._refreshing.discard(task)
         if not task.cancelled():
             task.exception()  # a failed refresh changes nothing: the entry expires as it would
-
-
-def _key(query: Query, data: bytes) -> Key:
-    return cache_key(data, question_end(data), query.do_bit)
-
-
-def _reply(
-    template: bytes,
-    layout: Layout,
-    query: Query,
-    data: bytes,
-    ttl: int | None,
-    hit: bool,
-    limit: int,
-) -> bytes:
-    opt = opt_record(query.edns_size, query.do_bit)
-    return render(template, layout, data, ttl, clear_aa=hit, opt=opt, limit=limit)

@@ -6,6 +6,7 @@ shorter is dropped (None).
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -136,6 +137,7 @@ class _NamesAnyCase(dict[tuple[bytes, ...], int]):
         super().__setitem__(_lower(labels), offset)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # the same zone suffixes come up in every reply
 def _lower(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
     return tuple(label.lower() for label in labels)
 
@@ -159,11 +161,16 @@ def pack(record: DNSRecord) -> bytes:
 
 
 def reply_size_limit(query: Query, over_tcp: bool) -> int:
+    return size_limit(query.edns_size, over_tcp)
+
+
+def size_limit(edns_size: int | None, over_tcp: bool) -> int:
+    """The most a reply may take: 64K over TCP, else the EDNS buffer (capped) or 512."""
     if over_tcp:
         return TCP_MAX_SIZE
-    if query.edns_size is None:
+    if edns_size is None:
         return UDP_DEFAULT_SIZE
-    return min(query.edns_size, UDP_MAX_SIZE)
+    return min(edns_size, UDP_MAX_SIZE)
 
 
 def _opt(query: Query) -> EDNS0 | None:

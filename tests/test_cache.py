@@ -7,7 +7,7 @@ from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 from clusterdns.cache import DENIAL, SUCCESS, ResponseCache, cache_key
 from clusterdns.config import CacheConfig
 from clusterdns.metrics import METRICS
-from clusterdns.packet import question_end, scan, without_opt
+from clusterdns.packet import scan, without_opt
 
 
 class Clock:
@@ -42,8 +42,7 @@ def make_cache(clock: Clock, **options) -> ResponseCache:
 
 
 def key(name: str, qtype: str = "A", do: bool = False):
-    data = bytes(DNSRecord.question(name, qtype).pack())
-    return cache_key(data, question_end(data), do)
+    return cache_key(bytes(DNSRecord.question(name, qtype).pack()), do)
 
 
 def put(cache: ResponseCache, name: str, data: bytes) -> int | None:

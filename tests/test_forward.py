@@ -8,7 +8,7 @@ import time
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from clusterdns.cache import ResponseCache
+from clusterdns.cache import ResponseCache, cache_key
 from clusterdns.config import CacheConfig, ForwardConfig
 from clusterdns.forward import Forward, ForwardError, UpstreamConfigError, upstream_addresses
 from clusterdns.metrics import METRICS
@@ -204,7 +204,8 @@ async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNS
     data = question(name, edns=edns)
     query = parse_query(data)
     lower = name.lower()
-    hit = relay.cached(query, data, lower, 4096)
+    key = cache_key(data, query.do_bit)
+    hit = relay.cached(data, key, lower, query.edns_size, query.do_bit, 4096)
     reply = hit if hit is not None else await relay.fetch(query, data, lower, False, 4096)
     return DNSRecord.parse(reply), hit is not None
 

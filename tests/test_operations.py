@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clusterdns.config import DEFAULT_COREFILE
 from tests.conftest import DEMO, REPO, ServerProcess, start_server, stop_server
+from tests.fakeapi import FakeKubeAPI
 from tests.snapshots import namespace, service, write_snapshot
 from tests.upstream import FakeUpstream
 
@@ -155,6 +156,29 @@ def test_kubeadm_corefile_forwards_through_resolv_conf(serve, upstream):
         "10.96.12.34"
     }
     assert not upstream.asked("nginx.demo.svc.cluster.local.")
+    # loadbalance: the headless service's addresses come in changing order (wire cache hits too)
+    web = "web.demo.svc.cluster.local."
+    orders = {tuple(rd.address for rd in query(server, web).answer[0]) for _ in range(20)}
+    assert len(orders) > 1 and {len(order) for order in orders} == {3}
+
+
+def test_ready_waits_for_the_first_sync(tmp_path):
+    conf = tmp_path / "Corefile"
+    conf.write_text(
+        ".:53 {\n    ready 127.0.0.1:0\n    kubernetes cluster.local {\n        startup_timeout 1s\n    }\n}\n"
+    )
+    with FakeKubeAPI() as api:
+        api.fail_with(500)  # no list succeeds: the state never syncs
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        server = start_server(["--conf", str(conf), "--kubeconfig", str(kubeconfig)])
+        try:
+            ready = address(server, "/ready")
+            assert get(ready) == (503, "kubernetes")
+            assert query(server, "nope.demo.svc.cluster.local.").rcode() == dns.rcode.SERVFAIL
+            api.fail_with(None)
+            wait_for(lambda: get(ready)[0] == 200, 20, "ready after the sync")
+        finally:
+            stop_server(server)
 
 
 def test_cache_hit_counts_down_and_is_counted(serve, upstream):

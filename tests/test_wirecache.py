@@ -187,7 +187,7 @@ class CountingRelay:
     def matches(self, name):
         return True
 
-    def cached(self, query, data, name, limit):
+    def cached(self, data, key, name, edns_size, do_bit, limit):
         return None
 
     async def fetch(self, query, data, name, over_tcp, limit):

@@ -7,7 +7,6 @@ shorter is dropped (None).
 from __future__ import annotations
 
 import functools
-import functools
 import struct
 from dataclasses import dataclass
 
@@ -138,7 +137,6 @@ class _NamesAnyCase(dict[tuple[bytes, ...], int]):
         super().__setitem__(_lower(labels), offset)
 
 
-@functools.lru_cache(maxsize=1 << 14)  # the same zone suffixes come up in every reply
 @functools.lru_cache(maxsize=1 << 14)  # the same zone suffixes come up in every reply
 def _lower(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
     return tuple(label.lower() for label in labels)

@@ -18,7 +18,8 @@ class Load:
 
     seconds: float
     qps: int | None = None
-    clients: int = 8
+    passes: int | None = None  # stop after going through the query file this many times
+    clients: int = 32  # source ports: SO_REUSEPORT spreads workers' load by them
     outstanding: int = 64
     edns: bool = False
 
@@ -44,6 +45,8 @@ def run_dnsperf(server: Server, queries: Path, load: Load, cores: str) -> Result
     ]
     if load.qps is not None:
         cmd += ["-Q", str(load.qps)]
+    if load.passes is not None:
+        cmd += ["-n", str(load.passes)]
     if load.edns:
         cmd += ["-e"]
     output = queries.with_suffix(".dnsperf.log")

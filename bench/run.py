@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,9 @@ from bench.queries import headless, mixed, write_queries
 SERVER_CORE, LOADER_CORE, BOTH_CORES = "0", "1", "0,1"
 FIXED_QPS = 2000
 CHURN_INTERVALS = (1.0, 0.05)  # seconds between index changes: a busy cluster; all cold
+WARM_UP = Load(seconds=120, passes=1)
+WARM_UP_WORKERS = Load(seconds=120, passes=6)  # a question misses one worker with p=1/64
+WORKERS_2 = "clusterdns --workers 2 (cores 0,1)"
 
 Starter = Callable[[], AbstractContextManager[servers.Server]]
 
@@ -85,7 +89,7 @@ def scenarios(cluster: Cluster, workdir: Path, workers: bool) -> dict[str, Start
             )
         )
     if workers:
-        found["clusterdns --workers 2 (cores 0,1)"] = lambda: servers.clusterdns(
+        found[WORKERS_2] = lambda: servers.clusterdns(
             cluster, workdir, BOTH_CORES, ("--workers", "2")
         )
     return found
@@ -109,8 +113,11 @@ def run_round(
     for name in order:
         try:
             with starters[name]() as server:
-                warm_up = Load(min(2.0, seconds))
-                run_dnsperf(server, files["mixed"], warm_up, LOADER_CORE)
+                # every distinct question: measure a warm server, as in steady state. Workers
+                # each keep their own cache and a new dnsperf run sends each question to a
+                # worker picked by its new source port: several passes warm them all.
+                warm_up = WARM_UP_WORKERS if name == WORKERS_2 else WARM_UP
+                run_dnsperf(server, files["distinct"], warm_up, LOADER_CORE)
                 measured = [
                     (label, run_dnsperf(server, files[queries], load, LOADER_CORE))
                     for label, (queries, load) in loads_for(name, seconds).items()
@@ -152,7 +159,17 @@ def table(results: dict[tuple[str, str], list[Result]], rounds: int) -> str:
             f"| {median(runs, 'server_cpu'):.2f} | {median(runs, 'other_cpu'):.2f} "
             f"| {sum(r.lost for r in runs)} |"
         )
-    return "\n".join(lines) + f"\n\n(medians of {rounds} rounds)"
+    lines.append(f"\n(medians of {rounds} rounds)")
+    one, two = (results.get((name, "mixed, saturation")) for name in ("clusterdns", WORKERS_2))
+    if one and two:
+        pairs = list(zip(two, one, strict=False))
+        lines.append(
+            f"--workers 2 / --workers 1, same round: QPS "
+            f"×{statistics.median(w.qps / s.qps for w, s in pairs):.2f}, QPS per server core "
+            f"×{statistics.median(per_core(w) / per_core(s) for w, s in pairs):.2f}, "
+            f"server CPU {median(two, 'server_cpu'):.2f} vs {median(one, 'server_cpu'):.2f}"
+        )
+    return "\n".join(lines)
 
 
 def per_core(result: Result) -> float:
@@ -174,6 +191,7 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is not installed (make bench-deps)")
     os.sched_setaffinity(0, {int(LOADER_CORE)})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="clusterdns-bench-"))
@@ -191,6 +209,7 @@ def main() -> None:
         )
         files = {
             "mixed": write_queries(workdir / "mixed.txt", lines),
+            "distinct": write_queries(workdir / "distinct.txt", list(dict.fromkeys(lines))),
             "headless": write_queries(workdir / "headless.txt", headless()),
         }
         starters = scenarios(cluster, workdir, supports_workers())

@@ -360,8 +360,8 @@ def explain(
     used, the endpoints skipped and why, why NXDOMAIN or NODATA, and the answer itself
     (the resolver's own)."""
     _setup_logging(log_level)
-    number = getattr(QTYPE, qtype.upper(), None)
-    if not isinstance(number, int):
+    number = QTYPE.reverse.get(qtype.upper())
+    if number is None:
         raise _fail(f"unknown record type '{qtype}'")
     try:
         resolver, _ = _resolver_for(conf, snapshot, kubeconfig, context, Progress("explain"))

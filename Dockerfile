@@ -7,8 +7,6 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY clusterdns ./clusterdns
-# clusterdns/data/demo-cluster.yaml links to the bundled demo cluster here.
-COPY zones ./zones
 # The project, its pinned dependencies and the optional fast event loop (extra `speed`) as
 # wheels, so that the runtime stage installs them offline.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[speed]"

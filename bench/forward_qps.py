@@ -60,6 +60,7 @@ def measure(
         "lost": result.lost,
         "rcodes": result.rcodes,
         "server_cpu": round(result.server_cpu, 2),
+        "qps_per_core": round(result.qps / result.server_cpu) if result.server_cpu else 0,
         "upstream_cpu": round((servers.process_cpu(os.getpid()) - before) / seconds, 2),
         "upstream_qps": round((upstream.asked_total - asked) / seconds),
     }

@@ -15,23 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from dnslib import QTYPE, RCODE
 
-from clusterdns.cache import cache_key
+from clusterdns.asked import Asked, asked_by, asked_plain
 from clusterdns.loadbalance import shuffle_addresses
 from clusterdns.metrics import METRICS, QueryLabels, query_labels
 from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
-from clusterdns.wire import (
-    UDP_DEFAULT_SIZE,
-    Query,
-    Reject,
-    encode,
-    is_internet_class,
-    parse_query,
-    reply_size_limit,
-    size_limit,
-)
-from clusterdns.wirecache import HEADER_SIZE, Key, WireCache, question_key
+from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
+from clusterdns.wirecache import Key, WireCache, question_key
 
 if TYPE_CHECKING:
     from clusterdns.block import Block
@@ -129,31 +120,49 @@ class QueryHandler:
             return None  # nothing forwarded here, or the resolver decides first (fallthrough)
         if key[1][3:5] not in _INTERNET_CLASSES or not relay.matches(name):
             return None
-        qtype = key[1][1] << 8 | key[1][2]
+        asked = asked_plain(data, key, name, over_tcp)
         if block.loop is not None and block.loop.active:
-            block.loop.observe(name, qtype, peer)
-        edns_size, do_bit = _edns(data, key)
-        limit = size_limit(edns_size, over_tcp)
-        # the relay's cache key (cache.cache_key) from the parts question_key split off
-        reply = relay.cached(data, (key[0], key[1], do_bit), name, edns_size, do_bit, limit)
+            block.loop.observe(name, asked.qtype, peer)
+        reply = relay.cached(asked)
         if reply is not None:
-            seconds = time.perf_counter() - start
-            proto = "tcp" if over_tcp else "udp"
-            if block.loadbalance:
-                reply = shuffle_addresses(reply)
-            METRICS.record_query(
-                self.server, zone, proto, _family(peer), qtype, do_bit, len(data), len(reply),
-                reply[3] & 0xF, "cache", seconds,
-            )  # fmt: skip
-            if block.log:
-                log_query(peer, parse_query(data), name, proto, len(data), reply, seconds)
-            return reply
-        try:
-            query = parse_query(data)
-        except Reject as reject:
-            return reject.reply
-        fetched = _forwarded(relay.fetch(query, data, name, over_tcp, limit))
-        return self._done_later(block, zone, query, name, data, fetched, start, over_tcp, peer)
+            return self._relayed_done(block, zone, asked, reply, "cache", start, peer)
+        return self._relayed_later(relay, block, zone, asked, start, peer)
+
+    def _relayed_done(
+        self,
+        block: Block,
+        zone: str,
+        asked: Asked,
+        reply: bytes,
+        plugin: str,
+        start: float,
+        peer: tuple[str, int] | None,
+    ) -> bytes:
+        """Count and log a reply of the fast path (as `_done` does with a parsed query)."""
+        if block.loadbalance:
+            reply = shuffle_addresses(reply)
+        seconds = time.perf_counter() - start
+        proto = "tcp" if asked.over_tcp else "udp"
+        size = len(asked.data)
+        METRICS.record_query(
+            self.server, zone, proto, _family(peer), asked.qtype, asked.do_bit, size,
+            len(reply), reply[3] & 0xF, plugin, seconds,
+        )  # fmt: skip
+        if block.log:
+            log_query(peer, parse_query(asked.data), asked.name, proto, size, reply, seconds)
+        return reply
+
+    async def _relayed_later(
+        self,
+        relay: Relay,
+        block: Block,
+        zone: str,
+        asked: Asked,
+        start: float,
+        peer: tuple[str, int] | None,
+    ) -> bytes:
+        reply = await relay.fetch(asked)
+        return self._relayed_done(block, zone, asked, reply, "forward", start, peer)
 
     def _answer(
         self,
@@ -188,11 +197,11 @@ class QueryHandler:
         relay = block.relay
         if relay is None or not relay.matches(name):
             return encode(query, _unforwardable(resolver, name), limit), ""
-        relay_key = cache_key(data, query.do_bit)
-        reply = relay.cached(data, relay_key, name, query.edns_size, query.do_bit, limit)
+        asked = asked_by(query, data, name, over_tcp, limit)
+        reply = relay.cached(asked)
         if reply is not None:
             return reply, "cache"
-        return _forwarded(relay.fetch(query, data, name, over_tcp, limit))
+        return _forwarded(relay.fetch(asked))
 
     def _relay_for(self, name: str) -> Relay | None:
         """The relay that forwards `name` (an ExternalName target), as a query for it would
@@ -289,16 +298,6 @@ def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
     # outside them no plugin serves the name at all.
     inside = resolver is not None and resolver.zone_of(name) is not None
     return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
-
-
-def _edns(data: bytes, key: Key) -> tuple[int | None, bool]:
-    """The EDNS buffer size (None: no OPT) and DO bit of a plain query, whose OPT, if any,
-    follows the question (as question_key checked)."""
-    at = HEADER_SIZE + len(key[0]) + len(key[1])
-    if len(data) <= at:
-        return None, False
-    size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])  # as parse_query reads it
-    return size, bool(data[at + 7] & 0x80)
 
 
 def _family(peer: tuple[str, int] | None) -> str:

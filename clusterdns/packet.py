@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from clusterdns.wire import HEADER, UDP_MAX_SIZE
+from clusterdns.wire import HEADER, QR_BIT, UDP_MAX_SIZE
 
 TYPE_A, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 6, 28, 41
 AA_BIT, TC_BIT, RD_BIT, CD_BIT = 0x0400, 0x0200, 0x0100, 0x0010
@@ -122,6 +122,15 @@ def opt_record(edns_size: int | None, do_bit: bool) -> bytes:
         return b""
     flags = 0x8000 if do_bit else 0
     return b"\x00" + struct.pack("!HHBBHH", TYPE_OPT, min(edns_size, UDP_MAX_SIZE), 0, 0, flags, 0)
+
+
+def failure(query: bytes, rcode: int, opt: bytes) -> bytes:
+    """An error reply to `query` with its question (and `opt`): QR, the opcode and RD of the
+    query, no records, as CoreDNS answers a query no plugin could."""
+    end = question_end(query)
+    flags = QR_BIT | (int.from_bytes(query[2:4], "big") & 0x7900) | rcode  # opcode and RD
+    header = HEADER.pack(int.from_bytes(query[0:2], "big"), flags, 1, 0, 0, 1 if opt else 0)
+    return header + query[HEADER.size : end] + opt
 
 
 def render(

@@ -13,12 +13,12 @@ import logging
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
 
-from clusterdns.cache import Key, ResponseCache, cache_key
+from clusterdns.asked import Asked, asked_by
+from clusterdns.cache import ResponseCache
 from clusterdns.forward import Forward, ForwardError
 from clusterdns.metrics import METRICS
-from clusterdns.packet import Layout, opt_record, rcode, render, without_opt
-from clusterdns.resolver import Answer
-from clusterdns.wire import TCP_MAX_SIZE, Query, encode, parse_query
+from clusterdns.packet import Layout, failure, rcode, render, without_opt
+from clusterdns.wire import TCP_MAX_SIZE, parse_query
 
 log = logging.getLogger("clusterdns.errors")
 
@@ -35,16 +35,13 @@ class Relay:
     def matches(self, name: str) -> bool:
         return self.forward.matches(name)
 
-    def cached(
-        self, data: bytes, key: Key, name: str, edns_size: int | None, do_bit: bool, limit: int
-    ) -> bytes | None:
+    def cached(self, asked: Asked) -> bytes | None:
         """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
-        schedules a prefetch or a stale entry's refresh. Needs no parsed query: the key,
-        the client's EDNS buffer (None: no OPT) and DO bit come from the raw bytes."""
+        schedules a prefetch or a stale entry's refresh."""
         cache = self.cache
-        if cache is None or not cache.covers(name):
+        if cache is None or not cache.covers(asked.name):
             return None
-        found = cache.get(key)
+        found = cache.get(asked.key)
         if found is None:
             return None
         entry, remaining = found
@@ -52,33 +49,26 @@ class Relay:
             if cache.config.serve_stale_mode == "verify":
                 return None  # ask upstream first; `fetch` falls back to the stale entry
             METRICS.cache_served_stale[cache.labels] += 1
-            self._refresh(data, key, name)
+            self._refresh(asked)
         elif cache.should_prefetch(entry, remaining):
             METRICS.cache_prefetches[cache.labels] += 1
-            self._refresh(data, key, name)
-        opt = opt_record(edns_size, do_bit)
-        ttl = max(remaining, 0)
-        return render(entry.template, entry.layout, data, ttl, clear_aa=True, opt=opt, limit=limit)
+            self._refresh(asked)
+        return _render(entry.template, entry.layout, asked, max(remaining, 0), hit=True)
 
-    async def fetch(
-        self, query: Query, data: bytes, name: str, over_tcp: bool, limit: int
-    ) -> bytes:
+    async def fetch(self, asked: Asked) -> bytes:
         """Ask upstream, store, relay; on failure an error reply or a stale entry."""
-        key = cache_key(data, query.do_bit)
-        opt = opt_record(query.edns_size, query.do_bit)
         try:
-            template, layout, ttl = await self._fetch_and_store(data, key, name, over_tcp)
+            template, layout, ttl = await self._fetch_and_store(asked, asked.over_tcp)
         except ForwardError as exc:
             if self.log_errors:
-                qtype = QTYPE.get(query.question.qtype)
-                log.error("plugin/errors: %d %s %s: %s", exc.rcode, name, qtype, exc)
-            stale = self._stale(key, data, opt, limit)
-            return stale or encode(query, Answer(rcode=exc.rcode, authoritative=False), limit)
+                qtype = QTYPE.get(asked.qtype)
+                log.error("plugin/errors: %d %s %s: %s", exc.rcode, asked.name, qtype, exc)
+            return self._stale(asked) or failure(asked.data, exc.rcode, asked.opt)
         if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
-            stale = self._stale(key, data, opt, limit)  # RFC 8767: better stale than failed
+            stale = self._stale(asked)  # RFC 8767: better stale than failed
             if stale is not None:
                 return stale
-        return render(template, layout, data, ttl, clear_aa=False, opt=opt, limit=limit)
+        return _render(template, layout, asked, ttl, hit=False)
 
     async def lookup(self, name: str, qtype: int) -> list[RR] | None:
         """The answer records for `name` (an ExternalName target) through cache and forward;
@@ -86,11 +76,10 @@ class Relay:
         question = DNSRecord.question(name, QTYPE.get(qtype))
         question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
         data = bytes(question.pack())
-        query = parse_query(data)
-        key = cache_key(data, query.do_bit)
-        reply = self.cached(data, key, name, query.edns_size, query.do_bit, TCP_MAX_SIZE)
+        asked = asked_by(parse_query(data), data, name, over_tcp=False, limit=TCP_MAX_SIZE)
+        reply = self.cached(asked)
         if reply is None:
-            reply = await self.fetch(query, data, name, False, TCP_MAX_SIZE)
+            reply = await self.fetch(asked)
         if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
             return None
         return DNSRecord.parse(reply).rr
@@ -103,30 +92,29 @@ class Relay:
             task.cancel()
 
     async def _fetch_and_store(
-        self, data: bytes, key: Key, name: str, over_tcp: bool
+        self, asked: Asked, over_tcp: bool
     ) -> tuple[bytes, Layout, int | None]:
         """The upstream reply without OPT, its layout, and the TTL the cache gave it."""
-        reply, layout = await self.forward.exchange(data, over_tcp)
+        reply, layout = await self.forward.exchange(asked.data, over_tcp)
         template, layout = without_opt(reply, layout)
         ttl = None
-        if self.cache is not None and self.cache.covers(name):
-            ttl = self.cache.put(key, name, template, layout)
+        if self.cache is not None and self.cache.covers(asked.name):
+            ttl = self.cache.put(asked.key, asked.name, template, layout)
         return template, layout, ttl
 
-    def _stale(self, key: Key, data: bytes, opt: bytes, limit: int) -> bytes | None:
+    def _stale(self, asked: Asked) -> bytes | None:
         cache = self.cache
         if cache is None or not cache.config.serve_stale:
             return None
-        entry = cache.stale(key)
+        entry = cache.stale(asked.key)
         if entry is None:
             return None
         METRICS.cache_served_stale[cache.labels] += 1
-        ttl = max(cache.remaining(entry), 0)
-        return render(entry.template, entry.layout, data, ttl, clear_aa=True, opt=opt, limit=limit)
+        return _render(entry.template, entry.layout, asked, max(cache.remaining(entry), 0), True)
 
-    def _refresh(self, data: bytes, key: Key, name: str) -> None:
+    def _refresh(self, asked: Asked) -> None:
         """Fetch and store in the background (prefetch, stale refresh); nobody waits for it."""
-        task = asyncio.ensure_future(self._fetch_and_store(data, key, name, over_tcp=False))
+        task = asyncio.ensure_future(self._fetch_and_store(asked, over_tcp=False))
         self._refreshing.add(task)
         task.add_done_callback(self._refreshed)
 
@@ -134,3 +122,7 @@ class Relay:
         self._refreshing.discard(task)
         if not task.cancelled():
             task.exception()  # a failed refresh changes nothing: the entry expires as it would
+
+
+def _render(template: bytes, layout: Layout, asked: Asked, ttl: int | None, hit: bool) -> bytes:
+    return render(template, layout, asked.data, ttl, clear_aa=hit, opt=asked.opt, limit=asked.limit)

@@ -8,7 +8,8 @@ import time
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from clusterdns.cache import ResponseCache, cache_key
+from clusterdns.asked import asked_by
+from clusterdns.cache import ResponseCache
 from clusterdns.config import CacheConfig, ForwardConfig
 from clusterdns.forward import Forward, ForwardError, UpstreamConfigError, upstream_addresses
 from clusterdns.metrics import METRICS
@@ -202,11 +203,9 @@ def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:
     """The relay's reply and whether it came from the cache."""
     data = question(name, edns=edns)
-    query = parse_query(data)
-    lower = name.lower()
-    key = cache_key(data, query.do_bit)
-    hit = relay.cached(data, key, lower, query.edns_size, query.do_bit, 4096)
-    reply = hit if hit is not None else await relay.fetch(query, data, lower, False, 4096)
+    asked = asked_by(parse_query(data), data, name.lower(), over_tcp=False, limit=4096)
+    hit = relay.cached(asked)
+    reply = hit if hit is not None else await relay.fetch(asked)
     return DNSRecord.parse(reply), hit is not None
 
 

@@ -11,6 +11,7 @@ from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
 from clusterdns.loadbalance import shuffle_addresses
 from clusterdns.packet import (
     PacketError,
+    failure,
     opt_record,
     render,
     scan,
@@ -160,3 +161,11 @@ def test_shuffle_leaves_mixed_families_and_failures_alone():
     failed[3] = (failed[3] & 0xF0) | RCODE.SERVFAIL
     assert shuffle_addresses(bytes(failed)) == bytes(failed)
     assert dns.rcode.from_flags(failed[2] << 8 | failed[3], 0) == dns.rcode.SERVFAIL
+
+
+def test_failure_carries_the_question_and_opt():
+    asked = query("Down.Example.", edns=1232)
+    out = dns.message.from_wire(failure(asked, RCODE.SERVFAIL, opt_record(1232, False)))
+    assert out.id == 0xBEEF and out.rcode() == dns.rcode.SERVFAIL
+    assert out.question[0].name.to_text() == "Down.Example." and out.flags & dns.flags.RD
+    assert not out.answer and out.edns == 0 and out.payload == 1232

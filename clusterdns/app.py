@@ -25,7 +25,7 @@ from clusterdns.health import Probes
 from clusterdns.httpd import HttpServer
 from clusterdns.index import RecordIndex
 from clusterdns.informer import Informer
-from clusterdns.kubeclient import IN_CLUSTER_ENV, make_api_client
+from clusterdns.kubeclient import IN_CLUSTER_ENV, cluster_api_client
 from clusterdns.metrics import METRICS, on_slice_change
 from clusterdns.objects import EndpointSlice
 from clusterdns.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
@@ -142,10 +142,7 @@ class ClusterDNS:
 
     def start_informer(self, k8s: KubernetesConfig) -> Informer:
         """Watch the cluster; changes are applied on the event loop, the state's one thread."""
-        kubeconfig, context = self.options.kubeconfig, self.options.context
-        if kubeconfig is None and k8s.kubeconfig is not None:
-            kubeconfig, context = k8s.kubeconfig[0], context or k8s.kubeconfig[1]
-        api = make_api_client(kubeconfig, context, k8s.endpoint)
+        api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
         informer = Informer(
             api,
             self.state,

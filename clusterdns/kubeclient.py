@@ -13,11 +13,23 @@ from pathlib import Path
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
 
+from clusterdns.config import KubernetesConfig
+
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
 
 class KubeClientError(Exception):
     """No usable Kubernetes API configuration; the message says what to do."""
+
+
+def cluster_api_client(
+    k8s: KubernetesConfig, kubeconfig: str | None, context: str | None
+) -> ApiClient:
+    """The client for a `kubernetes` block: the command line's kubeconfig/context win over
+    the Corefile's `kubeconfig` option; the Corefile's `endpoint` applies either way."""
+    if kubeconfig is None and k8s.kubeconfig is not None:
+        kubeconfig, context = k8s.kubeconfig[0], context or k8s.kubeconfig[1]
+    return make_api_client(kubeconfig, context, k8s.endpoint)
 
 
 def make_api_client(

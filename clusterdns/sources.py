@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clusterdns.config import KubernetesConfig
 from clusterdns.informer import Informer
-from clusterdns.kubeclient import make_api_client
+from clusterdns.kubeclient import cluster_api_client
 from clusterdns.snapshot import load_snapshot, populate
 from clusterdns.state import ClusterState
 
@@ -56,9 +56,7 @@ def cluster_source(
     `kubeconfig`/`context` win over the Corefile's `kubeconfig` option; with neither (nor an
     `endpoint` option) the pod's service account is used. Raises KubeClientError or
     SourceError."""
-    if kubeconfig is None and k8s.kubeconfig is not None:
-        kubeconfig, context = k8s.kubeconfig[0], context or k8s.kubeconfig[1]
-    api = make_api_client(kubeconfig, context, k8s.endpoint)
+    api = cluster_api_client(k8s, kubeconfig, context)
     state = ClusterState()
     changes: queue.Queue[Callable[[], None]] = queue.Queue()
     informer = Informer(

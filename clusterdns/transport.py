@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import logging
 import socket
@@ -17,6 +18,7 @@ log = logging.getLogger("clusterdns.transport")
 
 TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a new query
 TCP_MAX_CONNECTIONS = 1000
+EPHEMERAL_PORT_ATTEMPTS = 20
 
 
 def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
@@ -61,24 +63,43 @@ class DnsServer:
 
     async def start(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # Port 0 picks a free UDP port, which TCP then needs too: another process may hold
+        # that TCP port, so try again with a new one rather than fail.
+        attempts = EPHEMERAL_PORT_ATTEMPTS if self.port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            udp_sock = self._udp_socket(family)
+            port = udp_sock.getsockname()[1]
+            try:
+                self._tcp = await asyncio.start_server(
+                    self._serve_tcp,
+                    self.host,
+                    port,
+                    family=family,
+                    reuse_address=True,
+                    reuse_port=self.reuse_port,
+                )
+            except OSError as exc:
+                udp_sock.close()
+                if exc.errno != errno.EADDRINUSE or attempt == attempts:
+                    raise
+                continue
+            self.port = port
+            self._udp = UdpListener(udp_sock, self.handler)
+            self._udp.start()
+            break
+        log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
+
+    def _udp_socket(self, family: socket.AddressFamily) -> socket.socket:
         udp_sock = socket.socket(family, socket.SOCK_DGRAM)
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
             udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        udp_sock.bind((self.host, self.port))
-        if self.port == 0:
-            self.port = udp_sock.getsockname()[1]  # TCP takes the same port as UDP
-        self._udp = UdpListener(udp_sock, self.handler)
-        self._udp.start()
-        self._tcp = await asyncio.start_server(
-            self._serve_tcp,
-            self.host,
-            self.port,
-            family=family,
-            reuse_address=True,
-            reuse_port=self.reuse_port,
-        )
-        log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
+        try:
+            udp_sock.bind((self.host, self.port))
+        except OSError:
+            udp_sock.close()
+            raise
+        return udp_sock
 
     async def stop(self) -> None:
         if self._udp is not None:

@@ -64,8 +64,8 @@ SnapshotOption = Annotated[
     Path | None,
     typer.Option(
         "--snapshot",
-        help="Serve a kubectl dump (`kubectl get ns,svc,endpointslices,pods -A -o yaml`). "
-        "Default: the bundled demo cluster.",
+        help="Use a kubectl dump (`kubectl get ns,svc,endpointslices,pods -A -o yaml`) as the "
+        "cluster. Default: the bundled demo cluster (unless a live cluster is configured).",
         dir_okay=False,
     ),
 ]

@@ -22,27 +22,12 @@ from pathlib import Path
 from bench import servers
 from bench.dnsperf import Load, Result, run_dnsperf
 from bench.queries import write_queries
-from clusterdns.config import DEFAULT_COREFILE
-from tests.conftest import DEMO
+from tests.conftest import DEMO, kubeadm_corefile
 from tests.upstream import FakeUpstream
 
 SERVER_CORE, LOADER_CORE = "0", "1"
 HIT_NAMES = 1000
 COLD_NAMES = 500_000  # more than a run asks: every query a new name
-
-
-def corefile(upstream: FakeUpstream) -> str:
-    """kubeadm's, forwarding to the test upstream, its HTTP listeners on free ports."""
-    text = DEFAULT_COREFILE
-    for old, new in [
-        ("/etc/resolv.conf", upstream.address),
-        ("    health {", "    health 127.0.0.1:0 {"),
-        ("    ready\n", "    ready 127.0.0.1:0\n"),
-        ("prometheus :9153", "prometheus 127.0.0.1:0"),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
 
 
 def measure(
@@ -83,7 +68,7 @@ def main() -> None:
     cluster = write_queries(workdir / "cluster.txt", ["nginx.demo.svc.cluster.local. A"])
     with FakeUpstream() as upstream:
         conf = workdir / "Corefile"
-        conf.write_text(corefile(upstream))
+        conf.write_text(kubeadm_corefile({"/etc/resolv.conf": upstream.address}))
         port = servers.free_port()
         cmd = [
             sys.executable, "-m", "clusterdns", "serve", "--conf", str(conf),

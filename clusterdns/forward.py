@@ -145,7 +145,9 @@ class Forward:
         """The upstreams to try, in policy order, without those that are down."""
         upstreams = self.upstreams
         policy = self.config.policy
-        if policy == "random":
+        if len(upstreams) == 1:
+            ordered = upstreams
+        elif policy == "random":
             ordered = random.sample(upstreams, len(upstreams))
         elif policy == "round_robin":
             start, self._next = self._next, (self._next + 1) % len(upstreams)

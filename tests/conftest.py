@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from clusterdns.config import DEFAULT_COREFILE
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "zones" / "demo-cluster.yaml"
 
@@ -28,6 +30,21 @@ TEST_COREFILE = """\
     }
 }
 """
+
+
+def kubeadm_corefile(edits: dict[str, str]) -> str:
+    """The built-in kubeadm Corefile with its HTTP listeners (health, ready, prometheus) on
+    free loopback ports, and `edits` (text → replacement, each of which must be there)."""
+    text = DEFAULT_COREFILE
+    loopback = {
+        "    health {": "    health 127.0.0.1:0 {",
+        "    ready\n": "    ready 127.0.0.1:0\n",
+        "prometheus :9153": "prometheus 127.0.0.1:0",
+    }
+    for old, new in (loopback | edits).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
 
 
 @dataclass

@@ -27,31 +27,19 @@ import dns.rcode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.config import DEFAULT_COREFILE
-from tests.conftest import DEMO, REPO, ServerProcess, start_server, stop_server
+from tests.conftest import DEMO, REPO, ServerProcess, kubeadm_corefile, start_server, stop_server
 from tests.fakeapi import FakeKubeAPI
 from tests.snapshots import namespace, service, write_snapshot
 from tests.upstream import FakeUpstream
 
-
-def kubeadm_corefile() -> str:
-    """The built-in kubeadm Corefile with its HTTP listeners on free loopback ports, `log` on,
-    and a short lameduck and reload interval."""
-    text = DEFAULT_COREFILE
-    for old, new in [
-        ("    errors\n", "    errors\n    log\n"),
-        ("    health {", "    health 127.0.0.1:0 {"),
-        ("lameduck 5s", "lameduck 1s"),
-        ("    ready\n", "    ready 127.0.0.1:0\n"),
-        ("prometheus :9153", "prometheus 127.0.0.1:0"),
-        ("    reload\n", "    reload 2s 1s\n"),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
-
-
-KUBEADM = kubeadm_corefile()
+# kubeadm's, with `log` on, a short lameduck and reload interval
+KUBEADM = kubeadm_corefile(
+    {
+        "    errors\n": "    errors\n    log\n",
+        "lameduck 5s": "lameduck 1s",
+        "    reload\n": "    reload 2s 1s\n",
+    }
+)
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):

@@ -30,6 +30,12 @@ UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
 TCP_MAX_SIZE = 65535
 QR_BIT = 0x8000
+AA_BIT, RD_BIT = 0x0400, 0x0100
+DO_FLAG = 0x8000  # in the OPT record's TTL
+_TYPE_CLASS = struct.Struct("!HH")
+_TYPE_CLASS_TTL = struct.Struct("!HHI")
+_RDLENGTH = struct.Struct("!H")
+_SOA_TIMES = struct.Struct("!IIIII")
 CLASS_ANY = 255  # dnslib names it "*", which attribute access cannot reach
 
 
@@ -86,6 +92,9 @@ def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
 def encode(query: Query, answer: Answer, max_size: int) -> bytes:
     """The reply for `answer`, shrunk to `max_size`: additional records go first, then
     answer records, and TC is set when answers had to go."""
+    negative = _negative(query, answer, max_size)
+    if negative is not None:
+        return negative
     header = DNSHeader(
         id=query.id,
         qr=1,
@@ -122,6 +131,61 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
             too_many = middle
     reply.rr = answer.answer[:fits]
     return pack(reply)
+
+
+def _negative(query: Query, answer: Answer, max_size: int) -> bytes | None:
+    """NXDOMAIN and NODATA (a lone SOA in the authority section: most cluster replies, as
+    search-path expansions are) written without dnslib's objects, byte for byte what `pack`
+    writes; None for any other reply, or one `pack` would refuse or cut."""
+    if answer.answer or answer.additional or len(answer.authority) != 1:
+        return None
+    soa = answer.authority[0]
+    question = query.question
+    names = (question.qname.label, soa.rname.label, soa.rdata.mname.label, soa.rdata.rname.label)
+    if soa.rtype != QTYPE.SOA or not all(map(_packable, names)):
+        return None
+    flags = QR_BIT | answer.rcode
+    flags |= (AA_BIT if answer.authoritative else 0) | (RD_BIT if query.record.header.rd else 0)
+    opt = query.edns_size is not None
+    out = bytearray(HEADER.pack(query.id, flags, 1, 0, 1, int(opt)))
+    written: dict[tuple[bytes, ...], int] = {}
+    _put_name(out, written, names[0])
+    out += _TYPE_CLASS.pack(question.qtype, question.qclass)
+    _put_name(out, written, names[1])
+    out += _TYPE_CLASS_TTL.pack(QTYPE.SOA, soa.rclass, soa.ttl)
+    rdata_at = len(out)
+    out += b"\0\0"
+    _put_name(out, written, names[2])
+    _put_name(out, written, names[3])
+    out += _SOA_TIMES.pack(*soa.rdata.times)
+    _RDLENGTH.pack_into(out, rdata_at, len(out) - rdata_at - 2)
+    if opt:
+        size = min(query.edns_size, UDP_MAX_SIZE)  # as _opt mirrors it
+        out += b"\0" + _TYPE_CLASS_TTL.pack(QTYPE.OPT, size, DO_FLAG if query.do_bit else 0)
+        out += b"\0\0"
+    return bytes(out) if len(out) <= max_size else None
+
+
+def _packable(labels: tuple[bytes, ...]) -> bool:
+    """What dnslib's encode_name accepts (it raises otherwise)."""
+    return all(len(label) <= 63 for label in labels) and len(b".".join(labels)) <= 253
+
+
+def _put_name(
+    out: bytearray, written: dict[tuple[bytes, ...], int], labels: tuple[bytes, ...]
+) -> None:
+    """dnslib's encode_name with the case-insensitive table: a pointer to the longest
+    suffix already written, else the label, remembered for the names after it."""
+    for i in range(len(labels)):
+        suffix = _lower(labels[i:])
+        offset = written.get(suffix)
+        if offset is not None:
+            out += _RDLENGTH.pack(0xC000 | offset)
+            return
+        written[suffix] = len(out)
+        out.append(len(labels[i]))
+        out += labels[i]
+    out.append(0)
 
 
 class _NamesAnyCase(dict[tuple[bytes, ...], int]):

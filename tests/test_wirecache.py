@@ -14,10 +14,12 @@ from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord, EDNSOptio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clusterdns import wire
 from clusterdns.block import Block
 from clusterdns.handler import QueryHandler
 from clusterdns.objects import Service
 from clusterdns.resolver import Resolver
+from clusterdns.wire import parse_query, reply_size_limit
 from clusterdns.wirecache import WireCache, question_key
 from tests.conftest import DEMO
 from tests.resolver_helpers import handler_for, make_resolver, state_from_file
@@ -121,6 +123,23 @@ def test_every_variant_on_a_few_names(resolver):
     # every asking after the first, but for SRV (kept by exact case); more where variants
     # differ only in what the server ignores (a buffer size below 512 reads as 512)
     assert cached.wire_cache.hits >= 2 * len(names) * 4 * len(VARIANTS)
+
+
+def test_negative_replies_are_what_dnslib_writes(resolver, monkeypatch):
+    """NXDOMAIN/NODATA are written without dnslib's objects: the same bytes as its pack."""
+    rng = random.Random(7)
+    cases = []
+    for name in demo_names(resolver):
+        for qtype in QTYPES:
+            for variant in rng.sample(VARIANTS, 3):
+                data = query(random_case(name, rng), qtype, variant, rng.randrange(65536))
+                parsed = parse_query(data)
+                answer = resolver.resolve(parsed.question.qname, parsed.question.qtype)
+                cases.append((parsed, answer, reply_size_limit(parsed, variant.over_tcp)))
+    fast = [wire.encode(*case) for case in cases]
+    assert sum(wire._negative(*case) is not None for case in cases) > 1000
+    monkeypatch.setattr(wire, "_negative", lambda *_: None)
+    assert fast == [wire.encode(*case) for case in cases]
 
 
 def test_truncated_replies_are_cached_per_size(tmp_path):

@@ -110,7 +110,7 @@ class QueryHandler:
     ) -> Reply:
         """A plain query for a name a relay forwards: from its cache without parsing the
         query, else forwarded. None for every other query (the full path decides)."""
-        name = _dotted(key[0])
+        name = _dotted(key[0]).lower()  # SRV keys keep the question's case
         found = self.route(name)
         if found is None:
             return None

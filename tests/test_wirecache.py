@@ -305,3 +305,32 @@ def test_mutated_queries_get_what_the_slow_path_gives(resolver, filled, seed, ed
             data[at] = value
     mutated = bytes(data[: len(data) - cut] if cut < 4 else data)
     assert outcome(filled, mutated, over_tcp) == outcome(uncached(resolver), mutated, over_tcp)
+
+
+class RelayEverything:
+    """A `forward .` that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def matches(self, name):
+        return True
+
+    def cached(self, asked):
+        self.asked.append(asked.name)
+        return None
+
+    async def fetch(self, asked):
+        return b""
+
+
+def test_cluster_srv_asked_in_upper_case_is_never_forwarded(resolver):
+    """SRV keys keep the question's case: whoever reads a name from them must lower it."""
+    relay = RelayEverything()
+    block = Block(zones=(".",), resolver=resolver, relay=relay)  # type: ignore[arg-type]
+    handler = QueryHandler([block])
+    for ident in (1, 2):
+        data = query("_HTTP._tcp.Web.Demo.svc.CLUSTER.local.", "SRV", Variant(), ident)
+        reply = handler.handle(data, False)
+        assert isinstance(reply, bytes) and DNSRecord.parse(reply).rr, reply
+    assert relay.asked == []

@@ -22,7 +22,7 @@ from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
 from clusterdns.wire import Query, Reject, encode, is_internet_class, parse_query, reply_size_limit
-from clusterdns.wirecache import Key, WireCache, question_key
+from clusterdns.wirecache import Key, WireCache, question_key, scope_of
 
 if TYPE_CHECKING:
     from clusterdns.block import Block
@@ -60,12 +60,15 @@ class QueryHandler:
         routes = [(zone, block) for block in self.blocks for zone in block.zones]
         self._routes = sorted(routes, key=lambda route: -len(route[0]))
         resolver = next((b.resolver for b in self.blocks if b.resolver is not None), None)
-        if resolver is None:
+        if self.wire_cache is not None and (
+            resolver is None or self.wire_cache.index is not resolver.index
+        ):
+            self.wire_cache.close()
             self.wire_cache = None
-        elif self.wire_cache is None or self.wire_cache.index is not resolver.index:
-            self.wire_cache = WireCache(resolver.index)
-        else:
+        if self.wire_cache is not None:
             self.wire_cache.clear()  # its notes name the blocks they were answered by
+        elif resolver is not None:
+            self.wire_cache = WireCache(resolver.index)
 
     def route(self, name: str) -> tuple[str, Block] | None:
         """The zone and block that serve `name` (absolute, lower case): longest zone wins."""
@@ -192,7 +195,10 @@ class QueryHandler:
                         self.server, zone, "tcp" if over_tcp else "udp",
                         query.question.qtype, answer.rcode, "kubernetes",
                     )  # fmt: skip
-                    self.wire_cache.put(key, reply, Hit(block, labels, query.do_bit))
+                    crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
+                    cluster_zone, reverse = resolver.zone_of(name) or (zone, True)
+                    scope = scope_of(name, cluster_zone, reverse, crossed)
+                    self.wire_cache.put(key, reply, Hit(block, labels, query.do_bit), scope)
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):

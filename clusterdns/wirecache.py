@@ -2,11 +2,16 @@
 
 A cluster reply depends only on the question (name in lower case, type, class), the RD bit,
 whether EDNS was sent with which buffer size and DO bit, the transport (its size limit), and
-the served data, whose every change moves `RecordIndex.generation`. So the first reply to a
-question is kept, and later queries get a copy with their own ID and question bytes (their
-case) written in: no dnslib parse, no objects. `wire.encode` compresses names
-case-insensitively, which makes the rest of a reply the same bytes whatever case the
-question had, so a hit is exactly what the slow path would have sent.
+the served data. So the first reply to a question is kept, and later queries get a copy with
+their own ID and question bytes (their case) written in: no dnslib parse, no objects.
+
+The served data changes often in a busy cluster, but each change touches one service or
+namespace. Every reply is kept with its scope, what it can depend on (see `scope_of`): the
+cache follows the cluster state and drops only the replies in the scope of a change. The
+SOA serial in negative replies moves with every change; it is written into a kept reply
+when it is served, so the search-path NXDOMAINs that make up half of cluster traffic stay.
+`wire.encode` compresses names case-insensitively, which makes the rest of a reply the same
+bytes whatever case the question had, so a hit is exactly what the slow path would have sent.
 
 Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
 answer or authority records, at most one OPT record (options well formed, ignored, as the
@@ -16,9 +21,11 @@ slow path every time.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from clusterdns.index import RecordIndex
+from clusterdns.state import Key as ObjectKey
+from clusterdns.state import StateListener
 from clusterdns.wire import UDP_DEFAULT_SIZE, UDP_MAX_SIZE
 
 # the name (lower-cased but for SRV), the bytes after it (root label, type, class), variant
@@ -37,6 +44,39 @@ NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
 RD = 0x01
 DEFAULT_CAPACITY = 50_000
 Note = TypeVar("Note")  # what the server keeps beside a reply (how to count a hit)
+
+# What a reply can depend on: ("svc", namespace, service), ("ns", namespace),
+# ("pod", namespace), nothing but the serial (a name no object can create), or everything.
+Scope = tuple[str, ...]
+SERIAL_ONLY: Scope = ()
+EVERYTHING: Scope = ("*",)
+# The SOA's refresh, retry and expire (resolver.soa) follow its serial in every reply.
+SOA_TIMERS = (7200).to_bytes(4) + (1800).to_bytes(4) + (86400).to_bytes(4)
+
+
+def scope_of(name: str, zone: str, reverse: bool, crossed: bool) -> Scope:
+    """The scope of the reply to `name` (lower case) in the cluster zone `zone`. `crossed`:
+    the answer followed a CNAME to another name, so it depends on that one too."""
+    if reverse or crossed or name == zone or name == f"ns.dns.{zone}":
+        return EVERYTHING  # PTRs (any service may own the IP), NS and its glue
+    labels = name[: -len(zone) - 1].split(".")
+    if labels[-1] == "svc":
+        # <ns>.svc, and anything ending <svc>.<ns>.svc: the service's names and NXDOMAINs
+        if len(labels) >= 3:
+            return ("svc", labels[-2], labels[-3])
+        return ("ns", labels[0]) if len(labels) == 2 else SERIAL_ONLY
+    if labels[-1] == "pod":
+        return ("pod", labels[-2]) if len(labels) >= 2 else SERIAL_ONLY
+    return SERIAL_ONLY  # foo.<zone>, dns-version.<zone>: the same whatever the cluster holds
+
+
+class Entry(NamedTuple, Generic[Note]):
+    head: bytes  # the reply's header after the ID
+    tail: bytes  # the reply after the question
+    note: Note
+    scope: Scope
+    serial: int
+    serial_at: int  # where the SOA serial sits in `tail`; -1 without one
 
 
 def question_key(data: bytes, over_tcp: bool) -> Key | None:
@@ -89,8 +129,8 @@ def _edns_variant(data: bytes, at: int) -> int:
     return size << 1 | do_bit
 
 
-class WireCache(Generic[Note]):
-    """Replies by question key, dropped whole when the index generation moves.
+class WireCache(StateListener, Generic[Note]):
+    """Replies by question key, dropped by scope as the cluster state changes.
 
     Bounded by two generations of at most `capacity` entries: when the recent table fills
     up it becomes the old one, and an old entry that is asked for again moves back. Popular
@@ -101,50 +141,90 @@ class WireCache(Generic[Note]):
     def __init__(self, index: RecordIndex, capacity: int = DEFAULT_CAPACITY) -> None:
         self.index = index
         self.capacity = capacity
-        self.generation = index.generation
         self.hits = 0
         self.misses = 0
-        # key → (the reply's header after the ID, the reply after the question, note)
-        self._recent: dict[Key, tuple[bytes, bytes, Note]] = {}
-        self._old: dict[Key, tuple[bytes, bytes, Note]] = {}
+        self._recent: dict[Key, Entry[Note]] = {}
+        self._old: dict[Key, Entry[Note]] = {}
+        self._by_scope: dict[Scope, set[Key]] = {}
+        index.state.subscribe(self)
 
     def __len__(self) -> int:
         return len(self._recent) + len(self._old)
 
+    def close(self) -> None:
+        """Stop following the state (the cache is being replaced)."""
+        self.index.state.unsubscribe(self)
+
     def get(self, key: Key, data: bytes) -> tuple[bytes, Note] | None:
         """The stored reply to `key` with `data`'s ID and question, and its note; or None."""
-        if self.index.generation != self.generation:
-            self.clear()
-        parts = self._recent.get(key)
-        if parts is None:
-            parts = self._old.pop(key, None)
-            if parts is None:
+        entry = self._recent.get(key)
+        if entry is None:
+            entry = self._old.pop(key, None)
+            if entry is None:
                 self.misses += 1
                 return None
-            self._keep(key, parts)
+            self._keep(key, entry)
+        if entry.serial_at >= 0 and entry.serial != self.index.serial:
+            entry = self._with_serial(key, entry)
         self.hits += 1
-        head, tail, note = parts
-        return b"".join((data[:2], head, data[HEADER_SIZE : _question_end(key)], tail)), note
+        question = data[HEADER_SIZE : _question_end(key)]
+        return b"".join((data[:2], entry.head, question, entry.tail)), entry.note
 
-    def put(self, key: Key, reply: bytes, note: Note) -> None:
+    def put(self, key: Key, reply: bytes, note: Note, scope: Scope = EVERYTHING) -> None:
         """Keep `reply`, the slow path's answer to a query with this key and the current data.
-        Nothing is kept before the first sync: those answers change without a new generation
+        Nothing is kept before the first sync: those answers change with no state change
         (SERVFAIL for names we cannot yet deny)."""
         if self.capacity <= 0 or not self.index.state.synced:
             return
-        if self.index.generation != self.generation:
-            self.clear()
-        end = _question_end(key)
-        self._keep(key, (reply[2:HEADER_SIZE], reply[end:], note))
+        tail = reply[_question_end(key) :]
+        serial = self.index.serial
+        serial_at = tail.find(serial.to_bytes(4) + SOA_TIMERS)
+        if serial_at < 0 and reply[8:10] != b"\x00\x00":
+            return  # an authority section without our SOA: nothing to patch it with
+        self._keep(key, Entry(reply[2:HEADER_SIZE], tail, note, scope, serial, serial_at))
+        self._by_scope.setdefault(scope, set()).add(key)
 
     def clear(self) -> None:
-        self._recent, self._old = {}, {}
-        self.generation = self.index.generation
+        self._recent, self._old, self._by_scope = {}, {}, {}
 
-    def _keep(self, key: Key, parts: tuple[bytes, bytes, Note]) -> None:
+    # -- StateListener: drop what a change can reach --------------------------------------
+
+    def services_changed(self, keys: set[ObjectKey]) -> None:
+        self._drop([("svc", namespace, name) for namespace, name in keys])
+
+    def namespaces_changed(self, names: set[str]) -> None:
+        self._drop(
+            [scope for scope in self._by_scope if len(scope) > 1 and scope[1] in names]
+        )
+
+    def pods_changed(self) -> None:
+        self._drop([scope for scope in self._by_scope if scope[:1] == ("pod",)])
+
+    # -- internals -------------------------------------------------------------------
+
+    def _drop(self, scopes: list[Scope]) -> None:
+        for scope in [*scopes, EVERYTHING]:
+            for key in self._by_scope.pop(scope, ()):
+                self._recent.pop(key, None)
+                self._old.pop(key, None)
+
+    def _with_serial(self, key: Key, entry: Entry[Note]) -> Entry[Note]:
+        at, serial = entry.serial_at, self.index.serial
+        tail = entry.tail[:at] + serial.to_bytes(4) + entry.tail[at + 4 :]
+        entry = entry._replace(tail=tail, serial=serial)
+        self._recent[key] = entry
+        return entry
+
+    def _keep(self, key: Key, entry: Entry[Note]) -> None:
         if len(self._recent) >= self.capacity:
+            for old_key, old in self._old.items():  # aged out: forget their scopes too
+                keys = self._by_scope.get(old.scope)
+                if keys is not None:
+                    keys.discard(old_key)
+                    if not keys:
+                        del self._by_scope[old.scope]
             self._old, self._recent = self._recent, {}
-        self._recent[key] = parts
+        self._recent[key] = entry
 
 
 def _question_end(key: Key) -> int:

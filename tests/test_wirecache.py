@@ -20,7 +20,7 @@ from clusterdns.handler import QueryHandler
 from clusterdns.objects import Service
 from clusterdns.resolver import Resolver
 from clusterdns.wire import parse_query, reply_size_limit
-from clusterdns.wirecache import WireCache, question_key
+from clusterdns.wirecache import WireCache, question_key, scope_of
 from tests.conftest import DEMO
 from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 
@@ -187,6 +187,39 @@ def test_a_change_of_the_index_is_seen_at_once():
     assert DNSRecord.parse(handler.handle(data, False)).header.rcode == RCODE.NXDOMAIN
 
 
+def test_a_change_drops_only_what_it_can_reach_and_serials_follow():
+    """Under endpoint churn: other services' replies and search-path NXDOMAINs stay cached,
+    with the new SOA serial written in; the changed service's, its namespace's on a namespace
+    change, and PTRs (any service may own an IP) go."""
+    state = state_from_file(DEMO)
+    resolver = make_resolver(state)
+    handler, plain = handler_for(resolver), uncached(resolver)
+    questions = {
+        "nginx": query("nginx.demo.svc.cluster.local.", "A", Variant(), 1),
+        "expansion": query("web.demo.svc.cluster.local.demo.svc.cluster.local.", "A", Variant(), 2),
+        "nodata": query("kubernetes.default.svc.cluster.local.", "AAAA", Variant(edns=1232), 3),
+        "junk": query("foo.cluster.local.", "A", Variant(), 4),
+        "ptr": query("34.12.96.10.in-addr.arpa.", "PTR", Variant(), 5),
+        "web": query("web.demo.svc.cluster.local.", "SRV", Variant(), 6),
+    }
+    for data in questions.values():
+        handler.handle(data, False)
+    serial = resolver.index.serial
+    (web,) = state.slices_of(("demo", "web"))
+    state.upsert(dataclasses.replace(web, endpoints=web.endpoints[:2]))  # web-2 goes
+    assert resolver.index.serial != serial
+    hits = handler.wire_cache.hits
+    for name in ("nginx", "expansion", "nodata", "junk"):
+        assert handler.handle(questions[name], False) == plain.handle(questions[name], False), name
+    assert handler.wire_cache.hits == hits + 4  # all four still cached, serial rewritten
+    for name in ("ptr", "web"):
+        assert handler.handle(questions[name], False) == plain.handle(questions[name], False), name
+    assert handler.wire_cache.hits == hits + 4  # both were dropped: answered afresh
+    state.delete(type(state.namespaces[("", "default")]), ("", "default"))
+    assert DNSRecord.parse(handler.handle(questions["nodata"], False)).header.rcode == RCODE.NXDOMAIN
+    assert handler.handle(questions["nginx"], False) == plain.handle(questions["nginx"], False)
+
+
 def test_nothing_is_kept_before_the_first_sync():
     state = state_from_file(DEMO)
     state.synced = False
@@ -334,3 +367,26 @@ def test_cluster_srv_asked_in_upper_case_is_never_forwarded(resolver):
         reply = handler.handle(data, False)
         assert isinstance(reply, bytes) and DNSRecord.parse(reply).rr, reply
     assert relay.asked == []
+
+
+@pytest.mark.parametrize(
+    ("name", "reverse", "crossed", "scope"),
+    [
+        ("nginx.demo.svc.cluster.local.", False, False, ("svc", "demo", "nginx")),
+        ("_http._tcp.nginx.demo.svc.cluster.local.", False, False, ("svc", "demo", "nginx")),
+        ("web-0.web.demo.svc.cluster.local.", False, False, ("svc", "demo", "web")),
+        ("web.demo.svc.cluster.local.demo.svc.cluster.local.", False, False, ("svc", "demo", "local")),
+        ("demo.svc.cluster.local.", False, False, ("ns", "demo")),
+        ("1-2-3-4.demo.pod.cluster.local.", False, False, ("pod", "demo")),
+        ("svc.cluster.local.", False, False, ()),
+        ("foo.cluster.local.", False, False, ()),
+        ("dns-version.cluster.local.", False, False, ()),
+        ("cluster.local.", False, False, ("*",)),  # NS and its glue follow our own endpoints
+        ("ns.dns.cluster.local.", False, False, ("*",)),
+        ("frontend.demo.svc.cluster.local.", False, True, ("*",)),  # CNAME to another service
+        ("34.12.96.10.in-addr.arpa.", True, False, ("*",)),
+    ],
+)
+def test_scope_of_a_reply(name, reverse, crossed, scope):
+    zone = "in-addr.arpa." if reverse else "cluster.local."
+    assert scope_of(name, zone, reverse, crossed) == scope

@@ -10,21 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import TEST_COREFILE
 from tests.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 
 ZONE = "cluster.local."
 BIG_NAMESPACE, BIG_SERVICE = "bench", "big"  # the headless service with many endpoints
-
-# No `forward`: every query stays on this machine.
-COREFILE = """\
-.:53 {
-    errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        pods insecure
-        ttl 30
-    }
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,7 @@ def write_cluster(
         directory / "cluster.yaml", cluster_items(namespaces, services, big_endpoints)
     )
     corefile = directory / "Corefile"
-    corefile.write_text(COREFILE)
+    corefile.write_text(TEST_COREFILE)  # no `forward`: every query stays on this machine
     zone_file = directory / "cluster.local.zone"
     subprocess.run(
         [sys.executable, "-m", "clusterdns", "dump", "--conf", str(corefile),

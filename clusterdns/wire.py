@@ -30,6 +30,8 @@ UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
 TCP_MAX_SIZE = 65535
 QR_BIT = 0x8000
+EDNS_VERSION = 0
+BADVERS = 16
 AA_BIT, RD_BIT = 0x0400, 0x0100
 DO_FLAG = 0x8000  # in the OPT record's TTL
 _TYPE_CLASS = struct.Struct("!HH")
@@ -75,12 +77,24 @@ def parse_query(data: bytes) -> Query:
         raise Reject(error_reply(ident, flags, RCODE.FORMERR)) from None
     if len(record.questions) != 1:
         raise Reject(error_reply(ident, flags, RCODE.FORMERR))
+    opts = [rr for rr in record.ar if rr.rtype == QTYPE.OPT]
+    if len(opts) > 1:
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR))  # RFC 6891 §6.1.1
     edns_size, do_bit = None, False
-    for rr in record.ar:
-        if rr.rtype == QTYPE.OPT:
-            edns_size = max(UDP_DEFAULT_SIZE, rr.rclass)
-            do_bit = bool(rr.ttl & 0x8000)
+    if opts:
+        edns_size = max(UDP_DEFAULT_SIZE, opts[0].rclass)
+        do_bit = bool(opts[0].ttl & 0x8000)
+        if (opts[0].ttl >> 16) & 0xFF != EDNS_VERSION:
+            raise Reject(badvers_reply(record, edns_size))
     return Query(record, record.questions[0], edns_size, do_bit)
+
+
+def badvers_reply(record: DNSRecord, edns_size: int) -> bytes:
+    """RFC 6891 §6.1.3: an EDNS version we do not speak gets BADVERS (16: extended rcode 1
+    in our OPT, 0 in the header) with the version we do speak, as CoreDNS answers."""
+    header = DNSHeader(id=record.header.id, qr=1, rd=record.header.rd, rcode=0)
+    opt = EDNS0(udp_len=min(edns_size, UDP_MAX_SIZE), ext_rcode=BADVERS >> 4)
+    return bytes(DNSRecord(header, q=record.questions[0], ar=[opt]).pack())
 
 
 def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:

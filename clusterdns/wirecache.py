@@ -113,8 +113,8 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
 def _edns_variant(data: bytes, at: int) -> int:
     """What of the OPT record at `at` shapes the reply (buffer size as the slow path caps it,
     DO bit), as a positive number; 0 when it is not a well-formed OPT ending the message."""
-    if data[at : at + 3] != OPT_HEAD or len(data) < at + OPT_FIXED:
-        return 0
+    if data[at : at + 3] != OPT_HEAD or len(data) < at + OPT_FIXED or data[at + 6]:
+        return 0  # (data[at + 6]: an EDNS version other than 0 gets BADVERS, never cached)
     options = at + OPT_FIXED
     if options + int.from_bytes(data[at + 9 : options]) != len(data):
         return 0

@@ -145,3 +145,20 @@ def test_malformed_packets(demo_server):
     assert reply is not None and struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.NOTIMP
     # and the server still answers
     assert query(demo_server, "nginx.demo.svc.cluster.local.").rcode() == dns.rcode.NOERROR
+
+
+@pytest.mark.parametrize("name", ["nginx.demo.svc.cluster.local.", "example.com."])
+def test_unknown_edns_version_gets_badvers(demo_server, name):
+    for _ in range(2):  # the second time too: a BADVERS is never served from a cache
+        response = query(demo_server, name, use_edns=1)
+        assert response.rcode() == dns.rcode.BADVERS
+        assert response.edns == 0 and response.answer == []
+    assert query(demo_server, name, use_edns=0).rcode() != dns.rcode.BADVERS
+
+
+def test_two_opt_records_are_formerr(demo_server):
+    wire = dns.message.make_query("nginx.demo.svc.cluster.local.", "A", use_edns=0).to_wire()
+    opt = wire[-11:]  # the OPT record dnspython appends (no options)
+    doubled = wire[:10] + struct.pack("!H", 2) + wire[12:] + opt
+    reply = raw_udp(demo_server, doubled)
+    assert reply is not None and struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.FORMERR

@@ -2,8 +2,8 @@
 
 Follows the state as a listener: a change to a Service or its EndpointSlices rebuilds that
 service's names only; a namespace appearing or going rebuilds the services in it.
-`generation` moves on every change of served data (the wire cache keys on it) and `serial`
-is the unix time of the last such change (the SOA serial).
+`serial`, the SOA serial, moves on every change of served data and only then: the unix time
+of the change, or one more than before when changes come faster than a second.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ class RecordIndex(StateListener):
         self.by_service: dict[Key, Owned] = {}
         self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
         self.endpoint_owners: dict[str, EndpointOwners] = {}
-        self.generation = 0
         self.serial = int(time.time())
         state.subscribe(self)
         self.services_changed(set(state.services) | set(state.slices_by_service))
@@ -130,7 +129,6 @@ class RecordIndex(StateListener):
     # -- internals -------------------------------------------------------------------
 
     def _bump(self) -> None:
-        self.generation += 1
         self.serial = max(int(time.time()), self.serial + 1)
 
     def _rebuild(self, key: Key) -> bool:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from cachetools import LRUCache
+
 from clusterdns.objects import ServiceKind
 from clusterdns.records import (
     BuildOptions,
@@ -23,6 +25,7 @@ from clusterdns.records import (
 )
 from clusterdns.state import ClusterState, Key, StateListener
 
+BUILT_ENDPOINTS_KEPT = 256
 # IP → the service(s) with a ready endpoint of that IP; a bare key in the common case of one,
 # because a large cluster has 100k of these. Endpoint names are found from the state.
 EndpointOwners = Key | tuple[Key, ...]
@@ -54,6 +57,11 @@ class RecordIndex(StateListener):
         self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
         self.endpoint_owners: dict[str, EndpointOwners] = {}
         self.serial = int(time.time())
+        # endpoint names of ClusterIP services asked for lately: building them walks every
+        # endpoint of the service, which random names under a big service must not repeat
+        self._built_endpoints: LRUCache[tuple[Key, str], dict[str, Node]] = LRUCache(
+            BUILT_ENDPOINTS_KEPT
+        )
         state.subscribe(self)
         self.services_changed(set(state.services) | set(state.slices_by_service))
 
@@ -119,7 +127,11 @@ class RecordIndex(StateListener):
                 for name in owned.names
                 if name.endswith(suffix) and name.count(".") == dots and name[0] != "_"
             }
-        return endpoint_nodes(svc, self.state.slices_of(key), zone, self.options)
+        built = self._built_endpoints.get((key, zone))
+        if built is None:
+            built = endpoint_nodes(svc, self.state.slices_of(key), zone, self.options)
+            self._built_endpoints[(key, zone)] = built
+        return built
 
     def services_sorted(self) -> Iterator[tuple[Key, tuple[str, ...]]]:
         """Services by name then namespace (the dump order, SPEC §10), with their names."""
@@ -134,6 +146,8 @@ class RecordIndex(StateListener):
     def _rebuild(self, key: Key) -> bool:
         """Rebuild one service's names; True when what it serves changed."""
         old = self.by_service.pop(key, None)
+        for zone in self.zones:
+            self._built_endpoints.pop((key, zone), None)
         old_nodes: dict[str, Node] = {}
         if old is not None:
             old_nodes = {name: self.nodes.pop(name) for name in old.names}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
@@ -67,11 +66,6 @@ def ip_from_reverse(name: str) -> str | None:
         if all(len(n) == 1 for n in labels[:32]):
             return canonical_ip(":".join(nibbles[i : i + 4] for i in range(0, 32, 4)))
     return None
-
-
-def reverse_name(ip: str) -> str:
-    """10.96.0.1 → 1.0.96.10.in-addr.arpa."""
-    return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
 def ip_family(ip: str) -> int:

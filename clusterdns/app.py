@@ -184,6 +184,14 @@ class ClusterDNS:
             self.load_source()
         settle_garbage_collector()
         await self._switch(plan)
+        if self.informer is None and self.options.snapshot is None and self.dns:
+            (host, _), server = next(iter(self.dns.items()))
+            log.info(
+                "serving the bundled demo cluster; try: dig @%s -p %d "
+                "web-0.web.demo.svc.cluster.local",
+                {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host),
+                server.port,
+            )
         for (host, _), server in self.dns.items():
             for block in server.handler.blocks:
                 if block.loop is not None:

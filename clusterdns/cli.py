@@ -69,6 +69,7 @@ SnapshotOption = Annotated[
         dir_okay=False,
     ),
 ]
+ContextOption = Annotated[str | None, typer.Option("--context", help="The kubeconfig context.")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
 
 
@@ -123,9 +124,7 @@ def serve(
             "used without it; with neither (nor --snapshot) the demo cluster is served.",
         ),
     ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="The kubeconfig context to use.")
-    ] = None,
+    context: ContextOption = None,
     resolv_conf: Annotated[
         str,
         typer.Option(
@@ -189,7 +188,6 @@ KubeconfigOption = Annotated[
         "account is used without it; with neither (nor --snapshot) the demo cluster is read.",
     ),
 ]
-ContextOption = Annotated[str | None, typer.Option("--context", help="The kubeconfig context.")]
 
 
 class DumpFormat(enum.StrEnum):

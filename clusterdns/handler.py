@@ -17,7 +17,7 @@ from dnslib import QTYPE, RCODE
 
 from clusterdns.asked import Asked, asked_by, asked_plain
 from clusterdns.loadbalance import shuffle_addresses
-from clusterdns.metrics import METRICS, QueryLabels, query_labels
+from clusterdns.metrics import METRICS, QueryCounts, query_labels
 from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
@@ -36,11 +36,10 @@ _INTERNET_CLASSES = (b"\x00\x01", b"\x00\xff")  # IN and ANY, as is_internet_cla
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """What the wire cache keeps beside a reply: the block that answered, the metrics labels."""
+    """What the wire cache keeps beside a reply: the block that answered, where it is counted."""
 
     block: Block
-    labels: QueryLabels
-    do_bit: bool  # part of the key, so the same for every query that hits
+    counts: QueryCounts  # the metrics it is counted in
 
 
 class QueryHandler:
@@ -81,12 +80,16 @@ class QueryHandler:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
         needs the network (forwarding)."""
         start = time.perf_counter()
+        if not over_tcp and self.wire_cache is not None:
+            hit = self.wire_cache.exact(data)
+            if hit is not None:
+                return self._cached(data, hit, start, over_tcp, peer)
         key = question_key(data, over_tcp)
         if key is not None:
             if self.wire_cache is not None:
                 hit = self.wire_cache.get(key, data)
                 if hit is not None:
-                    return self._cached(key, data, hit, start, over_tcp, peer)
+                    return self._cached(data, hit, start, over_tcp, peer)
             relayed = self._relayed(key, data, start, over_tcp, peer)
             if relayed is not None:
                 return relayed
@@ -198,7 +201,8 @@ class QueryHandler:
                     crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
                     cluster_zone, reverse = resolver.zone_of(name) or (zone, True)
                     scope = scope_of(name, cluster_zone, reverse, crossed)
-                    self.wire_cache.put(key, reply, Hit(block, labels, query.do_bit), scope)
+                    note = Hit(block, METRICS.counts(labels, query.do_bit))
+                    self.wire_cache.put(key, data, reply, note, scope)
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
@@ -233,7 +237,6 @@ class QueryHandler:
 
     def _cached(
         self,
-        key: Key,
         data: bytes,
         hit: tuple[bytes, Hit],
         start: float,
@@ -246,12 +249,12 @@ class QueryHandler:
         if note.block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - start
-        ipv6 = _family(peer) == "2"
-        METRICS.record(note.labels, ipv6, note.do_bit, len(data), len(reply), seconds)
+        note.counts.record(_family(peer) == "2", len(data), len(reply), seconds)
         if note.block.log:
             proto = "tcp" if over_tcp else "udp"
-            name = _dotted(key[0])
-            log_query(peer, parse_query(data), name, proto, len(data), reply, seconds)
+            query = parse_query(data)
+            name = str(query.question.qname).lower()  # as the slow path logs it
+            log_query(peer, query, name, proto, len(data), reply, seconds)
         return reply
 
     def _done(

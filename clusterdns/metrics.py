@@ -1,7 +1,8 @@
 """Prometheus metrics under CoreDNS's names and labels (SPEC §11), so its dashboards work unchanged.
 
-The query path only bumps plain ints in dicts keyed by label tuples (and a list slot per
-histogram bucket); the families are built when /metrics is scraped. Counts live as long as the
+The query path only adds to plain ints: a counter's cell and a histogram's bucket slots, per
+label tuple, found once per kind of query (`QueryCounts`) and kept by the wire cache; the
+families are built when /metrics is scraped. Counts live as long as the
 process, across reloads, as in CoreDNS. `METRICS` is the one store; components write to it.
 """
 
@@ -43,6 +44,7 @@ VIEW = ""  # no `view` plugin: CoreDNS labels its absence with the empty string
 PROXY_NAME = "forward"
 
 Labels = tuple[str, ...]
+Cell = list[int]  # one counter's value, added to in place
 
 
 class Histogram:
@@ -55,11 +57,16 @@ class Histogram:
         self.series: dict[Labels, list[float]] = {}  # per bucket (and +Inf), then the sum
 
     def observe(self, labels: Labels, value: float) -> None:
+        series = self.series_of(labels)
+        series[bisect_left(self.bounds, value)] += 1
+        series[-1] += value
+
+    def series_of(self, labels: Labels) -> list[float]:
+        """The counts behind `labels`, to add to directly (see QueryCounts)."""
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = [0] * (len(self.bounds) + 2)
-        series[bisect_left(self.bounds, value)] += 1
-        series[-1] += value
+        return series
 
     def family(self, name: str, documentation: str, label_names: list[str]) -> Metric:
         family = HistogramMetricFamily(name, documentation, labels=label_names)
@@ -95,6 +102,35 @@ def query_labels(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class QueryCounts:
+    """Where one kind of answered query is counted: the counter cells and histogram series
+    of its labels, so counting a query is list arithmetic, no label lookups."""
+
+    requests: tuple[Cell, Cell]  # for IPv4 and IPv6 clients
+    do_requests: Cell | None  # None: the DO bit is not set
+    responses: Cell
+    duration: list[float]
+    request_size: list[float]
+    response_size: list[float]
+
+    def record(self, ipv6: bool, request_size: int, response_size: int, seconds: float) -> None:
+        """One answered query, as CoreDNS's vars.Report counts it."""
+        self.requests[ipv6][0] += 1
+        if self.do_requests is not None:
+            self.do_requests[0] += 1
+        self.responses[0] += 1
+        series = self.duration
+        series[bisect_left(TIME_BUCKETS, seconds)] += 1
+        series[-1] += seconds
+        series = self.request_size
+        series[bisect_left(SIZE_BUCKETS, request_size)] += 1
+        series[-1] += request_size
+        series = self.response_size
+        series[bisect_left(SIZE_BUCKETS, response_size)] += 1
+        series[-1] += response_size
+
+
 class CacheSizes(Protocol):
     """What a response cache reports for `coredns_cache_entries`."""
 
@@ -106,10 +142,10 @@ class CacheSizes(Protocol):
 class Metrics:
     def __init__(self) -> None:
         # (server, zone, view, proto, family, type)
-        self.requests: defaultdict[Labels, int] = defaultdict(int)
-        self.do_requests: defaultdict[Labels, int] = defaultdict(int)  # (server, zone, view)
+        self.requests: dict[Labels, Cell] = {}
+        self.do_requests: dict[Labels, Cell] = {}  # (server, zone, view)
         # (server, zone, view, rcode, plugin)
-        self.responses: defaultdict[Labels, int] = defaultdict(int)
+        self.responses: dict[Labels, Cell] = {}
         self.duration = Histogram(TIME_BUCKETS)  # (server, zone, view)
         self.request_size = Histogram(SIZE_BUCKETS)  # (server, zone, view, proto)
         self.response_size = Histogram(SIZE_BUCKETS)
@@ -150,26 +186,20 @@ class Metrics:
         seconds: float,
     ) -> None:
         """One answered query, as CoreDNS's vars.Report counts it."""
-        labels = query_labels(server, zone, proto, qtype, rcode, plugin)
-        self.record(labels, family == "2", do_bit, request_size, response_size, seconds)
+        counts = self.counts(query_labels(server, zone, proto, qtype, rcode, plugin), do_bit)
+        counts.record(family == "2", request_size, response_size, seconds)
 
-    def record(
-        self,
-        labels: QueryLabels,
-        ipv6: bool,
-        do_bit: bool,
-        request_size: int,
-        response_size: int,
-        seconds: float,
-    ) -> None:
-        """`record_query` with the labels built beforehand (wire cache hits keep theirs)."""
-        self.requests[labels.requests[ipv6]] += 1
-        if do_bit:
-            self.do_requests[labels.base] += 1
-        self.responses[labels.responses] += 1
-        self.duration.observe(labels.base, seconds)
-        self.request_size.observe(labels.sized, request_size)
-        self.response_size.observe(labels.sized, response_size)
+    def counts(self, labels: QueryLabels, do_bit: bool) -> QueryCounts:
+        """The cells a query of this kind adds to, found once (wire cache hits keep them)."""
+        sized = labels.sized
+        return QueryCounts(
+            tuple(_cell(self.requests, each) for each in labels.requests),
+            _cell(self.do_requests, labels.base) if do_bit else None,
+            _cell(self.responses, labels.responses),
+            self.duration.series_of(labels.base),
+            self.request_size.series_of(sized),
+            self.response_size.series_of(sized),
+        )
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built from the counts as they are now (the registry calls this)."""
@@ -200,19 +230,19 @@ class Metrics:
             "coredns_dns_requests_total",
             "Counter of DNS requests made per zone, protocol and family.",
             [*server_zone, "proto", "family", "type"],
-            self.requests,
+            _values(self.requests),
         )
         yield _counter(
             "coredns_dns_do_requests_total",
             "Counter of DNS requests with DO bit set per zone.",
             server_zone,
-            self.do_requests,
+            _values(self.do_requests),
         )
         yield _counter(
             "coredns_dns_responses_total",
             "Counter of response status codes.",
             [*server_zone, "rcode", "plugin"],
-            self.responses,
+            _values(self.responses),
         )
         yield self.duration.family(
             "coredns_dns_request_duration_seconds",
@@ -335,6 +365,17 @@ def _counter(name: str, documentation: str, labels: list[str], values: dict[Labe
     for key, value in values.items():
         family.add_metric(list(key), value)
     return family
+
+
+def _cell(cells: dict[Labels, Cell], labels: Labels) -> Cell:
+    cell = cells.get(labels)
+    if cell is None:
+        cell = cells[labels] = [0]
+    return cell
+
+
+def _values(cells: dict[Labels, Cell]) -> dict[Labels, int]:
+    return {labels: cell[0] for labels, cell in cells.items()}
 
 
 def _gauge(name: str, documentation: str, labels: list[str], values: dict[Labels, int]) -> Metric:

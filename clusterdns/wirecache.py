@@ -42,6 +42,7 @@ SRV = b"\x00\x21"
 ZONE_TRANSFERS = (b"\x00\xfb", b"\x00\xfc")  # IXFR, AXFR: they depend on who asks
 NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
 RD = 0x01
+OVER_TCP = 0x02  # in a key's variant
 DEFAULT_CAPACITY = 50_000
 Note = TypeVar("Note")  # what the server keeps beside a reply (how to count a hit)
 
@@ -103,7 +104,7 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
             return None
     else:
         return None
-    variant = (data[2] & RD) | over_tcp << 1 | edns << 2
+    variant = (data[2] & RD) | over_tcp * OVER_TCP | edns << 2
     name = data[HEADER_SIZE:end]
     if data[end + 1 : end + 3] != SRV:
         name = name.lower()
@@ -143,9 +144,10 @@ class WireCache(StateListener, Generic[Note]):
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
-        self._recent: dict[Key, Entry[Note]] = {}
-        self._old: dict[Key, Entry[Note]] = {}
-        self._by_scope: dict[Scope, set[Key]] = {}
+        # keyed by question (`Key`) and, for UDP, also by the query's bytes after the ID
+        self._recent: dict[Key | bytes, Entry[Note]] = {}
+        self._old: dict[Key | bytes, Entry[Note]] = {}
+        self._by_scope: dict[Scope, set[Key | bytes]] = {}
         index.state.subscribe(self)
 
     def __len__(self) -> int:
@@ -155,34 +157,53 @@ class WireCache(StateListener, Generic[Note]):
         """Stop following the state (the cache is being replaced)."""
         self.index.state.unsubscribe(self)
 
-    def get(self, key: Key, data: bytes) -> tuple[bytes, Note] | None:
-        """The stored reply to `key` with `data`'s ID and question, and its note; or None."""
-        entry = self._recent.get(key)
+    def exact(self, data: bytes) -> tuple[bytes, Note] | None:
+        """The reply to a UDP query whose bytes after the ID were seen before, as they were
+        (same case, flags and EDNS): one slice, one lookup, one join. None otherwise."""
+        key = data[2:]
+        entry = self._find(key)
         if entry is None:
-            entry = self._old.pop(key, None)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._keep(key, entry)
+            return None
+        if entry.serial_at >= 0 and entry.serial != self.index.serial:
+            entry = self._with_serial(key, entry)
+        self.hits += 1
+        return data[:2] + entry.tail, entry.note
+
+    def get(self, key: Key, data: bytes) -> tuple[bytes, Note] | None:
+        """The stored reply to `key` with `data`'s ID and question, and its note; or None.
+        Over UDP the reply is also kept under `data`'s own bytes, for `exact`."""
+        entry = self._find(key)
+        if entry is None:
+            self.misses += 1
+            return None
         if entry.serial_at >= 0 and entry.serial != self.index.serial:
             entry = self._with_serial(key, entry)
         self.hits += 1
         question = data[HEADER_SIZE : _question_end(key)]
-        return b"".join((data[:2], entry.head, question, entry.tail)), entry.note
+        body = b"".join((entry.head, question, entry.tail))
+        if not key[2] & OVER_TCP:
+            self._keep_exact(data, body, entry, len(entry.head) + len(question))
+        return data[:2] + body, entry.note
 
-    def put(self, key: Key, reply: bytes, note: Note, scope: Scope = EVERYTHING) -> None:
-        """Keep `reply`, the slow path's answer to a query with this key and the current data.
-        Nothing is kept before the first sync: those answers change with no state change
-        (SERVFAIL for names we cannot yet deny)."""
+    def put(
+        self, key: Key, data: bytes, reply: bytes, note: Note, scope: Scope = EVERYTHING
+    ) -> None:
+        """Keep `reply`, the slow path's answer to `data` (whose key is `key`) with the
+        current data. Nothing is kept before the first sync: those answers change with no
+        state change (SERVFAIL for names we cannot yet deny)."""
         if self.capacity <= 0 or not self.index.state.synced:
             return
-        tail = reply[_question_end(key) :]
+        question_end = _question_end(key)
+        tail = reply[question_end:]
         serial = self.index.serial
         serial_at = tail.find(serial.to_bytes(4) + SOA_TIMERS)
         if serial_at < 0 and reply[8:10] != b"\x00\x00":
             return  # an authority section without our SOA: nothing to patch it with
-        self._keep(key, Entry(reply[2:HEADER_SIZE], tail, note, scope, serial, serial_at))
+        entry = Entry(reply[2:HEADER_SIZE], tail, note, scope, serial, serial_at)
+        self._keep(key, entry)
         self._by_scope.setdefault(scope, set()).add(key)
+        if not key[2] & OVER_TCP:
+            self._keep_exact(data, reply[2:], entry, question_end - 2)
 
     def clear(self) -> None:
         self._recent, self._old, self._by_scope = {}, {}, {}
@@ -208,14 +229,30 @@ class WireCache(StateListener, Generic[Note]):
                 self._recent.pop(key, None)
                 self._old.pop(key, None)
 
-    def _with_serial(self, key: Key, entry: Entry[Note]) -> Entry[Note]:
+    def _find(self, key: Key | bytes) -> Entry[Note] | None:
+        entry = self._recent.get(key)
+        if entry is None:
+            entry = self._old.pop(key, None)
+            if entry is not None:
+                self._keep(key, entry)
+        return entry
+
+    def _keep_exact(self, data: bytes, body: bytes, entry: Entry[Note], tail_at: int) -> None:
+        """Keep `body` (the reply after its ID) under the bytes of the query after its ID,
+        in `entry`'s scope: an `Entry` whose tail is the whole body."""
+        serial_at = entry.serial_at + tail_at if entry.serial_at >= 0 else -1
+        key = data[2:]
+        self._keep(key, Entry(b"", body, entry.note, entry.scope, entry.serial, serial_at))
+        self._by_scope.setdefault(entry.scope, set()).add(key)
+
+    def _with_serial(self, key: Key | bytes, entry: Entry[Note]) -> Entry[Note]:
         at, serial = entry.serial_at, self.index.serial
         tail = entry.tail[:at] + serial.to_bytes(4) + entry.tail[at + 4 :]
         entry = entry._replace(tail=tail, serial=serial)
         self._recent[key] = entry
         return entry
 
-    def _keep(self, key: Key, entry: Entry[Note]) -> None:
+    def _keep(self, key: Key | bytes, entry: Entry[Note]) -> None:
         if len(self._recent) >= self.capacity:
             for old_key, old in self._old.items():  # aged out: forget their scopes too
                 keys = self._by_scope.get(old.scope)

@@ -263,15 +263,34 @@ def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
 
 def test_two_generations_bound_the_cache(resolver):
     cache = WireCache(resolver.index, capacity=2)
-    keys = [question_key(query(f"n{i}.cluster.local.", "A", Variant(), 0), False) for i in range(4)]
-    reply = handler_for(resolver).handle(query("n0.cluster.local.", "A", Variant(), 0), False)
-    for key in keys[:3]:
-        cache.put(key, reply, None)
+    tcp = Variant(over_tcp=True)  # UDP queries are kept twice (by key and by their bytes)
+    queries = [query(f"n{i}.cluster.local.", "A", tcp, 0) for i in range(4)]
+    keys = [question_key(data, True) for data in queries]
+    reply = handler_for(resolver).handle(queries[0], True)
+    for key, data in zip(keys[:3], queries, strict=False):
+        cache.put(key, data, reply, None)
     assert len(cache) == 3  # n0, n1 old; n2 recent
-    assert cache.get(keys[0], query("n0.cluster.local.", "A", Variant(), 9)) is not None
-    cache.put(keys[3], reply, None)  # recent (n2, n0) was full: it becomes the old one
-    assert cache.get(keys[1], query("n1.cluster.local.", "A", Variant(), 9)) is None
+    assert cache.get(keys[0], query("n0.cluster.local.", "A", tcp, 9)) is not None
+    cache.put(keys[3], queries[3], reply, None)  # recent (n2, n0) was full: it becomes the old one
+    assert cache.get(keys[1], query("n1.cluster.local.", "A", tcp, 9)) is None
     assert len(cache) == 3
+
+
+def test_udp_replies_are_also_kept_by_the_query_bytes(resolver):
+    handler = handler_for(resolver)
+    cache = handler.wire_cache
+    asked = query("web.demo.svc.cluster.local.", "A", Variant(), 1)
+    first = handler.handle(asked, False)
+    assert len(cache) == 2 and cache.exact(asked) is not None
+    again = query("web.demo.svc.cluster.local.", "A", Variant(), 2)
+    assert cache.exact(again) == (again[:2] + first[2:], cache.exact(asked)[1])
+    other_case = query("WEB.demo.svc.cluster.local.", "A", Variant(), 3)
+    assert cache.exact(other_case) is None  # found by its key, then kept by its bytes too
+    assert handler.handle(other_case, False) == uncached(resolver).handle(other_case, False)
+    assert cache.exact(other_case) is not None and len(cache) == 3
+    over_tcp = query("db.demo.svc.cluster.local.", "A", Variant(over_tcp=True), 4)
+    handler.handle(over_tcp, True)
+    assert cache.exact(over_tcp) is None and len(cache) == 4
 
 
 def plain_query() -> bytes:

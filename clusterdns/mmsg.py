@@ -1,0 +1,185 @@
+"""Datagrams by the batch: recvmmsg(2) and sendmmsg(2) through ctypes (Linux).
+
+Python's socket module has neither, and per datagram `recvfrom` and `sendto` cost two
+system calls, a bytes object, and an address tuple built by formatting the peer's IP (and
+parsed back for the reply). Here one call reads up to `SLOTS` datagrams into fixed buffers
+and one call sends their replies to the peers' addresses as the kernel wrote them. The peer
+tuple a query is handled with comes from a small cache of formatted IPs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import socket
+import sys
+from collections.abc import Callable
+
+SLOTS = 64  # datagrams per system call
+SLOT_SIZE = 65536  # any UDP datagram fits: none is ever cut short
+NAME_SIZE = 32  # a sockaddr_in6 (28 bytes), rounded up
+MSG_DONTWAIT = 0x40
+HOSTS_KEPT = 4096  # formatted client IPs kept; the cache starts over when it is full
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.c_void_p),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
+
+
+def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not (hasattr(libc, "recvmmsg") and hasattr(libc, "sendmmsg")):
+        return None
+    recvmmsg, sendmmsg = libc.recvmmsg, libc.sendmmsg
+    int_, pointer, uint = ctypes.c_int, ctypes.c_void_p, ctypes.c_uint
+    recvmmsg.argtypes = [int_, pointer, uint, int_, pointer]  # fd, messages, count, flags, timeout
+    sendmmsg.argtypes = [int_, pointer, uint, int_]
+    recvmmsg.restype = sendmmsg.restype = ctypes.c_int
+    return recvmmsg, sendmmsg
+
+
+_CALLS = _libc_calls()
+AVAILABLE = _CALLS is not None
+
+# Where each slot's fields sit in the mmsghdr arrays, in units of the memoryview casts
+# (4- or 8-byte words) that reach them.
+_STRIDE = ctypes.sizeof(_MMsgHdr)
+_NAME_WORD = [(i * _STRIDE + _MsgHdr.msg_name.offset) // 8 for i in range(SLOTS)]
+_NAMELEN_WORD = [(i * _STRIDE + _MsgHdr.msg_namelen.offset) // 4 for i in range(SLOTS)]
+_LEN_WORD = [(i * _STRIDE + _MMsgHdr.msg_len.offset) // 4 for i in range(SLOTS)]
+_IOV_LEN_WORD = [(i * ctypes.sizeof(_IoVec) + _IoVec.iov_len.offset) // 8 for i in range(SLOTS)]
+
+
+class DatagramBatch:
+    """Receive buffers, reply buffers and the message headers that point into them, for
+    one non-blocking UDP socket. `receive`, then per datagram `datagram` and `reply`, then
+    `send`: replies go out in one call before the next receive reuses the buffers."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        assert _CALLS is not None, "recvmmsg/sendmmsg need Linux"
+        self._recvmmsg, self._sendmmsg = _CALLS
+        self._fd = sock.fileno()
+        self._ipv6 = sock.family == socket.AF_INET6
+        # mmap: zero pages the kernel commits only where datagrams are written
+        self._received = mmap.mmap(-1, SLOTS * SLOT_SIZE)
+        self._replies = mmap.mmap(-1, SLOTS * SLOT_SIZE)
+        self._names = (ctypes.c_char * (SLOTS * NAME_SIZE))()
+        self._in = (_MMsgHdr * SLOTS)()
+        self._out = (_MMsgHdr * SLOTS)()
+        self._in_iovecs = (_IoVec * SLOTS)()
+        self._out_iovecs = (_IoVec * SLOTS)()
+        received = ctypes.addressof(ctypes.c_char.from_buffer(self._received))
+        replies = ctypes.addressof(ctypes.c_char.from_buffer(self._replies))
+        names = ctypes.addressof(self._names)
+        self._name_addresses = [names + i * NAME_SIZE for i in range(SLOTS)]
+        for i in range(SLOTS):
+            self._in_iovecs[i].iov_base = received + i * SLOT_SIZE
+            self._in_iovecs[i].iov_len = SLOT_SIZE
+            self._out_iovecs[i].iov_base = replies + i * SLOT_SIZE
+            for headers, iovecs in ((self._in, self._in_iovecs), (self._out, self._out_iovecs)):
+                header = headers[i].msg_hdr
+                header.msg_name = self._name_addresses[i]
+                header.msg_namelen = NAME_SIZE
+                header.msg_iov = ctypes.addressof(iovecs[i])
+                header.msg_iovlen = 1
+        self._in_words = memoryview(self._in).cast("B").cast("I")
+        self._out_words = memoryview(self._out).cast("B").cast("I")
+        self._out_pointers = memoryview(self._out).cast("B").cast("Q")
+        self._reply_lengths = memoryview(self._out_iovecs).cast("B").cast("Q")
+        self._reply_view = memoryview(self._replies)
+        self._address_in = ctypes.addressof(self._in)
+        self._address_out = ctypes.addressof(self._out)
+        self._names_now = b""  # the peers' sockaddrs of the last receive
+        self._hosts: dict[bytes, str] = {}
+        self._queued = 0
+        self.received = 0
+
+    def close(self) -> None:
+        self._reply_view.release()
+        self._received.close()
+        self._replies.close()
+
+    def receive(self) -> int:
+        """Read up to SLOTS datagrams without blocking; raises BlockingIOError when none
+        is waiting, OSError for an error the socket reports (e.g. ICMP for a reply)."""
+        words = self._in_words
+        for i in range(self.received):  # the kernel wrote each sockaddr's length there
+            words[_NAMELEN_WORD[i]] = NAME_SIZE
+        count = self._recvmmsg(self._fd, self._address_in, SLOTS, MSG_DONTWAIT, None)
+        if count < 0:
+            self.received = 0
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        self.received = count
+        self._names_now = ctypes.string_at(self._names, count * NAME_SIZE)
+        return count
+
+    def datagram(self, i: int) -> tuple[bytes, tuple[str, int] | tuple[str, int, int, int]]:
+        """The `i`th datagram received and its sender, as `socket.recvfrom` gives them."""
+        size = self._in_words[_LEN_WORD[i]]
+        data = self._received[i * SLOT_SIZE : i * SLOT_SIZE + size]
+        return data, self._peer(self._names_now[i * NAME_SIZE : (i + 1) * NAME_SIZE])
+
+    def reply(self, i: int, reply: bytes) -> None:
+        """Queue `reply` to the sender of datagram `i`."""
+        j = self._queued
+        at = j * SLOT_SIZE
+        self._reply_view[at : at + len(reply)] = reply
+        self._reply_lengths[_IOV_LEN_WORD[j]] = len(reply)
+        self._out_pointers[_NAME_WORD[j]] = self._name_addresses[i]
+        self._out_words[_NAMELEN_WORD[j]] = self._in_words[_NAMELEN_WORD[i]]
+        self._queued = j + 1
+
+    def send(self) -> tuple[int, list[OSError]]:
+        """Send the queued replies: how many the kernel had no room for (the clients ask
+        again), and the errors it gave for others (each costs that one reply)."""
+        count, self._queued = self._queued, 0
+        sent, dropped, errors = 0, 0, []
+        while sent < count:
+            done = self._sendmmsg(self._fd, self._address_out + sent * _STRIDE, count - sent, 0)
+            if done >= 0:
+                sent += done
+                continue
+            code = ctypes.get_errno()
+            if code in (errno.EAGAIN, errno.ENOBUFS):
+                dropped += count - sent
+                break
+            errors.append(OSError(code, os.strerror(code)))
+            sent += 1  # the first one failed: skip it, send the rest
+        return dropped, errors
+
+    def _peer(self, name: bytes) -> tuple[str, int] | tuple[str, int, int, int]:
+        port = int.from_bytes(name[2:4])
+        if not self._ipv6:
+            raw = name[4:8]
+            host = self._hosts.get(raw) or self._host(socket.AF_INET, raw)
+            return host, port
+        raw = name[8:24]
+        host = self._hosts.get(raw) or self._host(socket.AF_INET6, raw)
+        return host, port, int.from_bytes(name[4:8]), int.from_bytes(name[24:28], sys.byteorder)
+
+    def _host(self, family: int, raw: bytes) -> str:
+        if len(self._hosts) >= HOSTS_KEPT:
+            self._hosts.clear()
+        host = self._hosts[raw] = socket.inet_ntop(family, raw)
+        return host

@@ -1,0 +1,122 @@
+"""The UDP listener over real loopback sockets, batched (recvmmsg/sendmmsg) and plain: bursts
+larger than a batch, several clients, IPv6 peers, odd datagrams, a failing query."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from dnslib import EDNS0, DNSRecord, EDNSOption
+
+from clusterdns import mmsg
+from clusterdns.handler import QueryHandler, Reply
+from clusterdns.udp import UdpListener
+from tests.conftest import DEMO
+from tests.resolver_helpers import handler_for, make_resolver, state_from_file
+from tests.test_wirecache import Variant, demo_names, query
+
+MODES = [pytest.param(True, id="batched"), pytest.param(False, id="plain")]
+
+
+@pytest.fixture(params=MODES)
+def batched(request) -> bool:
+    if request.param and not mmsg.AVAILABLE:
+        pytest.skip("recvmmsg/sendmmsg are Linux only")
+    return request.param
+
+
+class Recording(QueryHandler):
+    """The demo cluster's handler, noting who asked; a query for `boom.` raises."""
+
+    def __init__(self) -> None:
+        resolver = make_resolver(state_from_file(DEMO))
+        super().__init__(handler_for(resolver).blocks)
+        self.peers: list[tuple] = []
+
+    def handle(self, data: bytes, over_tcp: bool, peer: tuple | None = None) -> Reply:
+        self.peers.append(peer)
+        if b"\x04boom\x00" in data:
+            raise RuntimeError("a bug in one query")
+        return super().handle(data, over_tcp, peer)
+
+
+def serve_burst(
+    handler: QueryHandler, batched: bool, family: int, datagrams: list[tuple[int, bytes]], clients: int
+) -> dict[int, list[bytes]]:
+    """Queue every datagram (client number, bytes) at a listener that is not yet reading,
+    then let it run: what each client got back."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    server = socket.socket(family, socket.SOCK_DGRAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    server.bind((host, 0))
+    sockets = [socket.socket(family, socket.SOCK_DGRAM) for _ in range(clients)]
+    for each in sockets:
+        each.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        each.bind((host, 0))
+        each.settimeout(2)
+    for client, data in datagrams:
+        sockets[client].sendto(data, server.getsockname())
+
+    async def run() -> None:
+        listener = UdpListener(server, handler, batched=batched)
+        listener.start()
+        await asyncio.sleep(0.3)
+        listener.close()
+
+    asyncio.run(run())
+    got: dict[int, list[bytes]] = {n: [] for n in range(clients)}
+    for n, each in enumerate(sockets):
+        each.setblocking(False)
+        while True:
+            try:
+                got[n].append(each.recv(65535))
+            except BlockingIOError:
+                break
+        each.close()
+    return got
+
+
+def test_a_burst_of_many_batches_gets_every_answer_to_the_right_client(batched):
+    names = demo_names(make_resolver(state_from_file(DEMO)))[:100]
+    handler = Recording()
+    expected = handler_for(make_resolver(state_from_file(DEMO)))
+    datagrams = [(i % 3, query(name, "A", Variant(), i)) for i, name in enumerate(names * 2)]
+    got = serve_burst(handler, batched, socket.AF_INET, datagrams, clients=3)
+    for client in range(3):
+        sent = [data for n, data in datagrams if n == client]
+        assert len(got[client]) == len(sent)  # 200 queries: four batches, none lost
+        assert sorted(got[client]) == sorted(expected.handle(data, False) for data in sent)
+    assert len({peer for peer in handler.peers}) == 3
+    assert all(peer[0] == "127.0.0.1" for peer in handler.peers)
+
+
+def test_ipv6_clients_are_answered_and_seen_as_recvfrom_sees_them(batched):
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    handler = Recording()
+    datagrams = [(0, query("web.demo.svc.cluster.local.", "A", Variant(), 7))]
+    got = serve_burst(handler, batched, socket.AF_INET6, datagrams, clients=1)
+    assert DNSRecord.parse(got[0][0]).header.id == 7
+    (peer,) = handler.peers
+    assert peer[0] == "::1" and peer[1] > 0 and len(peer) == 4
+
+
+def test_odd_datagrams_and_a_failing_query_cost_only_themselves(batched):
+    handler = Recording()
+    expected = handler_for(make_resolver(state_from_file(DEMO)))
+    big = DNSRecord.question("web.demo.svc.cluster.local.", "A")
+    big.add_ar(EDNS0(udp_len=4096, opts=[EDNSOption(12, bytes(60000))]))  # padding
+    datagrams = [
+        (0, b""),  # empty
+        (0, b"\x12"),  # one byte: dropped
+        (0, query("boom.", "A", Variant(), 1)),  # the handler raises
+        (0, bytes(big.pack())),  # 60 kB: still read whole
+        (0, query("nginx.demo.svc.cluster.local.", "A", Variant(), 2)),
+    ]
+    got = serve_burst(handler, batched, socket.AF_INET, datagrams, clients=1)
+    assert len(handler.peers) == 5  # each datagram reached the handler, whole
+    wanted = [expected.handle(data, False) for _, data in datagrams[3:]]
+    assert sorted(got[0]) == sorted(reply for reply in wanted if reply)

@@ -246,11 +246,12 @@ class QueryHandler:
         """A wire cache hit: a cluster reply, counted and logged like any other, with the
         labels worked out when it was stored."""
         reply, note = hit
-        if note.block.loadbalance:
+        block = note.block
+        if block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - start
         note.counts.record(_family(peer) == "2", len(data), len(reply), seconds)
-        if note.block.log:
+        if block.log:
             proto = "tcp" if over_tcp else "udp"
             query = parse_query(data)
             name = str(query.question.qname).lower()  # as the slow path logs it

@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
-# for the pod's-eye test (tests/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent.
-SYSTEM_TOOLS := dig named-checkzone ip setpriv sysctl getent
+# for the pod's-eye test (tests/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss
+# (iproute2 too) reads a socket's buffer sizes (tests/test_udp.py).
+SYSTEM_TOOLS := dig named-checkzone ip ss setpriv sysctl getent
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
 	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \

@@ -51,6 +51,7 @@ class ServeOptions:
     context: str | None = None
     resolv_conf: str = RESOLV_CONF  # read where the Corefile forwards to /etc/resolv.conf
     worker: int | None = None  # which of `--workers` processes (runner.py); None: the only one
+    udp_buffer: int | None = None  # receive buffer of the UDP sockets; None: the kernel's
 
 
 def settle_garbage_collector() -> None:
@@ -282,7 +283,11 @@ class ClusterDNS:
                     handler = QueryHandler(plan.dns[listener], listener.label)
                     transfer = plan.transfers.get(listener)
                     opened_dns[key] = DnsServer(
-                        handler, *key, transfer=transfer, reuse_port=self.options.worker is not None
+                        handler,
+                        *key,
+                        transfer=transfer,
+                        reuse_port=self.options.worker is not None,
+                        udp_buffer=self.options.udp_buffer,
                     )
                     await opened_dns[key].start()
         except OSError:

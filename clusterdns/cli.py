@@ -141,6 +141,17 @@ def serve(
             "Each reads the cluster itself; health, readiness and metrics come from the first.",
         ),
     ] = 1,
+    udp_buffer: Annotated[
+        int | None,
+        typer.Option(
+            "--udp-buffer",
+            min=4096,
+            metavar="BYTES",
+            help="Receive buffer of each UDP socket: queries a burst may queue before the "
+            "kernel drops them. Default: the kernel's (net.core.rmem_default); above "
+            "net.core.rmem_max it needs CAP_NET_ADMIN.",
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Answer DNS for the cluster zones, and forward the rest as the Corefile says.
@@ -151,7 +162,9 @@ def serve(
     2 on a configuration error.
     """
     _setup_logging(log_level)
-    options = ServeOptions(conf, snapshot, listen, kubeconfig, context, resolv_conf)
+    options = ServeOptions(
+        conf, snapshot, listen, kubeconfig, context, resolv_conf, udp_buffer=udp_buffer
+    )
     if workers == 1:
         code = _serve(options)
     else:

@@ -19,6 +19,7 @@ log = logging.getLogger("clusterdns.transport")
 TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a new query
 TCP_MAX_CONNECTIONS = 1000
 EPHEMERAL_PORT_ATTEMPTS = 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value; Python lacks it
 
 
 def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
@@ -39,6 +40,22 @@ def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Ask for a receive buffer of `size` bytes: room for a burst of queries while the
+    server is busy. Beyond net.core.rmem_max only with CAP_NET_ADMIN (SO_RCVBUFFORCE);
+    without it the kernel's cap stands, and the log says so."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux doubles it
+    if granted < size:
+        log.warning(
+            "UDP receive buffer: %d bytes asked, %d granted (net.core.rmem_max caps it "
+            "without CAP_NET_ADMIN)", size, granted,
+        )  # fmt: skip
+
+
 class DnsServer:
     """UDP and TCP on one address; `stop` closes both and open TCP connections."""
 
@@ -50,8 +67,10 @@ class DnsServer:
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         transfer: ZoneTransfer | None = None,
         reuse_port: bool = False,
+        udp_buffer: int | None = None,
     ) -> None:
         self.handler = handler
+        self.udp_buffer = udp_buffer  # SO_RCVBUF for the UDP socket; None: the kernel's
         self.transfer = transfer  # AXFR/IXFR when a `transfer` block allows any client
         self.host = host
         self.port = port
@@ -94,6 +113,8 @@ class DnsServer:
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
             udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if self.udp_buffer is not None:
+            set_receive_buffer(udp_sock, self.udp_buffer)
         try:
             udp_sock.bind((self.host, self.port))
         except OSError:

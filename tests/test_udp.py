@@ -4,15 +4,20 @@ larger than a batch, several clients, IPv6 peers, odd datagrams, a failing query
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import subprocess
 
+import dns.message
+import dns.query
 import pytest
 from dnslib import EDNS0, DNSRecord, EDNSOption
 
 from clusterdns import mmsg
 from clusterdns.handler import QueryHandler, Reply
+from clusterdns.transport import set_receive_buffer
 from clusterdns.udp import UdpListener
-from tests.conftest import DEMO
+from tests.conftest import DEMO, start_server, stop_server
 from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 from tests.test_wirecache import Variant, demo_names, query
 
@@ -120,3 +125,32 @@ def test_odd_datagrams_and_a_failing_query_cost_only_themselves(batched):
     assert len(handler.peers) == 5  # each datagram reached the handler, whole
     wanted = [expected.handle(data, False) for _, data in datagrams[3:]]
     assert sorted(got[0]) == sorted(reply for reply in wanted if reply)
+
+
+def test_receive_buffer_is_what_was_asked_or_the_log_says_why(caplog):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        set_receive_buffer(sock, 8 << 20)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        capped = [r.getMessage() for r in caplog.records if "receive buffer" in r.getMessage()]
+        if granted >= 8 << 20:
+            assert capped == []
+        else:  # no CAP_NET_ADMIN here: the kernel's cap stands and is reported
+            assert capped == [f"UDP receive buffer: {8 << 20} bytes asked, {granted} granted "
+                              "(net.core.rmem_max caps it without CAP_NET_ADMIN)"]
+
+
+def test_serve_sets_the_udp_buffer_of_its_socket(test_corefile):
+    server = start_server(["--conf", str(test_corefile), "--udp-buffer", "3000000"])
+    try:
+        shown = subprocess.run(
+            ["ss", "-uamnH", f"sport = :{server.port}"], capture_output=True, text=True, check=True
+        ).stdout
+        size = int(re.search(r"rb(\d+)", shown).group(1)) // 2
+        warned = any("receive buffer" in line for line in server.log)
+        assert size == 3000000 or (warned and size < 3000000)
+        asked = dns.message.make_query("web-0.web.demo.svc.cluster.local.", "A")
+        reply = dns.query.udp(asked, server.host, port=server.port, timeout=5)
+        assert [rr.to_text() for rr in reply.answer[0]] == ["10.244.2.10"]
+    finally:
+        stop_server(server)

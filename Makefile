@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps bench bench-deps bench-forward
+.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst
 
 setup: $(STAMP)
 
@@ -45,3 +45,7 @@ bench: setup bench-deps
 # Forwarded names through the cache (hits) and cold, against the loopback test upstream (~1 min).
 bench-forward: setup bench-deps
 	$(BIN)/python -m bench.forward_qps $(ARGS)
+
+# Capacity with every core free (queued queries drained; root): --workers 2 against 1 (~2 min).
+bench-burst: setup bench-deps
+	$(BIN)/python -m bench.burst $(ARGS)

@@ -13,6 +13,11 @@ when it is served, so the search-path NXDOMAINs that make up half of cluster tra
 `wire.encode` compresses names case-insensitively, which makes the rest of a reply the same
 bytes whatever case the question had, so a hit is exactly what the slow path would have sent.
 
+Most clients ask the same bytes again (same case, flags, EDNS), so a UDP reply is also kept
+under the query's own bytes after its ID (`exact`): a repeat then costs one slice, one
+lookup and one join, with no key to work out. Those entries share the scope and serial
+handling of the others; TCP queries (rare) take the keyed path only.
+
 Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
 answer or authority records, at most one OPT record (options well formed, ignored, as the
 slow path ignores them) and nothing after it; not a zone transfer. Anything else takes the

@@ -1,13 +1,14 @@
 """What a server answers per second with every core to itself: queued queries, drained.
 
-    python -m bench.burst [--rounds 3] [--queries 80000] [--workdir DIR]   (root: see below)
+    python -m bench.burst [--rounds 3] [--bursts 3] [--queries 80000] [--workdir DIR]   (root)
 
 On a 2-core machine a load generator takes a core, so `--workers 2` never gets two free
 ones under dnsperf (bench/run.py). Here no client runs while the server works: the
 server's processes are stopped (SIGSTOP), the mixed load's queries are queued in its UDP
 sockets from 256 client sockets (SO_REUSEPORT spreads them over workers by source port),
 then the server continues and the time until its sockets are empty is measured. QPS =
-queries / that time. Each server is sent the same burst once first, so it is measured warm.
+queries / that time. Each server is sent the same burst once first, so it is measured warm,
+then --bursts times; the table gives medians over every burst of every round.
 
 The same is done for Knot DNS (`udp-workers` 1 and 2): its one-core figure is the C
 reference per core, free of dnsperf's limit; 2 cores / 1 core is the scaling.
@@ -33,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from dnslib import DNSRecord
@@ -88,14 +90,22 @@ def queued(sock: socket.socket) -> tuple[int, int]:
     return info[0], info[8]
 
 
+@dataclass(frozen=True)
+class Drain:
+    seconds: float  # from SIGCONT until the server's sockets were empty
+    replies: int
+    shares: list[int]  # about how many queries each of the server's sockets got
+    server_cpu: float  # cores the server kept busy meanwhile
+    other_cpu: float  # cores everything else on the machine kept busy (noise)
+
+
 def burst(
     server: servers.Server,
     sockets: list[socket.socket],
     queries: list[bytes],
     clients: list[socket.socket],
-) -> tuple[float, int, list[int]]:
-    """Queue `queries` while the server is stopped, let it drain them: (seconds, replies
-    received, about how many queries each of the server's sockets got)."""
+) -> Drain:
+    """Queue `queries` while the server is stopped, then let it drain them."""
     pids = servers.process_tree(server.process.pid)
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
@@ -109,12 +119,15 @@ def burst(
         if dropped:
             raise RuntimeError(f"{dropped} queries dropped while queuing: buffers too small")
     finally:
+        server_before, machine_before = server.cpu_seconds(), servers.machine_busy_seconds()
         started = time.perf_counter()
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     while any(queued(sock)[0] for sock in sockets):
         time.sleep(POLL)
     seconds = time.perf_counter() - started
+    server_cpu = server.cpu_seconds() - server_before
+    other_cpu = servers.machine_busy_seconds() - machine_before - server_cpu
     time.sleep(0.2)  # the last batch's replies
     replies = 0
     for client in clients:
@@ -122,7 +135,8 @@ def burst(
             while client.recv(65535):
                 replies += 1
     total = sum(size for size, _ in filled) or 1
-    return seconds, replies, sorted(round(len(queries) * size / total) for size, _ in filled)
+    shares = sorted(round(len(queries) * size / total) for size, _ in filled)
+    return Drain(seconds, replies, shares, server_cpu / seconds, max(other_cpu, 0) / seconds)
 
 
 def client_sockets() -> list[socket.socket]:
@@ -151,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=80_000, help="queries per burst")
+    parser.add_argument("--bursts", type=int, default=3, help="measured bursts per server start")
     parser.add_argument("--workdir", type=Path, help="keep inputs and logs here")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -177,30 +192,35 @@ def main() -> None:
         for index in range(args.rounds):
             order = list(starters) if index % 2 == 0 else list(reversed(starters))
             for name in order:
-                for qps in measure(starters[name], queries, name, index):
+                for qps in measure(starters[name], queries, args.bursts, name, index):
                     results[name].append(qps)
         print()
         print(table(results))
 
 
-def measure(start: Starter, queries: list[bytes], name: str, index: int) -> Iterator[float]:
+def measure(
+    start: Starter, queries: list[bytes], bursts: int, name: str, index: int
+) -> Iterator[float]:
+    """Start the server, warm it with one burst, then QPS of `bursts` more."""
     with start() as server:
         if name.startswith("clusterdns --workers"):
             _wait_for_workers(server)
         sockets, clients = server_sockets(server), client_sockets()
         try:
             burst(server, sockets, queries, clients)  # warm: every question, every worker
-            seconds, replies, shares = burst(server, sockets, queries, clients)
+            for _ in range(bursts):
+                drain = burst(server, sockets, queries, clients)
+                qps = len(queries) / drain.seconds
+                print(
+                    f"round {index} | {name:32} | {qps:9.0f} QPS | {drain.seconds:6.3f} s | "
+                    f"replies {drain.replies}/{len(queries)} | per socket {drain.shares} | "
+                    f"cpu server {drain.server_cpu:.2f} other {drain.other_cpu:.2f}",
+                    flush=True,
+                )
+                yield qps
         finally:
             for each in [*sockets, *clients]:
                 each.close()
-        qps = len(queries) / seconds
-        print(
-            f"round {index} | {name:32} | {qps:9.0f} QPS | {seconds:6.3f} s | "
-            f"replies {replies}/{len(queries)} | queries per socket {shares}",
-            flush=True,
-        )
-        yield qps
 
 
 def _wait_for_workers(server: servers.Server, timeout: float = 60) -> None:

@@ -23,7 +23,7 @@ from clusterdns.config import (
 from clusterdns.forward import RESOLV_CONF
 from clusterdns.handler import QueryHandler
 from clusterdns.health import Probes
-from clusterdns.httpd import HttpServer
+from clusterdns.httpd import HttpServer, Route
 from clusterdns.index import RecordIndex
 from clusterdns.informer import Informer
 from clusterdns.kubeclient import IN_CLUSTER_ENV, cluster_api_client
@@ -36,6 +36,7 @@ from clusterdns.resolver import Resolver, ResolverSettings
 from clusterdns.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.state import ClusterState
 from clusterdns.transport import DnsServer, parse_listen
+from clusterdns.workerstats import MetricsGatherer, MetricsReporter
 
 log = logging.getLogger("clusterdns")
 
@@ -52,6 +53,8 @@ class ServeOptions:
     resolv_conf: str = RESOLV_CONF  # read where the Corefile forwards to /etc/resolv.conf
     worker: int | None = None  # which of `--workers` processes (runner.py); None: the only one
     udp_buffer: int | None = None  # receive buffer of the UDP sockets; None: the kernel's
+    # with workers: how the first gathers the others' metrics, or how they report theirs
+    peers: MetricsGatherer | MetricsReporter | None = None
 
 
 def settle_garbage_collector() -> None:
@@ -174,6 +177,8 @@ class ClusterDNS:
             log.warning("not synced with the API within %.0f s: serving what is known", timeout)
 
     async def start(self) -> None:
+        if isinstance(self.options.peers, MetricsReporter):
+            self.options.peers.start()
         plan = self._build(self.servers, self.resolver)
         await self._switch(Plan(http=plan.http))  # probes first: /ready is 503 until synced
         if self.k8s is None:
@@ -266,6 +271,12 @@ class ClusterDNS:
         resolv_conf, on_loop = self.options.resolv_conf, self._loop_detected
         return build_plan(servers, self.override, resolver, self.probes, resolv_conf, on_loop)
 
+    def _routes(self, routes: dict[str, Route]) -> dict[str, Route]:
+        """The plan's HTTP routes; with workers, /metrics sums every worker's counts."""
+        if isinstance(self.options.peers, MetricsGatherer) and "/metrics" in routes:
+            return {**routes, "/metrics": self.options.peers.exposition}
+        return routes
+
     async def _switch(self, plan: Plan) -> None:
         """Serve `plan` instead of the running one. New listeners start first: if one cannot,
         the ones just started stop again and the running plan stays (OSError)."""
@@ -274,9 +285,9 @@ class ClusterDNS:
         opened_dns: dict[tuple[str, int], DnsServer] = {}
         try:
             for address, routes in plan.http.items():
-                # one worker serves health, readiness and metrics (its own counts)
+                # one worker serves health, readiness and metrics (every worker's counts)
                 if address not in self.http and self.options.worker in (None, 0):
-                    opened_http[address] = HttpServer(address, routes)
+                    opened_http[address] = HttpServer(address, self._routes(routes))
                     await opened_http[address].start()
             for key, listener in wanted.items():
                 if key not in self.dns:
@@ -298,7 +309,7 @@ class ClusterDNS:
             raise
         for address, http in list(self.http.items()):
             if address in plan.http:
-                http.routes = plan.http[address]
+                http.routes = self._routes(plan.http[address])
             else:
                 await http.stop()
                 del self.http[address]

@@ -41,6 +41,7 @@ from clusterdns.runner import free_port, run, serve_workers
 from clusterdns.snapshot import DEMO_CLUSTER, SnapshotError
 from clusterdns.sources import Source, SourceError, cluster_source, snapshot_source
 from clusterdns.transport import parse_listen
+from clusterdns.workerstats import WorkerLinks
 from clusterdns.xfr import TransferError, fetch_zone
 from clusterdns.zonefile import DumpError, Header, json_lines, normalized, read_dump, zone_lines
 
@@ -138,7 +139,8 @@ def serve(
             "--workers",
             min=1,
             help="Processes answering on the same port (SO_REUSEPORT), about a core each. "
-            "Each reads the cluster itself; health, readiness and metrics come from the first.",
+            "Each reads the cluster itself; the first serves health, readiness and metrics "
+            "(the counts of all).",
         ),
     ] = 1,
     udp_buffer: Annotated[
@@ -177,7 +179,11 @@ def serve(
                 port = free_port(host)
                 listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         options = replace(options, listen=listen)
-        code = serve_workers(workers, lambda worker: _serve(replace(options, worker=worker)))
+        links = WorkerLinks(workers)
+        code = serve_workers(
+            workers,
+            lambda worker: _serve(replace(options, worker=worker, peers=links.kept_by(worker))),
+        )
     if code:
         raise typer.Exit(code)
 

@@ -1,21 +1,23 @@
 """A tiny HTTP/1.1 server on the event loop for /health, /ready and /metrics.
 
-One GET per connection, answered by a route's function with (status, content type, body). It
-runs on the DNS loop, so routes read the server's state without locks.
+One GET per connection, answered by a route's function with (status, content type, body), or
+an awaitable of it. It runs on the DNS loop, so routes read the server's state without locks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from clusterdns.transport import parse_listen
 
 log = logging.getLogger("clusterdns.http")
 
-Route = Callable[[], tuple[int, str, bytes]]
+Response = tuple[int, str, bytes]  # status, content type, body
+Route = Callable[[], Response | Awaitable[Response]]
 READ_TIMEOUT = 5.0
 
 
@@ -50,7 +52,10 @@ class HttpServer:
             elif route is None:
                 status, kind, body = 404, "text/plain", b"not found\n"
             else:
-                status, kind, body = route()
+                response = route()
+                if inspect.isawaitable(response):  # e.g. metrics gathered from workers
+                    response = await response
+                status, kind, body = response
             header = (
                 f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
                 f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dnslib import QTYPE, RCODE
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
@@ -139,6 +139,19 @@ class CacheSizes(Protocol):
         ...
 
 
+_CELL_COUNTERS = ("requests", "do_requests", "responses")  # Metrics' counters held as cells
+
+
+class FixedSizes:
+    """Cache sizes read from another worker's snapshot."""
+
+    def __init__(self, sizes: dict[Labels, int]) -> None:
+        self._sizes = sizes
+
+    def sizes(self) -> Iterable[tuple[Labels, int]]:
+        return self._sizes.items()
+
+
 class Metrics:
     def __init__(self) -> None:
         # (server, zone, view, proto, family, type)
@@ -188,6 +201,44 @@ class Metrics:
         """One answered query, as CoreDNS's vars.Report counts it."""
         counts = self.counts(query_labels(server, zone, proto, qtype, rcode, plugin), do_bit)
         counts.record(family == "2", request_size, response_size, seconds)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every count as plain data (dicts, lists, numbers, sets), for `add` in another
+        process: how the workers' counts reach the one that serves /metrics."""
+        values: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if isinstance(value, Histogram):
+                values[name] = dict(value.series)
+            elif name == "caches":
+                values[name] = {labels: size for c in value for labels, size in c.sizes()}
+            elif isinstance(value, dict):  # counters: ints, or cells of one int
+                values[name] = {k: v[0] if isinstance(v, list) else v for k, v in value.items()}
+            else:
+                values[name] = value
+        return values
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        """Add another worker's `snapshot` to these counts (sums; label sets joined)."""
+        for name, theirs in snapshot.items():
+            mine = getattr(self, name)
+            if isinstance(mine, Histogram):
+                for labels, series in theirs.items():
+                    own = mine.series_of(labels)
+                    own[:] = [a + b for a, b in zip(own, series, strict=True)]
+            elif name == "caches":
+                mine.add(FixedSizes(theirs))
+            elif name in _CELL_COUNTERS:
+                for labels, count in theirs.items():
+                    _cell(mine, labels)[0] += count
+            elif isinstance(mine, dict):
+                for labels, count in theirs.items():
+                    mine[labels] += count
+            elif isinstance(mine, set):
+                mine |= theirs
+            elif isinstance(mine, int):
+                setattr(self, name, mine + theirs)
+            elif mine is None:  # reload_version: the same Corefile in every worker
+                setattr(self, name, theirs)
 
     def counts(self, labels: QueryLabels, do_bit: bool) -> QueryCounts:
         """The cells a query of this kind adds to, found once (wire cache hits keep them)."""
@@ -394,6 +445,18 @@ ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_reside
 def exposition() -> tuple[int, str, bytes]:
     """The /metrics response: status, content type, body."""
     return 200, CONTENT_TYPE_LATEST, _generate_latest(REGISTRY)
+
+
+def exposition_of(snapshots: Iterable[dict[str, Any]]) -> tuple[int, str, bytes]:
+    """The /metrics response with other workers' counts added to this process's."""
+    total = Metrics()
+    total.add(METRICS.snapshot())
+    for snapshot in snapshots:
+        total.add(snapshot)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(total)
+    ProcessCollector(registry=registry)
+    return 200, CONTENT_TYPE_LATEST, _generate_latest(registry)
 
 
 def on_slice_change(endpoint_slice: EndpointSlice, service: Service | None) -> None:

@@ -11,7 +11,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.conftest import DEMO, ServerProcess, start_server, stop_server
+from tests.conftest import DEMO, TEST_COREFILE, ServerProcess, start_server, stop_server
+from tests.test_operations import metrics, value
 
 
 def children(pid: int) -> list[int]:
@@ -71,3 +72,24 @@ def test_a_worker_that_dies_takes_the_others_down(test_corefile):
     assert server.process.returncode == 1
     wait_for(lambda: gone(second))
     assert any("exited" in line for line in server.log)
+
+
+def test_metrics_count_the_queries_every_worker_answered(tmp_path):
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(TEST_COREFILE.replace("    errors\n", "    errors\n    prometheus 127.0.0.1:0\n"))
+    server = start_workers(corefile, 3)
+    try:
+        asked = 60
+        for i in range(asked):  # a new source port each time: the kernel spreads them
+            msg = dns.message.make_query(f"svc-{i}.demo.svc.cluster.local.", "A")
+            assert dns.query.udp(msg, server.host, port=server.port, timeout=3).rcode() == 3
+        first = metrics(server)
+        requests = value(first, "coredns_dns_requests_total", proto="udp")
+        assert requests == asked  # not a third of them: the first worker adds the others'
+        assert value(first, "coredns_dns_responses_total", rcode="NXDOMAIN") == asked
+        assert value(first, "coredns_dns_request_duration_seconds_count") == asked
+        msg = dns.message.make_query("nginx.demo.svc.cluster.local.", "A")
+        dns.query.udp(msg, server.host, port=server.port, timeout=3)
+        assert value(metrics(server), "coredns_dns_requests_total", proto="udp") == asked + 1
+    finally:
+        stop_server(server)

@@ -1,0 +1,92 @@
+"""Workers' metrics summed on the first worker: snapshots, their sum, and a worker that is
+slow or gone (over real socket pairs, in one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from clusterdns.metrics import Metrics, exposition_of, query_labels
+from clusterdns.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
+
+
+def samples(text: bytes) -> dict[tuple[str, frozenset], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+def busy_metrics() -> Metrics:
+    metrics = Metrics()
+    labels = query_labels("dns://:53", "cluster.local.", "udp", 1, 3, "kubernetes")
+    for size in (40, 90, 700):
+        metrics.counts(labels, do_bit=True).record(False, size, size * 2, 0.0004)
+    metrics.cache_hits[("dns://:53", "success", ".", "")] += 5
+    metrics.panics = 2
+    metrics.plugins.add(("dns://:53", ".", "", "cache"))
+    metrics.programming.observe(("cluster_ip",), 0.02)
+    return metrics
+
+
+def test_a_snapshot_added_twice_counts_twice():
+    one = busy_metrics()
+    total = Metrics()
+    total.add(one.snapshot())
+    total.add(pickle.loads(pickle.dumps(one.snapshot())))  # as it crosses between workers
+    assert total.snapshot() == {
+        **one.snapshot(),
+        "requests": {k: 2 * v for k, v in one.snapshot()["requests"].items()},
+        "do_requests": {k: 2 * v for k, v in one.snapshot()["do_requests"].items()},
+        "responses": {k: 2 * v for k, v in one.snapshot()["responses"].items()},
+        "duration": {k: [2 * x for x in v] for k, v in one.duration.series.items()},
+        "request_size": {k: [2 * x for x in v] for k, v in one.request_size.series.items()},
+        "response_size": {k: [2 * x for x in v] for k, v in one.response_size.series.items()},
+        "programming": {k: [2 * x for x in v] for k, v in one.programming.series.items()},
+        "cache_hits": {("dns://:53", "success", ".", ""): 10},
+        "panics": 4,
+    }
+
+
+def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog):
+    (first_peer, reporter_end), (second_peer, silent_end) = socket.socketpair(), socket.socketpair()
+    gatherer = MetricsGatherer([first_peer, second_peer])  # the ends worker 0 keeps
+    before = samples(exposition_of([])[2])
+    asked = "coredns_dns_requests_total"
+
+    async def scrape_twice() -> tuple[bytes, bytes]:
+        reporter = MetricsReporter(reporter_end)
+        reporter.start()
+        first = (await gatherer.exposition())[2]
+        # the silent worker now answers the first scrape late, and then the second in time
+        stale = pickle.dumps(busy_metrics().snapshot())
+        silent_end.sendall(ANSWER.pack(1, len(stale)) + stale)
+        task = asyncio.ensure_future(gatherer.exposition())
+        number = ASK.unpack(await asyncio.to_thread(silent_end.recv, ASK.size))[0]
+        fresh = pickle.dumps(Metrics().snapshot())
+        silent_end.sendall(ANSWER.pack(number, len(fresh)) + fresh)
+        return first, (await task)[2]
+
+    first, second = asyncio.run(scrape_twice())
+    assert any("missing from this scrape" in r.getMessage() for r in caplog.records)
+    own = sum(v for (n, _), v in before.items() if n == asked)
+    # this process's counts, twice in the first scrape (the reporter is this process too)
+    # and the silent worker left out; in the second the stale answer is skipped
+    assert sum(v for (n, _), v in samples(first).items() if n == asked) == 2 * own
+    assert sum(v for (n, _), v in samples(second).items() if n == asked) == 2 * own
+    for sock in (first_peer, second_peer, reporter_end, silent_end):
+        sock.close()
+
+
+def test_each_worker_keeps_only_its_own_ends():
+    links = WorkerLinks(3)
+    assert isinstance(WorkerLinks(2).kept_by(0), MetricsGatherer)
+    reporter = links.kept_by(2)
+    assert isinstance(reporter, MetricsReporter)
+    assert [pair[0].fileno() for pair in links._pairs] == [-1, -1]  # the first worker's ends
+    assert links._pairs[0][1].fileno() == -1 and reporter.sock is links._pairs[1][1]
+    reporter.sock.close()

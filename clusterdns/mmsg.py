@@ -4,7 +4,7 @@ Python's socket module has neither, and per datagram `recvfrom` and `sendto` cos
 system calls, a bytes object, and an address tuple built by formatting the peer's IP (and
 parsed back for the reply). Here one call reads up to `SLOTS` datagrams into fixed buffers
 and one call sends their replies to the peers' addresses as the kernel wrote them. The peer
-tuple a query is handled with comes from a small cache of formatted IPs.
+tuple a query is handled with comes from a small cache of senders.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ SLOTS = 64  # datagrams per system call
 SLOT_SIZE = 65536  # any UDP datagram fits: none is ever cut short
 NAME_SIZE = 32  # a sockaddr_in6 (28 bytes), rounded up
 MSG_DONTWAIT = 0x40
-HOSTS_KEPT = 4096  # formatted client IPs kept; the cache starts over when it is full
+PEERS_KEPT = 4096  # client addresses kept; the cache starts over when it is full
+Peer = tuple[str, int] | tuple[str, int, int, int]  # as socket.recvfrom gives it
 
 
 class _IoVec(ctypes.Structure):
@@ -72,8 +73,8 @@ _IOV_LEN_WORD = [(i * ctypes.sizeof(_IoVec) + _IoVec.iov_len.offset) // 8 for i 
 
 class DatagramBatch:
     """Receive buffers, reply buffers and the message headers that point into them, for
-    one non-blocking UDP socket. `receive`, then per datagram `datagram` and `reply`, then
-    `send`: replies go out in one call before the next receive reuses the buffers."""
+    one non-blocking UDP socket. `receive`, then `reply` to datagrams by their position,
+    then `send`: replies go out in one call before the next receive reuses the buffers."""
 
     def __init__(self, sock: socket.socket) -> None:
         assert _CALLS is not None, "recvmmsg/sendmmsg need Linux"
@@ -109,36 +110,38 @@ class DatagramBatch:
         self._reply_view = memoryview(self._replies)
         self._address_in = ctypes.addressof(self._in)
         self._address_out = ctypes.addressof(self._out)
-        self._names_now = b""  # the peers' sockaddrs of the last receive
-        self._hosts: dict[bytes, str] = {}
+        # senders by sockaddr: a client asks from one port for a while (dnsperf, NodeLocal
+        # DNSCache, glibc's A and AAAA of one lookup), and formatting its address costs
+        self._peers: dict[bytes, Peer] = {}
+        self._name_size = 28 if self._ipv6 else 16  # what the kernel writes of a sockaddr
         self._queued = 0
-        self.received = 0
+        self._count = 0  # datagrams the last receive got
 
     def close(self) -> None:
         self._reply_view.release()
         self._received.close()
         self._replies.close()
 
-    def receive(self) -> int:
-        """Read up to SLOTS datagrams without blocking; raises BlockingIOError when none
-        is waiting, OSError for an error the socket reports (e.g. ICMP for a reply)."""
+    def receive(self) -> list[tuple[bytes, Peer]]:
+        """Read up to SLOTS datagrams without blocking, each with its sender as
+        `socket.recvfrom` gives them; raises BlockingIOError when none is waiting, OSError
+        for an error the socket reports (e.g. ICMP for an earlier reply)."""
         words = self._in_words
-        for i in range(self.received):  # the kernel wrote each sockaddr's length there
+        for i in range(self._count):  # the kernel wrote each sockaddr's length there
             words[_NAMELEN_WORD[i]] = NAME_SIZE
-        count = self._recvmmsg(self._fd, self._address_in, SLOTS, MSG_DONTWAIT, None)
+        count = self._count = self._recvmmsg(self._fd, self._address_in, SLOTS, MSG_DONTWAIT, None)
         if count < 0:
-            self.received = 0
+            self._count = 0
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
-        self.received = count
-        self._names_now = ctypes.string_at(self._names, count * NAME_SIZE)
-        return count
-
-    def datagram(self, i: int) -> tuple[bytes, tuple[str, int] | tuple[str, int, int, int]]:
-        """The `i`th datagram received and its sender, as `socket.recvfrom` gives them."""
-        size = self._in_words[_LEN_WORD[i]]
-        data = self._received[i * SLOT_SIZE : i * SLOT_SIZE + size]
-        return data, self._peer(self._names_now[i * NAME_SIZE : (i + 1) * NAME_SIZE])
+        names = ctypes.string_at(self._names, count * NAME_SIZE)
+        received, peers, size = self._received, self._peers, self._name_size
+        datagrams = []
+        for i, length in enumerate(words[_LEN_WORD[0] :: _STRIDE // 4][:count]):
+            name = names[i * NAME_SIZE : i * NAME_SIZE + size]
+            at = i * SLOT_SIZE
+            datagrams.append((received[at : at + length], peers.get(name) or self._peer(name)))
+        return datagrams
 
     def reply(self, i: int, reply: bytes) -> None:
         """Queue `reply` to the sender of datagram `i`."""
@@ -168,18 +171,16 @@ class DatagramBatch:
             sent += 1  # the first one failed: skip it, send the rest
         return dropped, errors
 
-    def _peer(self, name: bytes) -> tuple[str, int] | tuple[str, int, int, int]:
+    def _peer(self, name: bytes) -> Peer:
+        """The sender in `name` (a sockaddr) as a tuple, kept for its next datagram."""
+        if len(self._peers) >= PEERS_KEPT:
+            self._peers.clear()
         port = int.from_bytes(name[2:4])
-        if not self._ipv6:
-            raw = name[4:8]
-            host = self._hosts.get(raw) or self._host(socket.AF_INET, raw)
-            return host, port
-        raw = name[8:24]
-        host = self._hosts.get(raw) or self._host(socket.AF_INET6, raw)
-        return host, port, int.from_bytes(name[4:8]), int.from_bytes(name[24:28], sys.byteorder)
-
-    def _host(self, family: int, raw: bytes) -> str:
-        if len(self._hosts) >= HOSTS_KEPT:
-            self._hosts.clear()
-        host = self._hosts[raw] = socket.inet_ntop(family, raw)
-        return host
+        if self._ipv6:
+            host = socket.inet_ntop(socket.AF_INET6, name[8:24])
+            flow, scope = int.from_bytes(name[4:8]), int.from_bytes(name[24:28], sys.byteorder)
+            peer: Peer = (host, port, flow, scope)
+        else:
+            peer = (socket.inet_ntop(socket.AF_INET, name[4:8]), port)
+        self._peers[name] = peer
+        return peer

@@ -56,21 +56,21 @@ class UdpListener:
         assert batch is not None
         for _ in range(DRAIN_LIMIT // mmsg.SLOTS):
             try:
-                count = batch.receive()
+                datagrams = batch.receive()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. an ICMP error for an earlier reply
                 log.debug("UDP receive error: %s", exc)
                 continue
-            for i in range(count):
-                reply = answer(*batch.datagram(i))
+            for i, (data, addr) in enumerate(datagrams):
+                reply = answer(data, addr)
                 if reply is not None:
                     batch.reply(i, reply)
             dropped, errors = batch.send()
             self.dropped += dropped
             for exc in errors:
                 log.debug("UDP send failed: %s", exc)
-            if count < mmsg.SLOTS:
+            if len(datagrams) < mmsg.SLOTS:
                 return
 
     def _drain(self) -> None:

@@ -439,7 +439,8 @@ def _gauge(name: str, documentation: str, labels: list[str], values: dict[Labels
 METRICS = Metrics()
 REGISTRY = CollectorRegistry(auto_describe=False)
 REGISTRY.register(METRICS)
-ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes…
+# process_cpu_seconds_total, process_resident_memory_bytes…, of this process
+PROCESS = ProcessCollector(registry=REGISTRY)
 
 
 def exposition() -> tuple[int, str, bytes]:
@@ -447,16 +448,46 @@ def exposition() -> tuple[int, str, bytes]:
     return 200, CONTENT_TYPE_LATEST, _generate_latest(REGISTRY)
 
 
-def exposition_of(snapshots: Iterable[dict[str, Any]]) -> tuple[int, str, bytes]:
-    """The /metrics response with other workers' counts added to this process's."""
+def process_values() -> dict[str, float]:
+    """This process's CPU, memory and file descriptors, by sample name."""
+    return {sample.name: sample.value for family in PROCESS.collect() for sample in family.samples}
+
+
+def exposition_of(
+    snapshots: Iterable[dict[str, Any]], processes: Iterable[dict[str, float]]
+) -> tuple[int, str, bytes]:
+    """The /metrics response with other workers' counts (`Metrics.snapshot`) and process
+    figures (`process_values`) added to this process's."""
     total = Metrics()
     total.add(METRICS.snapshot())
     for snapshot in snapshots:
         total.add(snapshot)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(total)
-    ProcessCollector(registry=registry)
+    registry.register(_SummedProcesses([*processes]))
     return 200, CONTENT_TYPE_LATEST, _generate_latest(registry)
+
+
+class _SummedProcesses:
+    """The process families for all workers: CPU, memory and descriptors summed, the
+    earliest start time; the descriptor limit is this process's."""
+
+    def __init__(self, others: list[dict[str, float]]) -> None:
+        self.others = others
+
+    def collect(self) -> Iterator[Metric]:
+        for family in PROCESS.collect():
+            summed = Metric(family.name, family.documentation, family.type)
+            for sample in family.samples:
+                values = [sample.value, *(o[sample.name] for o in self.others if sample.name in o)]
+                if sample.name == "process_start_time_seconds":
+                    value = min(values)
+                elif sample.name == "process_max_fds":
+                    value = sample.value
+                else:
+                    value = sum(values)
+                summed.add_sample(sample.name, sample.labels, value)
+            yield summed
 
 
 def on_slice_change(endpoint_slice: EndpointSlice, service: Service | None) -> None:

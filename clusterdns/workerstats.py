@@ -1,10 +1,11 @@
 """Every worker's counts on the first worker's /metrics (`serve --workers N`).
 
 Only the first worker serves HTTP. Before the fork a socket pair is made per other worker;
-on a scrape the first asks each of them for a snapshot of its metrics (`Metrics.snapshot`,
-pickled: the same program on both ends of a socket pair nobody else holds) and serves the
-sum. A worker that does not answer within ASK_TIMEOUT is left out of that scrape, and the
-log says so; its late answer is recognised by its number and skipped.
+on a scrape the first asks each of them for a snapshot of its metrics (`Metrics.snapshot`
+and its process's CPU, memory and descriptors; pickled: the same program on both ends of a
+socket pair nobody else holds) and serves the sum. A worker that does not answer within
+ASK_TIMEOUT is left out of that scrape, and the log says so; its late answer is recognised
+by its number and skipped.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import socket
 import struct
 from typing import Any
 
-from clusterdns.metrics import METRICS, exposition_of
+from clusterdns.metrics import METRICS, exposition_of, process_values
 
 log = logging.getLogger("clusterdns.workers")
 
 ASK = struct.Struct("!I")  # a request: its number
 ANSWER = struct.Struct("!II")  # an answer: the request's number, the snapshot's length
 ASK_TIMEOUT = 1.0
+Report = tuple[dict[str, Any], dict[str, float]]  # a worker's counts and process figures
 
 
 class WorkerLinks:
@@ -72,7 +74,7 @@ class MetricsReporter:
         while len(self._asked) >= ASK.size:
             (number,) = ASK.unpack_from(self._asked)
             self._asked = self._asked[ASK.size :]
-            payload = pickle.dumps(METRICS.snapshot())
+            payload = pickle.dumps((METRICS.snapshot(), process_values()))
             self._outbox += ANSWER.pack(number, len(payload)) + payload
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write(loop))
@@ -103,9 +105,10 @@ class MetricsGatherer:
         async with self._lock:
             self._asked += 1
             answers = await asyncio.gather(*(self._ask(peer, self._asked) for peer in self.peers))
-        return exposition_of(answer for answer in answers if answer is not None)
+        found = [answer for answer in answers if answer is not None]
+        return exposition_of([counts for counts, _ in found], [process for _, process in found])
 
-    async def _ask(self, peer: socket.socket, number: int) -> dict[str, Any] | None:
+    async def _ask(self, peer: socket.socket, number: int) -> Report | None:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(ASK_TIMEOUT):
@@ -115,8 +118,8 @@ class MetricsGatherer:
                     payload = await self._read(peer, ANSWER.size + size)
                     self._received[peer] = self._received[peer][ANSWER.size + size :]
                     if answered == number:  # else a late answer to an earlier scrape
-                        snapshot: dict[str, Any] = pickle.loads(payload[ANSWER.size :])
-                        return snapshot
+                        report: Report = pickle.loads(payload[ANSWER.size :])
+                        return report
         except (TimeoutError, OSError, EOFError) as exc:
             log.warning("a worker's metrics are missing from this scrape: %s", exc or "timeout")
             return None

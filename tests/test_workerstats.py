@@ -9,7 +9,7 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.metrics import Metrics, exposition_of, query_labels
+from clusterdns.metrics import Metrics, exposition_of, process_values, query_labels
 from clusterdns.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
 
 
@@ -55,7 +55,7 @@ def test_a_snapshot_added_twice_counts_twice():
 def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog):
     (first_peer, reporter_end), (second_peer, silent_end) = socket.socketpair(), socket.socketpair()
     gatherer = MetricsGatherer([first_peer, second_peer])  # the ends worker 0 keeps
-    before = samples(exposition_of([])[2])
+    before = samples(exposition_of([], [])[2])
     asked = "coredns_dns_requests_total"
 
     async def scrape_twice() -> tuple[bytes, bytes]:
@@ -63,12 +63,14 @@ def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog)
         reporter.start()
         first = (await gatherer.exposition())[2]
         # the silent worker now answers the first scrape late, and then the second in time
-        stale = pickle.dumps(busy_metrics().snapshot())
-        silent_end.sendall(ANSWER.pack(1, len(stale)) + stale)
         task = asyncio.ensure_future(gatherer.exposition())
-        number = ASK.unpack(await asyncio.to_thread(silent_end.recv, ASK.size))[0]
-        fresh = pickle.dumps(Metrics().snapshot())
-        silent_end.sendall(ANSWER.pack(number, len(fresh)) + fresh)
+        requests = await asyncio.to_thread(silent_end.recv, 2 * ASK.size, socket.MSG_WAITALL)
+        late, number = (ASK.unpack_from(requests, at)[0] for at in (0, ASK.size))
+        stale = pickle.dumps((busy_metrics().snapshot(), process_values()))
+        fresh = pickle.dumps((Metrics().snapshot(), {"process_open_fds": 1000.0}))
+        silent_end.sendall(
+            ANSWER.pack(late, len(stale)) + stale + ANSWER.pack(number, len(fresh)) + fresh
+        )
         return first, (await task)[2]
 
     first, second = asyncio.run(scrape_twice())
@@ -78,6 +80,10 @@ def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog)
     # and the silent worker left out; in the second the stale answer is skipped
     assert sum(v for (n, _), v in samples(first).items() if n == asked) == 2 * own
     assert sum(v for (n, _), v in samples(second).items() if n == asked) == 2 * own
+    # process figures: descriptors summed (the fresh answer said 1000), the limit this one's
+    fds, limit = ("process_open_fds", frozenset()), ("process_max_fds", frozenset())
+    assert samples(second)[fds] >= 2 * before[fds] + 1000 > samples(first)[fds]
+    assert samples(second)[limit] == before[limit]
     for sock in (first_peer, second_peer, reporter_end, silent_end):
         sock.close()
 

@@ -178,6 +178,7 @@ class ClusterDNS:
 
     async def start(self) -> None:
         if isinstance(self.options.peers, MetricsReporter):
+            self.options.peers.ready = lambda: self.probes.ready()[0] == 200
             self.options.peers.start()
         plan = self._build(self.servers, self.resolver)
         await self._switch(Plan(http=plan.http))  # probes first: /ready is 503 until synced
@@ -272,9 +273,16 @@ class ClusterDNS:
         return build_plan(servers, self.override, resolver, self.probes, resolv_conf, on_loop)
 
     def _routes(self, routes: dict[str, Route]) -> dict[str, Route]:
-        """The plan's HTTP routes; with workers, /metrics sums every worker's counts."""
-        if isinstance(self.options.peers, MetricsGatherer) and "/metrics" in routes:
-            return {**routes, "/metrics": self.options.peers.exposition}
+        """The plan's HTTP routes; with workers, /metrics sums every worker's counts and
+        /ready waits for every worker."""
+        gatherer = self.options.peers
+        if not isinstance(gatherer, MetricsGatherer):
+            return routes
+        routes = dict(routes)
+        if "/metrics" in routes:
+            routes["/metrics"] = gatherer.exposition
+        if "/ready" in routes:
+            routes["/ready"] = gatherer.ready(routes["/ready"])
         return routes
 
     async def _switch(self, plan: Plan) -> None:

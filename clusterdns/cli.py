@@ -139,8 +139,8 @@ def serve(
             "--workers",
             min=1,
             help="Processes answering on the same port (SO_REUSEPORT), about a core each. "
-            "Each reads the cluster itself; the first serves health, readiness and metrics "
-            "(the counts of all).",
+            "Each reads the cluster itself; the first serves health, readiness (of all) and "
+            "metrics (the counts of all).",
         ),
     ] = 1,
     udp_buffer: Annotated[

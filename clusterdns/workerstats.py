@@ -1,11 +1,12 @@
-"""Every worker's counts on the first worker's /metrics (`serve --workers N`).
+"""Every worker on the first worker's /metrics and /ready (`serve --workers N`).
 
 Only the first worker serves HTTP. Before the fork a socket pair is made per other worker;
-on a scrape the first asks each of them for a snapshot of its metrics (`Metrics.snapshot`
-and its process's CPU, memory and descriptors; pickled: the same program on both ends of a
-socket pair nobody else holds) and serves the sum. A worker that does not answer within
-ASK_TIMEOUT is left out of that scrape, and the log says so; its late answer is recognised
-by its number and skipped.
+on a scrape or a readiness probe the first asks each of them for a report (`Report`: a
+snapshot of its metrics, its process's CPU, memory and descriptors, and whether it is ready;
+pickled: the same program on both ends of a socket pair nobody else holds). /metrics serves
+the sum; /ready is 200 only when every worker is ready (each syncs its own informer). A
+worker that does not answer within ASK_TIMEOUT is left out of that scrape and makes the pod
+not ready, and the log says so; its late answer is recognised by its number and skipped.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import logging
 import pickle
 import socket
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+from clusterdns.health import TEXT
+from clusterdns.httpd import Response, Route
 from clusterdns.metrics import METRICS, exposition_of, process_values
 
 log = logging.getLogger("clusterdns.workers")
@@ -24,7 +28,12 @@ log = logging.getLogger("clusterdns.workers")
 ASK = struct.Struct("!I")  # a request: its number
 ANSWER = struct.Struct("!II")  # an answer: the request's number, the snapshot's length
 ASK_TIMEOUT = 1.0
-Report = tuple[dict[str, Any], dict[str, float]]  # a worker's counts and process figures
+
+
+class Report(NamedTuple):
+    counts: dict[str, Any]  # Metrics.snapshot()
+    process: dict[str, float]  # metrics.process_values()
+    ready: bool
 
 
 class WorkerLinks:
@@ -49,11 +58,12 @@ class WorkerLinks:
 
 
 class MetricsReporter:
-    """In a worker but the first: answers each request with a snapshot of its metrics."""
+    """In a worker but the first: answers each request with its `Report`."""
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self.ready: Callable[[], bool] = lambda: False  # set by the server when it starts
         self._asked = b""  # a request's bytes, as they arrive
         self._outbox = bytearray()  # answers in order, written by one task
         self._writer: asyncio.Task[None] | None = None
@@ -74,7 +84,8 @@ class MetricsReporter:
         while len(self._asked) >= ASK.size:
             (number,) = ASK.unpack_from(self._asked)
             self._asked = self._asked[ASK.size :]
-            payload = pickle.dumps((METRICS.snapshot(), process_values()))
+            report = Report(METRICS.snapshot(), process_values(), self.ready())
+            payload = pickle.dumps(tuple(report))
             self._outbox += ANSWER.pack(number, len(payload)) + payload
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write(loop))
@@ -91,7 +102,7 @@ class MetricsReporter:
 
 
 class MetricsGatherer:
-    """In the first worker: the /metrics route, with every worker's counts."""
+    """In the first worker: the /metrics and /ready routes, for every worker."""
 
     def __init__(self, peers: list[socket.socket]) -> None:
         for peer in peers:
@@ -99,14 +110,32 @@ class MetricsGatherer:
         self.peers = peers
         self._received = {peer: b"" for peer in peers}  # what a timed-out read left
         self._asked = 0
-        self._lock = asyncio.Lock()  # one scrape at a time on the pairs
+        self._lock = asyncio.Lock()  # one request at a time on the pairs
 
-    async def exposition(self) -> tuple[int, str, bytes]:
+    async def exposition(self) -> Response:
+        found = [report for report in await self._reports() if report is not None]
+        return exposition_of([r.counts for r in found], [r.process for r in found])
+
+    def ready(self, own: Route) -> Route:
+        """/ready: this worker's answer, then 503 unless every other worker is ready."""
+
+        async def route() -> Response:
+            response = own()
+            if not isinstance(response, tuple):
+                response = await response
+            if response[0] != 200:
+                return response
+            reports = await self._reports()
+            if all(report is not None and report.ready for report in reports):
+                return response
+            return 503, TEXT, b"workers"
+
+        return route
+
+    async def _reports(self) -> list[Report | None]:
         async with self._lock:
             self._asked += 1
-            answers = await asyncio.gather(*(self._ask(peer, self._asked) for peer in self.peers))
-        found = [answer for answer in answers if answer is not None]
-        return exposition_of([counts for counts, _ in found], [process for _, process in found])
+            return await asyncio.gather(*(self._ask(peer, self._asked) for peer in self.peers))
 
     async def _ask(self, peer: socket.socket, number: int) -> Report | None:
         loop = asyncio.get_running_loop()
@@ -118,10 +147,9 @@ class MetricsGatherer:
                     payload = await self._read(peer, ANSWER.size + size)
                     self._received[peer] = self._received[peer][ANSWER.size + size :]
                     if answered == number:  # else a late answer to an earlier scrape
-                        report: Report = pickle.loads(payload[ANSWER.size :])
-                        return report
+                        return Report(*pickle.loads(payload[ANSWER.size :]))
         except (TimeoutError, OSError, EOFError) as exc:
-            log.warning("a worker's metrics are missing from this scrape: %s", exc or "timeout")
+            log.warning("a worker did not report: %s", exc or "timeout")
             return None
 
     async def _read(self, peer: socket.socket, size: int) -> bytes:

@@ -12,7 +12,7 @@ import dns.query
 import dns.rcode
 
 from tests.conftest import DEMO, TEST_COREFILE, ServerProcess, start_server, stop_server
-from tests.test_operations import metrics, value
+from tests.test_operations import address, get, metrics, value
 
 
 def children(pid: int) -> list[int]:
@@ -74,9 +74,10 @@ def test_a_worker_that_dies_takes_the_others_down(test_corefile):
     assert any("exited" in line for line in server.log)
 
 
-def test_metrics_count_the_queries_every_worker_answered(tmp_path):
+def test_metrics_and_readiness_cover_every_worker(tmp_path):
     corefile = tmp_path / "Corefile"
-    corefile.write_text(TEST_COREFILE.replace("    errors\n", "    errors\n    prometheus 127.0.0.1:0\n"))
+    http = "    errors\n    prometheus 127.0.0.1:0\n    ready 127.0.0.1:0\n"
+    corefile.write_text(TEST_COREFILE.replace("    errors\n", http))
     server = start_workers(corefile, 3)
     try:
         asked = 60
@@ -91,5 +92,6 @@ def test_metrics_count_the_queries_every_worker_answered(tmp_path):
         msg = dns.message.make_query("nginx.demo.svc.cluster.local.", "A")
         dns.query.udp(msg, server.host, port=server.port, timeout=3)
         assert value(metrics(server), "coredns_dns_requests_total", proto="udp") == asked + 1
+        assert get(address(server, "/ready")) == (200, "OK")  # every worker has synced
     finally:
         stop_server(server)

@@ -66,15 +66,15 @@ def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog)
         task = asyncio.ensure_future(gatherer.exposition())
         requests = await asyncio.to_thread(silent_end.recv, 2 * ASK.size, socket.MSG_WAITALL)
         late, number = (ASK.unpack_from(requests, at)[0] for at in (0, ASK.size))
-        stale = pickle.dumps((busy_metrics().snapshot(), process_values()))
-        fresh = pickle.dumps((Metrics().snapshot(), {"process_open_fds": 1000.0}))
+        stale = pickle.dumps((busy_metrics().snapshot(), process_values(), True))
+        fresh = pickle.dumps((Metrics().snapshot(), {"process_open_fds": 1000.0}, True))
         silent_end.sendall(
             ANSWER.pack(late, len(stale)) + stale + ANSWER.pack(number, len(fresh)) + fresh
         )
         return first, (await task)[2]
 
     first, second = asyncio.run(scrape_twice())
-    assert any("missing from this scrape" in r.getMessage() for r in caplog.records)
+    assert any("did not report" in r.getMessage() for r in caplog.records)
     own = sum(v for (n, _), v in before.items() if n == asked)
     # this process's counts, twice in the first scrape (the reporter is this process too)
     # and the silent worker left out; in the second the stale answer is skipped
@@ -96,3 +96,27 @@ def test_each_worker_keeps_only_its_own_ends():
     assert [pair[0].fileno() for pair in links._pairs] == [-1, -1]  # the first worker's ends
     assert links._pairs[0][1].fileno() == -1 and reporter.sock is links._pairs[1][1]
     reporter.sock.close()
+
+
+def test_ready_only_when_every_worker_is():
+    (first_peer, reporter_end) = socket.socketpair()
+    gatherer = MetricsGatherer([first_peer])
+    own_status = [200]
+    route = gatherer.ready(lambda: (own_status[0], "text/plain", b"OK" if own_status[0] == 200 else b"kubernetes"))
+
+    async def probe_while(worker_ready: bool) -> tuple:
+        reporter = MetricsReporter(reporter_end)
+        reporter.ready = lambda: worker_ready
+        reporter.start()
+        try:
+            return await route()
+        finally:
+            asyncio.get_running_loop().remove_reader(reporter_end.fileno())
+
+    assert asyncio.run(probe_while(False))[:1] == (503,)
+    assert asyncio.run(probe_while(False))[2] == b"workers"
+    assert asyncio.run(probe_while(True))[0] == 200
+    own_status[0] = 503  # this worker not synced: its own answer, no need to ask
+    assert asyncio.run(probe_while(True))[2] == b"kubernetes"
+    first_peer.close()
+    reporter_end.close()

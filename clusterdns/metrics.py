@@ -183,6 +183,7 @@ class Metrics:
         self.programming = Histogram(PROGRAMMING_BUCKETS)  # (service_kind,)
         self.reload_failed = 0
         self.reload_version: str | None = None  # SHA-512 of the running Corefile
+        self._kinds: dict[tuple[object, ...], QueryCounts] = {}  # record_query's, found once
 
     def record_query(
         self,
@@ -199,7 +200,11 @@ class Metrics:
         seconds: float,
     ) -> None:
         """One answered query, as CoreDNS's vars.Report counts it."""
-        counts = self.counts(query_labels(server, zone, proto, qtype, rcode, plugin), do_bit)
+        kind = (server, zone, proto, TYPE_LABELS.get(qtype, "other"), rcode, plugin, do_bit)
+        counts = self._kinds.get(kind)  # bounded: types and rcodes have few labels
+        if counts is None:
+            labels = query_labels(server, zone, proto, qtype, rcode, plugin)
+            counts = self._kinds[kind] = self.counts(labels, do_bit)
         counts.record(family == "2", request_size, response_size, seconds)
 
     def snapshot(self) -> dict[str, Any]:
@@ -207,6 +212,8 @@ class Metrics:
         process: how the workers' counts reach the one that serves /metrics."""
         values: dict[str, Any] = {}
         for name, value in vars(self).items():
+            if name.startswith("_"):  # bookkeeping, not counts
+                continue
             if isinstance(value, Histogram):
                 values[name] = dict(value.series)
             elif name == "caches":

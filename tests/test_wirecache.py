@@ -266,6 +266,17 @@ def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
     assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
 
 
+def test_where_a_name_is_relayed_follows_the_blocks(resolver):
+    forwarder = CountingRelay()
+    handler = QueryHandler([Block(zones=(".",), resolver=resolver, relay=forwarder)])
+    data = query("example.com.", "A", Variant(), 1)
+    for _ in range(2):
+        assert asyncio.run(handler.handle(data, False)) == b"upstream reply"
+    handler.set_blocks([Block(zones=(".",), resolver=resolver)])  # a reload without forward
+    reply = handler.handle(data, False)
+    assert forwarder.calls == 2 and DNSRecord.parse(reply).header.rcode == RCODE.REFUSED
+
+
 def test_two_generations_bound_the_cache(resolver):
     cache = WireCache(resolver.index, capacity=2)
     tcp = Variant(over_tcp=True)  # UDP queries are kept twice (by key and by their bytes)

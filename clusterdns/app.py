@@ -12,6 +12,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubernetes.client import ApiClient
+
 from clusterdns.config import (
     DEFAULT_COREFILE,
     KubernetesConfig,
@@ -26,9 +28,9 @@ from clusterdns.health import Probes
 from clusterdns.httpd import HttpServer, Route
 from clusterdns.index import RecordIndex
 from clusterdns.informer import Informer
-from clusterdns.kubeclient import IN_CLUSTER_ENV, cluster_api_client
+from clusterdns.kubeclient import IN_CLUSTER_ENV, KubeClientError, cluster_api_client
 from clusterdns.metrics import METRICS, on_slice_change
-from clusterdns.objects import EndpointSlice
+from clusterdns.objects import EndpointSlice, Pod
 from clusterdns.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
 from clusterdns.records import BuildOptions
 from clusterdns.reload import CorefileWatcher
@@ -153,9 +155,11 @@ class ClusterDNS:
         names = len(self.resolver.index.nodes) if self.resolver is not None else 0
         log.info("loaded %s: %d services, %d names", path, len(self.state.services), names)
 
-    def start_informer(self, k8s: KubernetesConfig) -> Informer:
-        """Watch the cluster; changes are applied on the event loop, the state's one thread."""
-        api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
+    def start_informer(self, k8s: KubernetesConfig, api: ApiClient | None = None) -> Informer:
+        """Watch the cluster (through `api`, else a client made from the configuration);
+        changes are applied on the event loop, the state's one thread."""
+        if api is None:
+            api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
         informer = Informer(
             api,
             self.state,
@@ -167,6 +171,16 @@ class ClusterDNS:
         log.info("watching the cluster at %s", api.configuration.host)
         informer.start()
         return informer
+
+    async def _restart_informer(self, k8s: KubernetesConfig, api: ApiClient) -> None:
+        """Watch from the Corefile's new source (API server, namespaces, pods). What is
+        served stays until the new informer's first lists replace it, kind by kind."""
+        assert self.informer is not None
+        await asyncio.to_thread(self.informer.stop)
+        if k8s.pods != "verified":
+            self.state.replace(Pod, [])  # no longer watched: no longer known
+        log.info("plugin/reload: kubernetes API options changed: listing the cluster again")
+        self.informer = self.start_informer(k8s, api)
 
     async def wait_for_sync(self, informer: Informer, k8s: KubernetesConfig) -> None:
         """Like CoreDNS's startup_timeout: serve once synced, or anyway after the timeout
@@ -342,6 +356,11 @@ class ClusterDNS:
         resolver = self.resolver
         try:
             servers = load_servers(self.options.conf)
+            kube = kubernetes_server(servers)
+            k8s = kube.kubernetes if kube is not None else None
+            api = None  # a client for the informer's new source, made before anything changes
+            if self.informer and k8s and self.k8s and _source(k8s) != _source(self.k8s):
+                api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
             resolver = self._resolver_for(servers)
             plan = self._build(servers, resolver)
             try:
@@ -349,7 +368,7 @@ class ClusterDNS:
             except OSError:
                 plan.close()
                 raise
-        except (ValueError, OSError) as exc:  # CorefileError and UpstreamConfigError included
+        except (ValueError, OSError, KubeClientError) as exc:  # CorefileError included
             if resolver is not None and resolver is not self.resolver:
                 self.state.unsubscribe(resolver.index)
             METRICS.reload_failed += 1
@@ -357,17 +376,14 @@ class ClusterDNS:
             return self.plan.reload
         if self.resolver is not None and resolver is not self.resolver:
             self.state.unsubscribe(self.resolver.index)
-        kube = kubernetes_server(servers)
-        k8s = kube.kubernetes if kube is not None else None
-        old = self.k8s
-        if self.informer and k8s and old and _source_options(k8s) != _source_options(old):
-            log.warning("plugin/reload: kubernetes API options changed: restart to apply them")
+        if api is not None and k8s is not None:
+            await self._restart_informer(k8s, api)
         self.servers, self.k8s, self.resolver = servers, k8s, resolver
         METRICS.reload_version = digest if plan.reload is not None else None
         log.info("plugin/reload: Running configuration SHA512 = %s", digest)
         return plan.reload
 
 
-def _source_options(k8s: KubernetesConfig) -> tuple[object, ...]:
-    """What the informer was started with: changing these needs a restart."""
+def _source(k8s: KubernetesConfig) -> tuple[object, ...]:
+    """What the informer was started with: changing these starts a new one."""
     return (k8s.kubeconfig, k8s.endpoint, k8s.namespaces, k8s.pods == "verified")

@@ -60,9 +60,9 @@ def seed(fake: FakeKubeAPI) -> dict[str, dict]:
 def serve(fake: FakeKubeAPI, tmp_path: Path):
     servers: list[ServerProcess] = []
 
-    def start() -> ServerProcess:
+    def start(corefile: str = COREFILE) -> ServerProcess:
         conf = tmp_path / "Corefile"
-        conf.write_text(COREFILE)
+        conf.write_text(corefile)
         kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
         server = start_server(["--conf", str(conf), "--kubeconfig", str(kubeconfig)])
         servers.append(server)
@@ -130,3 +130,22 @@ def test_outage_after_sync_keeps_serving(fake, serve):
     fake.fail_with(None)
     fake.add(service("shop", "pay", ["10.96.5.6"], [("http", "TCP", 80)]))
     answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"}, timeout=40)
+
+
+def test_a_reload_with_new_api_options_lists_again(fake, serve, tmp_path):
+    """`namespaces` (like the API server, kubeconfig and `pods verified`) shapes what the
+    informer watches: a reload that changes it starts a new informer, serving meanwhile."""
+    seed(fake)
+    fake.add(namespace("tools"))
+    fake.add(service("tools", "ci", ["10.96.6.6"], [("http", "TCP", 80)]))
+    reloading = COREFILE.replace(".:53 {\n", ".:53 {\n    reload 2s 1s\n")
+    server = serve(reloading)
+    answers(server, "cart.shop.svc.cluster.local.", "NOERROR", {"10.96.5.5"})
+    lists = fake.requests[("services", "list")]
+    (tmp_path / "Corefile").write_text(reloading.replace("ttl 5\n", "ttl 5\n        namespaces tools\n"))
+    answers(server, "cart.shop.svc.cluster.local.", "NXDOMAIN", timeout=20)
+    answers(server, "ci.tools.svc.cluster.local.", "NOERROR", {"10.96.6.6"})
+    assert fake.requests[("services", "list")] > lists  # listed again, by the new informer
+    assert any("listing the cluster again" in line for line in server.log)
+    fake.add(service("tools", "cd", ["10.96.6.7"], [("http", "TCP", 80)]))  # it watches
+    answers(server, "cd.tools.svc.cluster.local.", "NOERROR", {"10.96.6.7"})

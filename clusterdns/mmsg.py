@@ -5,6 +5,11 @@ system calls, a bytes object, and an address tuple built by formatting the peer'
 parsed back for the reply). Here one call reads up to `SLOTS` datagrams into fixed buffers
 and one call sends their replies to the peers' addresses as the kernel wrote them. The peer
 tuple a query is handled with comes from a small cache of senders.
+
+A socket bound to every address (0.0.0.0, ::) asks the kernel which address each query was
+sent to (IP_PKTINFO, IPV6_PKTINFO) and sends the reply from that address: otherwise it
+leaves from whatever address the route picks, and a client that asked another one of the
+host's addresses drops it (as miekg/dns, and so CoreDNS, do).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ SLOTS = 64  # datagrams per system call
 SLOT_SIZE = 65536  # any UDP datagram fits: none is ever cut short
 NAME_SIZE = 32  # a sockaddr_in6 (28 bytes), rounded up
 MSG_DONTWAIT = 0x40
+CONTROL_SIZE = 64  # room for the one IP_PKTINFO or IPV6_PKTINFO message asked for
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; some Pythons lack the name
+_CMSG_HEADER = ctypes.sizeof(ctypes.c_size_t) + 8  # cmsg_len, cmsg_level, cmsg_type
+V4_MAPPED = bytes(10) + b"\xff\xff"
 PEERS_KEPT = 4096  # client addresses kept; the cache starts over when it is full
 Peer = tuple[str, int] | tuple[str, int, int, int]  # as socket.recvfrom gives it
 
@@ -67,6 +76,7 @@ AVAILABLE = _CALLS is not None
 _STRIDE = ctypes.sizeof(_MMsgHdr)
 _NAME_WORD = [(i * _STRIDE + _MsgHdr.msg_name.offset) // 8 for i in range(SLOTS)]
 _NAMELEN_WORD = [(i * _STRIDE + _MsgHdr.msg_namelen.offset) // 4 for i in range(SLOTS)]
+_CONTROLLEN_WORD = [(i * _STRIDE + _MsgHdr.msg_controllen.offset) // 8 for i in range(SLOTS)]
 _LEN_WORD = [(i * _STRIDE + _MMsgHdr.msg_len.offset) // 4 for i in range(SLOTS)]
 _IOV_LEN_WORD = [(i * ctypes.sizeof(_IoVec) + _IoVec.iov_len.offset) // 8 for i in range(SLOTS)]
 
@@ -103,6 +113,22 @@ class DatagramBatch:
                 header.msg_namelen = NAME_SIZE
                 header.msg_iov = ctypes.addressof(iovecs[i])
                 header.msg_iovlen = 1
+        # bound to every address: learn each query's destination, to reply from it
+        self._pktinfo = sock.getsockname()[0] in ("0.0.0.0", "::")
+        if self._pktinfo:
+            if self._ipv6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            self._controls_in = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
+            self._controls_out = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
+            controls_in = ctypes.addressof(self._controls_in)
+            controls_out = ctypes.addressof(self._controls_out)
+            for i in range(SLOTS):
+                self._in[i].msg_hdr.msg_control = controls_in + i * CONTROL_SIZE
+                self._in[i].msg_hdr.msg_controllen = CONTROL_SIZE
+                self._out[i].msg_hdr.msg_control = controls_out + i * CONTROL_SIZE
+        self._in_pointers = memoryview(self._in).cast("B").cast("Q")
         self._in_words = memoryview(self._in).cast("B").cast("I")
         self._out_words = memoryview(self._out).cast("B").cast("I")
         self._out_pointers = memoryview(self._out).cast("B").cast("Q")
@@ -129,6 +155,8 @@ class DatagramBatch:
         words = self._in_words
         for i in range(self._count):  # the kernel wrote each sockaddr's length there
             words[_NAMELEN_WORD[i]] = NAME_SIZE
+            if self._pktinfo:  # and its control messages'
+                self._in_pointers[_CONTROLLEN_WORD[i]] = CONTROL_SIZE
         count = self._count = self._recvmmsg(self._fd, self._address_in, SLOTS, MSG_DONTWAIT, None)
         if count < 0:
             self._count = 0
@@ -151,7 +179,24 @@ class DatagramBatch:
         self._reply_lengths[_IOV_LEN_WORD[j]] = len(reply)
         self._out_pointers[_NAME_WORD[j]] = self._name_addresses[i]
         self._out_words[_NAMELEN_WORD[j]] = self._in_words[_NAMELEN_WORD[i]]
+        if self._pktinfo:
+            self._reply_from(i, j)
         self._queued = j + 1
+
+    def _reply_from(self, i: int, j: int) -> None:
+        """Make reply `j` leave from the address datagram `i` was sent to."""
+        length = self._in_pointers[_CONTROLLEN_WORD[i]]
+        control = self._controls_in[i * CONTROL_SIZE : i * CONTROL_SIZE + length]
+        if not self._ipv6 and length >= _CMSG_HEADER + 12:
+            # in_pktinfo: ifindex, spec_dst, addr. Sent, spec_dst is the source: the
+            # address asked (addr); no interface, so the route decides where it goes.
+            asked = control[_CMSG_HEADER + 8 : _CMSG_HEADER + 12]
+            control = control[:_CMSG_HEADER] + bytes(4) + asked + control[_CMSG_HEADER + 8 :]
+        elif not self._ipv6 or control[_CMSG_HEADER : _CMSG_HEADER + 12] == V4_MAPPED:
+            control = b""  # nothing to go by, or IPv4 through an IPv6 socket: as routed
+        at = j * CONTROL_SIZE
+        self._controls_out[at : at + len(control)] = control
+        self._out_pointers[_CONTROLLEN_WORD[j]] = len(control)
 
     def send(self) -> tuple[int, list[OSError]]:
         """Send the queued replies: how many the kernel had no room for (the clients ask

@@ -154,3 +154,64 @@ def test_serve_sets_the_udp_buffer_of_its_socket(test_corefile):
         assert [rr.to_text() for rr in reply.answer[0]] == ["10.244.2.10"]
     finally:
         stop_server(server)
+
+
+def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
+    if not mmsg.AVAILABLE:
+        pytest.skip("replies from the address asked need IP_PKTINFO with recvmmsg (Linux)")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(2)
+    asked = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]  # all the host's own, on loopback
+    for n, host in enumerate(asked):
+        client.sendto(query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
+
+    async def run() -> None:
+        listener = UdpListener(server, handler_for(make_resolver(state_from_file(DEMO))))
+        listener.start()
+        await asyncio.sleep(0.3)
+        listener.close()
+
+    asyncio.run(run())
+    replies = {}
+    for _ in asked:
+        data, source = client.recvfrom(65535)
+        replies[DNSRecord.parse(data).header.id] = source
+    client.close()
+    assert replies == {n: (host, port) for n, host in enumerate(asked)}
+
+
+def test_bound_to_every_ipv6_address_both_families_are_answered():
+    if not mmsg.AVAILABLE:
+        pytest.skip("IPV6_PKTINFO with recvmmsg is Linux only")
+    server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        server.bind(("::", 0))
+        v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        v6.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 here")
+    port = server.getsockname()[1]
+    v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v4.bind(("127.0.0.1", 0))
+    for n, (client, host) in enumerate([(v6, "::1"), (v4, "127.0.0.2")]):
+        client.settimeout(2)
+        client.sendto(query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
+
+    async def run() -> None:
+        listener = UdpListener(server, handler_for(make_resolver(state_from_file(DEMO))))
+        listener.start()
+        await asyncio.sleep(0.3)
+        listener.close()
+
+    asyncio.run(run())
+    data, source = v6.recvfrom(65535)
+    assert DNSRecord.parse(data).header.id == 0 and source[:2] == ("::1", port)
+    data, _ = v4.recvfrom(65535)  # IPv4 through the IPv6 socket: from the routed address
+    assert DNSRecord.parse(data).header.id == 1
+    v6.close()
+    v4.close()

@@ -31,6 +31,7 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; some Pythons lac
 _CMSG_HEADER = ctypes.sizeof(ctypes.c_size_t) + 8  # cmsg_len, cmsg_level, cmsg_type
 V4_MAPPED = bytes(10) + b"\xff\xff"
 PEERS_KEPT = 4096  # client addresses kept; the cache starts over when it is full
+SOURCES_KEPT = 256  # the host's addresses queries were sent to, the same way
 Peer = tuple[str, int] | tuple[str, int, int, int]  # as socket.recvfrom gives it
 
 
@@ -122,6 +123,7 @@ class DatagramBatch:
                 sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             self._controls_in = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
             self._controls_out = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
+            self._sources: dict[bytes, bytes] = {}  # received control → reply's
             controls_in = ctypes.addressof(self._controls_in)
             controls_out = ctypes.addressof(self._controls_out)
             for i in range(SLOTS):
@@ -185,18 +187,28 @@ class DatagramBatch:
 
     def _reply_from(self, i: int, j: int) -> None:
         """Make reply `j` leave from the address datagram `i` was sent to."""
-        length = self._in_pointers[_CONTROLLEN_WORD[i]]
-        control = self._controls_in[i * CONTROL_SIZE : i * CONTROL_SIZE + length]
-        if not self._ipv6 and length >= _CMSG_HEADER + 12:
-            # in_pktinfo: ifindex, spec_dst, addr. Sent, spec_dst is the source: the
-            # address asked (addr); no interface, so the route decides where it goes.
-            asked = control[_CMSG_HEADER + 8 : _CMSG_HEADER + 12]
-            control = control[:_CMSG_HEADER] + bytes(4) + asked + control[_CMSG_HEADER + 8 :]
-        elif not self._ipv6 or control[_CMSG_HEADER : _CMSG_HEADER + 12] == V4_MAPPED:
-            control = b""  # nothing to go by, or IPv4 through an IPv6 socket: as routed
+        at = i * CONTROL_SIZE
+        received = self._controls_in[at : at + self._in_pointers[_CONTROLLEN_WORD[i]]]
+        control = self._sources.get(received)
+        if control is None:
+            if len(self._sources) >= SOURCES_KEPT:
+                self._sources.clear()
+            control = self._sources[received] = self._source_control(received)
         at = j * CONTROL_SIZE
         self._controls_out[at : at + len(control)] = control
         self._out_pointers[_CONTROLLEN_WORD[j]] = len(control)
+
+    def _source_control(self, received: bytes) -> bytes:
+        """The control message that sends from the destination in `received` (one of the
+        host's addresses, so there are few: they are kept)."""
+        if not self._ipv6 and len(received) >= _CMSG_HEADER + 12:
+            # in_pktinfo: ifindex, spec_dst, addr. Sent, spec_dst is the source: the
+            # address asked (addr); no interface, so the route decides where it goes.
+            asked = received[_CMSG_HEADER + 8 : _CMSG_HEADER + 12]
+            return received[:_CMSG_HEADER] + bytes(4) + asked + received[_CMSG_HEADER + 8 :]
+        if not self._ipv6 or received[_CMSG_HEADER : _CMSG_HEADER + 12] == V4_MAPPED:
+            return b""  # nothing to go by, or IPv4 through an IPv6 socket: as routed
+        return received  # in6_pktinfo: the address asked is the source to send from
 
     def send(self) -> tuple[int, list[OSError]]:
         """Send the queued replies: how many the kernel had no room for (the clients ask

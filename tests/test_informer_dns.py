@@ -145,7 +145,8 @@ def test_a_reload_with_new_api_options_lists_again(fake, serve, tmp_path):
     (tmp_path / "Corefile").write_text(reloading.replace("ttl 5\n", "ttl 5\n        namespaces tools\n"))
     answers(server, "cart.shop.svc.cluster.local.", "NXDOMAIN", timeout=20)
     answers(server, "ci.tools.svc.cluster.local.", "NOERROR", {"10.96.6.6"})
-    assert fake.requests[("services", "list")] > lists  # listed again, by the new informer
+    # listed again, by the new informer (once the old one has stopped)
+    wait_for(lambda: fake.requests[("services", "list")] > lists, timeout=15, what="a new LIST")
     assert any("listing the cluster again" in line for line in server.log)
     fake.add(service("tools", "cd", ["10.96.6.7"], [("http", "TCP", 80)]))  # it watches
     answers(server, "cd.tools.svc.cluster.local.", "NOERROR", {"10.96.6.7"})

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import mmap
 import os
 import socket
 import sys
 from collections.abc import Callable
+
+log = logging.getLogger("clusterdns.udp")
 
 SLOTS = 64  # datagrams per system call
 SLOT_SIZE = 65536  # any UDP datagram fits: none is ever cut short
@@ -72,6 +75,19 @@ def _libc_calls() -> tuple[Callable[..., int], Callable[..., int]] | None:
 _CALLS = _libc_calls()
 AVAILABLE = _CALLS is not None
 
+def _ask_destinations(sock: socket.socket) -> bool:
+    """Have the kernel tell each datagram's destination address; False where it cannot."""
+    try:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    except OSError as exc:
+        log.warning("replies leave from the routed address, not the one asked: %s", exc)
+        return False
+    return True
+
+
 # Where each slot's fields sit in the mmsghdr arrays, in units of the memoryview casts
 # (4- or 8-byte words) that reach them.
 _STRIDE = ctypes.sizeof(_MMsgHdr)
@@ -115,12 +131,8 @@ class DatagramBatch:
                 header.msg_iov = ctypes.addressof(iovecs[i])
                 header.msg_iovlen = 1
         # bound to every address: learn each query's destination, to reply from it
-        self._pktinfo = sock.getsockname()[0] in ("0.0.0.0", "::")
+        self._pktinfo = sock.getsockname()[0] in ("0.0.0.0", "::") and _ask_destinations(sock)
         if self._pktinfo:
-            if self._ipv6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             self._controls_in = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
             self._controls_out = (ctypes.c_char * (SLOTS * CONTROL_SIZE))()
             self._sources: dict[bytes, bytes] = {}  # received control → reply's

@@ -11,6 +11,7 @@ Answers that need the network (forwarding) are awaited in tasks and sent on thei
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 from collections.abc import Awaitable
@@ -22,6 +23,7 @@ from clusterdns.metrics import METRICS
 log = logging.getLogger("clusterdns.udp")
 
 DRAIN_LIMIT = 512  # datagrams per wakeup
+UNSUPPORTED = (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP)  # batch calls refused outright
 MAX_DATAGRAM = 65535
 
 
@@ -60,6 +62,8 @@ class UdpListener:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. an ICMP error for an earlier reply
+                if exc.errno in UNSUPPORTED:
+                    return self._unbatch(exc)
                 log.debug("UDP receive error: %s", exc)
                 continue
             for i, (data, addr) in enumerate(datagrams):
@@ -69,9 +73,21 @@ class UdpListener:
             dropped, errors = batch.send()
             self.dropped += dropped
             for exc in errors:
+                if exc.errno in UNSUPPORTED:  # this batch's replies are lost: clients retry
+                    return self._unbatch(exc)
                 log.debug("UDP send failed: %s", exc)
             if len(datagrams) < mmsg.SLOTS:
                 return
+
+    def _unbatch(self, exc: OSError) -> None:
+        """The batch calls are refused here (a seccomp profile, an old or emulated
+        kernel): one datagram per system call from now on."""
+        log.warning("recvmmsg/sendmmsg refused (%s): answering one datagram at a time", exc)
+        assert self._loop is not None and self._batch is not None
+        self._batch.close()
+        self._batch = None
+        self._loop.remove_reader(self.sock.fileno())
+        self._loop.add_reader(self.sock.fileno(), self._drain)
 
     def _drain(self) -> None:
         recvfrom, answer = self.sock.recvfrom, self._answer

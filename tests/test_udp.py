@@ -4,6 +4,7 @@ larger than a batch, several clients, IPv6 peers, odd datagrams, a failing query
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import socket
 import subprocess
@@ -215,3 +216,39 @@ def test_bound_to_every_ipv6_address_both_families_are_answered():
     assert DNSRecord.parse(data).header.id == 1
     v6.close()
     v4.close()
+
+
+class RefusedBatch:
+    """The batch calls as a seccomp profile that refuses them answers."""
+
+    def receive(self) -> list:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    def close(self) -> None:
+        pass
+
+
+def test_refused_batch_calls_fall_back_to_one_datagram_at_a_time(caplog):
+    if not mmsg.AVAILABLE:
+        pytest.skip("the batched path is Linux only")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(2)
+
+    async def run() -> None:
+        listener = UdpListener(server, handler_for(make_resolver(state_from_file(DEMO))))
+        listener._batch.close()
+        listener._batch = RefusedBatch()  # injected fault: the kernel refuses recvmmsg
+        listener.start()
+        for n in range(3):
+            client.sendto(query("web.demo.svc.cluster.local.", "A", Variant(), n), server.getsockname())
+            await asyncio.sleep(0.1)
+        listener.close()
+
+    asyncio.run(run())
+    ids = sorted(DNSRecord.parse(client.recv(65535)).header.id for _ in range(3))
+    client.close()
+    assert ids == [0, 1, 2]  # the first datagram too: it stays queued for the plain path
+    assert any("answering one datagram at a time" in r.getMessage() for r in caplog.records)

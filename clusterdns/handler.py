@@ -17,7 +17,7 @@ from dnslib import QTYPE, RCODE
 
 from clusterdns.asked import Asked, asked_by, asked_plain
 from clusterdns.loadbalance import shuffle_addresses
-from clusterdns.metrics import METRICS, QueryCounts, query_labels
+from clusterdns.metrics import METRICS, QueryCounts
 from clusterdns.names import in_zone
 from clusterdns.querylog import log_query
 from clusterdns.resolver import Answer, Resolver
@@ -194,14 +194,14 @@ class QueryHandler:
                 reply = encode(query, answer, limit)
                 if key is not None and answer.chase is None:  # a pure function of the index
                     assert self.wire_cache is not None
-                    labels = query_labels(
+                    counts = METRICS.counts(
                         self.server, zone, "tcp" if over_tcp else "udp",
-                        query.question.qtype, answer.rcode, "kubernetes",
+                        query.question.qtype, answer.rcode, "kubernetes", query.do_bit,
                     )  # fmt: skip
                     crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
                     cluster_zone, reverse = resolver.zone_of(name) or (zone, True)
                     scope = scope_of(name, cluster_zone, reverse, crossed)
-                    note = Hit(block, METRICS.counts(labels, query.do_bit))
+                    note = Hit(block, counts)
                     self.wire_cache.put(key, data, reply, note, scope)
                 return reply, "kubernetes"
         relay = block.relay

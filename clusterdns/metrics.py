@@ -183,7 +183,7 @@ class Metrics:
         self.programming = Histogram(PROGRAMMING_BUCKETS)  # (service_kind,)
         self.reload_failed = 0
         self.reload_version: str | None = None  # SHA-512 of the running Corefile
-        self._kinds: dict[tuple[object, ...], QueryCounts] = {}  # record_query's, found once
+        self._kinds: dict[tuple[object, ...], QueryCounts] = {}  # `counts`, found once
 
     def record_query(
         self,
@@ -200,11 +200,7 @@ class Metrics:
         seconds: float,
     ) -> None:
         """One answered query, as CoreDNS's vars.Report counts it."""
-        kind = (server, zone, proto, TYPE_LABELS.get(qtype, "other"), rcode, plugin, do_bit)
-        counts = self._kinds.get(kind)  # bounded: types and rcodes have few labels
-        if counts is None:
-            labels = query_labels(server, zone, proto, qtype, rcode, plugin)
-            counts = self._kinds[kind] = self.counts(labels, do_bit)
+        counts = self.counts(server, zone, proto, qtype, rcode, plugin, do_bit)
         counts.record(family == "2", request_size, response_size, seconds)
 
     def snapshot(self) -> dict[str, Any]:
@@ -247,17 +243,24 @@ class Metrics:
             elif mine is None:  # reload_version: the same Corefile in every worker
                 setattr(self, name, theirs)
 
-    def counts(self, labels: QueryLabels, do_bit: bool) -> QueryCounts:
-        """The cells a query of this kind adds to, found once (wire cache hits keep them)."""
-        sized = labels.sized
-        return QueryCounts(
-            tuple(_cell(self.requests, each) for each in labels.requests),
-            _cell(self.do_requests, labels.base) if do_bit else None,
-            _cell(self.responses, labels.responses),
-            self.duration.series_of(labels.base),
-            self.request_size.series_of(sized),
-            self.response_size.series_of(sized),
-        )
+    def counts(
+        self, server: str, zone: str, proto: str, qtype: int, rcode: int, plugin: str, do_bit: bool
+    ) -> QueryCounts:
+        """The cells a query of this kind adds to, found once per kind (wire cache hits keep
+        them). Bounded: types and rcodes have few labels."""
+        kind = (server, zone, proto, TYPE_LABELS.get(qtype, "other"), rcode, plugin, do_bit)
+        counts = self._kinds.get(kind)
+        if counts is None:
+            labels = query_labels(server, zone, proto, qtype, rcode, plugin)
+            counts = self._kinds[kind] = QueryCounts(
+                tuple(_cell(self.requests, each) for each in labels.requests),
+                _cell(self.do_requests, labels.base) if do_bit else None,
+                _cell(self.responses, labels.responses),
+                self.duration.series_of(labels.base),
+                self.request_size.series_of(labels.sized),
+                self.response_size.series_of(labels.sized),
+            )
+        return counts
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built from the counts as they are now (the registry calls this)."""

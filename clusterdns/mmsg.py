@@ -166,10 +166,10 @@ class DatagramBatch:
         """Read up to SLOTS datagrams without blocking, each with its sender as
         `socket.recvfrom` gives them; raises BlockingIOError when none is waiting, OSError
         for an error the socket reports (e.g. ICMP for an earlier reply)."""
-        words = self._in_words
-        for i in range(self._count):  # the kernel wrote each sockaddr's length there
-            words[_NAMELEN_WORD[i]] = NAME_SIZE
-            if self._pktinfo:  # and its control messages'
+        # The kernel writes back each sockaddr's length (always the family's: room enough
+        # for the next one) and each control messages' length (room again, to be safe).
+        if self._pktinfo:
+            for i in range(self._count):
                 self._in_pointers[_CONTROLLEN_WORD[i]] = CONTROL_SIZE
         count = self._count = self._recvmmsg(self._fd, self._address_in, SLOTS, MSG_DONTWAIT, None)
         if count < 0:
@@ -179,7 +179,7 @@ class DatagramBatch:
         names = ctypes.string_at(self._names, count * NAME_SIZE)
         received, peers, size = self._received, self._peers, self._name_size
         datagrams = []
-        for i, length in enumerate(words[_LEN_WORD[0] :: _STRIDE // 4][:count]):
+        for i, length in enumerate(self._in_words[_LEN_WORD[0] :: _STRIDE // 4][:count]):
             name = names[i * NAME_SIZE : i * NAME_SIZE + size]
             at = i * SLOT_SIZE
             datagrams.append((received[at : at + length], peers.get(name) or self._peer(name)))

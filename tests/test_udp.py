@@ -47,6 +47,20 @@ class Recording(QueryHandler):
         return super().handle(data, over_tcp, peer)
 
 
+def answer_queued(
+    server: socket.socket, handler: QueryHandler, batched: bool = mmsg.AVAILABLE
+) -> None:
+    """Let a listener on `server` answer what is queued there (and close it)."""
+
+    async def run() -> None:
+        listener = UdpListener(server, handler, batched=batched)
+        listener.start()
+        await asyncio.sleep(0.3)
+        listener.close()
+
+    asyncio.run(run())
+
+
 def serve_burst(
     handler: QueryHandler, batched: bool, family: int, datagrams: list[tuple[int, bytes]], clients: int
 ) -> dict[int, list[bytes]]:
@@ -64,13 +78,7 @@ def serve_burst(
     for client, data in datagrams:
         sockets[client].sendto(data, server.getsockname())
 
-    async def run() -> None:
-        listener = UdpListener(server, handler, batched=batched)
-        listener.start()
-        await asyncio.sleep(0.3)
-        listener.close()
-
-    asyncio.run(run())
+    answer_queued(server, handler, batched)
     got: dict[int, list[bytes]] = {n: [] for n in range(clients)}
     for n, each in enumerate(sockets):
         each.setblocking(False)
@@ -170,13 +178,7 @@ def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
     for n, host in enumerate(asked):
         client.sendto(query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
 
-    async def run() -> None:
-        listener = UdpListener(server, handler_for(make_resolver(state_from_file(DEMO))))
-        listener.start()
-        await asyncio.sleep(0.3)
-        listener.close()
-
-    asyncio.run(run())
+    answer_queued(server, handler_for(make_resolver(state_from_file(DEMO))))
     replies = {}
     for _ in asked:
         data, source = client.recvfrom(65535)
@@ -203,13 +205,7 @@ def test_bound_to_every_ipv6_address_both_families_are_answered():
         client.settimeout(2)
         client.sendto(query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
 
-    async def run() -> None:
-        listener = UdpListener(server, handler_for(make_resolver(state_from_file(DEMO))))
-        listener.start()
-        await asyncio.sleep(0.3)
-        listener.close()
-
-    asyncio.run(run())
+    answer_queued(server, handler_for(make_resolver(state_from_file(DEMO))))
     data, source = v6.recvfrom(65535)
     assert DNSRecord.parse(data).header.id == 0 and source[:2] == ("::1", port)
     data, _ = v4.recvfrom(65535)  # IPv4 through the IPv6 socket: from the routed address

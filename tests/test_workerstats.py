@@ -9,7 +9,7 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.metrics import Metrics, exposition_of, process_values, query_labels
+from clusterdns.metrics import Metrics, exposition_of, process_values
 from clusterdns.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
 
 
@@ -23,9 +23,9 @@ def samples(text: bytes) -> dict[tuple[str, frozenset], float]:
 
 def busy_metrics() -> Metrics:
     metrics = Metrics()
-    labels = query_labels("dns://:53", "cluster.local.", "udp", 1, 3, "kubernetes")
+    counts = metrics.counts("dns://:53", "cluster.local.", "udp", 1, 3, "kubernetes", True)
     for size in (40, 90, 700):
-        metrics.counts(labels, do_bit=True).record(False, size, size * 2, 0.0004)
+        counts.record(False, size, size * 2, 0.0004)
     metrics.cache_hits[("dns://:53", "success", ".", "")] += 5
     metrics.panics = 2
     metrics.plugins.add(("dns://:53", ".", "", "cache"))

@@ -12,8 +12,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from clusterdns.app import ClusterDNS, ServeOptions
-from clusterdns.objects import EndpointSlice
+from clusterdns.plugins.kubernetes.objects import EndpointSlice
+from clusterdns.server.app import ClusterDNS, ServeOptions
 
 
 def flipped(endpoint_slice: EndpointSlice) -> EndpointSlice:

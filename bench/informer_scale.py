@@ -23,8 +23,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from clusterdns.informer import Informer  # noqa: E402
-from clusterdns.kubeclient import make_api_client  # noqa: E402
+from clusterdns.plugins.kubernetes.client import make_api_client  # noqa: E402
+from clusterdns.plugins.kubernetes.informer import Informer  # noqa: E402
 from tests.fakeapi import FakeKubeAPI, StateLoop  # noqa: E402
 
 TARGET_SECONDS = 5.0
@@ -131,7 +131,7 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 def build_index(loop: StateLoop) -> None:
     """Subscribe the server's record index to the state, as `clusterdns serve` does."""
-    from clusterdns.app import build_resolver, kubernetes_block, load_servers
+    from clusterdns.server.app import build_resolver, kubernetes_block, load_servers
 
     _, k8s = kubernetes_block(load_servers(None))
     loop.read(lambda state: build_resolver(state, k8s, ("127.0.0.1",)))

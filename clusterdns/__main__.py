@@ -1,3 +1,3 @@
-from clusterdns.cli import app
+from clusterdns.cli.app import app
 
 app()

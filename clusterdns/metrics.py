@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from clusterdns import __version__
-from clusterdns.objects import EndpointSlice, Service, ServiceKind
+from clusterdns.plugins.kubernetes.objects import EndpointSlice, Service, ServiceKind
 
 # CoreDNS's buckets: plugin.TimeBuckets, the size buckets of plugin/metrics/vars, and the
 # kubernetes plugin's programming-latency buckets (1 ms to ~17 minutes).

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-from clusterdns.cli import app
-from clusterdns.dump import with_serial
-from clusterdns.zonefile import read_dump
+from clusterdns.audit.zonefile import read_dump
+from clusterdns.cli.app import app
+from clusterdns.dns.zone import with_serial
 
 
 def cli(*args: str | Path, stdin: str | None = None) -> Result:

@@ -30,8 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubernetes.client import ApiClient
 
-from clusterdns.informer import Informer
-from clusterdns.state import ClusterState
+from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.state import ClusterState
 
 T = TypeVar("T")
 

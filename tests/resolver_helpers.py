@@ -7,15 +7,16 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, RR
 
-from clusterdns.block import Block
-from clusterdns.handler import QueryHandler
-from clusterdns.index import RecordIndex
-from clusterdns.objects import KINDS, parse_object
-from clusterdns.records import BuildOptions
-from clusterdns.resolver import Answer, Resolver, ResolverSettings
-from clusterdns.snapshot import load_snapshot, populate
-from clusterdns.state import ClusterState
-from clusterdns.wirecache import WireCache
+from clusterdns.dns.message import Answer
+from clusterdns.plugins.kubernetes.index import RecordIndex
+from clusterdns.plugins.kubernetes.objects import KINDS, parse_object
+from clusterdns.plugins.kubernetes.records import BuildOptions
+from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
+from clusterdns.plugins.kubernetes.snapshot import load_snapshot, populate
+from clusterdns.plugins.kubernetes.state import ClusterState
+from clusterdns.plugins.kubernetes.wirecache import WireCache
+from clusterdns.server.block import Block
+from clusterdns.server.handler import QueryHandler
 
 ZONE = "cluster.local."
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
-from clusterdns.cache import DENIAL, SUCCESS, ResponseCache, cache_key
-from clusterdns.config import CacheConfig
+from clusterdns.config.servers import CacheConfig
+from clusterdns.dns.packet import scan, without_opt
 from clusterdns.metrics import METRICS
-from clusterdns.packet import scan, without_opt
+from clusterdns.plugins.cache.cache import DENIAL, SUCCESS, ResponseCache, cache_key
 
 
 class Clock:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from clusterdns.config import (
+from clusterdns.config.corefile import CorefileError
+from clusterdns.config.servers import (
     DEFAULT_COREFILE,
     CacheConfig,
     ForwardConfig,
@@ -21,7 +22,6 @@ from clusterdns.config import (
     load_config_file,
     parse_duration,
 )
-from clusterdns.corefile import CorefileError
 
 
 def server(body: str, keys: str = ".:53") -> ServerConfig:

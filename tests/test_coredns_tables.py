@@ -13,12 +13,11 @@ import pytest
 import yaml
 from dnslib import QTYPE, RCODE
 
-from clusterdns.config import load_config
-from clusterdns.index import RecordIndex
-from clusterdns.names import endpoint_name
-from clusterdns.objects import Endpoint
-from clusterdns.records import BuildOptions
-from clusterdns.resolver import Resolver, ResolverSettings
+from clusterdns.config.servers import load_config
+from clusterdns.plugins.kubernetes.index import RecordIndex
+from clusterdns.plugins.kubernetes.objects import Endpoint, endpoint_name
+from clusterdns.plugins.kubernetes.records import BuildOptions
+from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
 from tests.resolver_helpers import state_from_items
 
 DATA = Path(__file__).parent / "data"

@@ -15,8 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from clusterdns.config import DEFAULT_COREFILE, ServerConfig, load_config
-from clusterdns.informer import RESOURCES
+from clusterdns.config.servers import DEFAULT_COREFILE, ServerConfig, load_config
+from clusterdns.plugins.kubernetes.informer import RESOURCES
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"

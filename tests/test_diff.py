@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns.zonefile import DumpError, read_dump
+from clusterdns.audit.zonefile import DumpError, read_dump
 from tests.dump_helpers import cli
 from tests.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 

@@ -12,11 +12,12 @@ import dns.zone
 import pytest
 from dnslib import QTYPE
 
-from clusterdns.app import kubernetes_block, load_servers
-from clusterdns.diff import service_of
-from clusterdns.dump import Record, record_from_rr, zone_records
-from clusterdns.progress import Progress
-from clusterdns.sources import SourceError, cluster_source
+from clusterdns.audit.diff import service_of
+from clusterdns.audit.sources import SourceError, cluster_source
+from clusterdns.cli.progress import Progress
+from clusterdns.dns.zone import Record, record_from_rr
+from clusterdns.plugins.kubernetes.zone import zone_records
+from clusterdns.server.app import kubernetes_block, load_servers
 from tests.conftest import DEMO
 from tests.dump_helpers import cli
 from tests.fakeapi import FakeKubeAPI

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dnslib import QTYPE
 
-from clusterdns.explain import explain
+from clusterdns.audit.explain import explain
 from tests.conftest import DEMO
 from tests.dump_helpers import cli
 from tests.resolver_helpers import make_resolver, state_from_file, state_from_items, texts

@@ -8,13 +8,18 @@ import time
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from clusterdns.asked import asked_by
-from clusterdns.cache import ResponseCache
-from clusterdns.config import CacheConfig, ForwardConfig
-from clusterdns.forward import Forward, ForwardError, UpstreamConfigError, upstream_addresses
+from clusterdns.config.servers import CacheConfig, ForwardConfig
+from clusterdns.dns.message import parse_query
 from clusterdns.metrics import METRICS
-from clusterdns.relay import Relay
-from clusterdns.wire import parse_query
+from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.forward.forward import (
+    Forward,
+    ForwardError,
+    UpstreamConfigError,
+    upstream_addresses,
+)
+from clusterdns.server.asked import asked_by
+from clusterdns.server.relay import Relay
 from tests.upstream import FakeUpstream
 
 

@@ -17,10 +17,14 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
-from clusterdns.informer import Informer, backoff_delay
-from clusterdns.kubeclient import KubeClientError, make_api_client
-from clusterdns.objects import TRIGGER_TIME_ANNOTATION, EndpointSlice, ServiceKind
-from clusterdns.state import ClusterState
+from clusterdns.plugins.kubernetes.client import KubeClientError, make_api_client
+from clusterdns.plugins.kubernetes.informer import Informer, backoff_delay
+from clusterdns.plugins.kubernetes.objects import (
+    TRIGGER_TIME_ANNOTATION,
+    EndpointSlice,
+    ServiceKind,
+)
+from clusterdns.plugins.kubernetes.state import ClusterState
 from tests.fakeapi import FakeKubeAPI, StateLoop, running_informer, wait_for
 from tests.snapshots import endpoint, endpoint_slice, namespace, pod, service
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from clusterdns.metrics import METRICS, Histogram, exposition, on_slice_change
-from clusterdns.objects import EndpointSlice, Service, ServiceKind
+from clusterdns.plugins.kubernetes.objects import EndpointSlice, Service, ServiceKind
 
 
 def samples(name: str) -> dict[frozenset, float]:

@@ -8,8 +8,7 @@ import dns.rcode
 import pytest
 from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
 
-from clusterdns.loadbalance import shuffle_addresses
-from clusterdns.packet import (
+from clusterdns.dns.packet import (
     PacketError,
     failure,
     opt_record,
@@ -19,6 +18,7 @@ from clusterdns.packet import (
     ttl_of,
     without_opt,
 )
+from clusterdns.plugins.loadbalance import shuffle_addresses
 
 
 def reply(

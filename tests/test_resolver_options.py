@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from clusterdns.objects import EndpointSlice, Namespace, Pod, Service, parse_object
+from clusterdns.plugins.kubernetes.objects import (
+    EndpointSlice,
+    Namespace,
+    Pod,
+    Service,
+    parse_object,
+)
 from tests.resolver_helpers import ask, make_resolver, rcode_name, state_from_items, texts
 from tests.snapshots import endpoint, endpoint_slice, namespace, pod, service
 

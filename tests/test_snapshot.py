@@ -8,8 +8,8 @@ import logging
 import pytest
 import yaml
 
-from clusterdns.objects import Service
-from clusterdns.snapshot import SnapshotError, load_snapshot
+from clusterdns.plugins.kubernetes.objects import Service
+from clusterdns.plugins.kubernetes.snapshot import SnapshotError, load_snapshot
 from tests.conftest import DEMO
 from tests.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 

@@ -14,10 +14,11 @@ import dns.query
 import pytest
 from dnslib import EDNS0, DNSRecord, EDNSOption
 
-from clusterdns import mmsg
-from clusterdns.handler import QueryHandler, Reply
-from clusterdns.transport import set_receive_buffer
-from clusterdns.udp import UdpListener
+from clusterdns.server.handler import QueryHandler
+from clusterdns.transport import mmsg
+from clusterdns.transport.listener import set_receive_buffer
+from clusterdns.transport.protocols import Reply
+from clusterdns.transport.udp import UdpListener
 from tests.conftest import DEMO, start_server, stop_server
 from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 from tests.test_wirecache import Variant, demo_names, query

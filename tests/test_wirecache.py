@@ -14,13 +14,13 @@ from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord, EDNSOptio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterdns import wire
-from clusterdns.block import Block
-from clusterdns.handler import QueryHandler
-from clusterdns.objects import Service
-from clusterdns.resolver import Resolver
-from clusterdns.wire import parse_query, reply_size_limit
-from clusterdns.wirecache import WireCache, question_key, scope_of
+from clusterdns.dns import message as wire
+from clusterdns.dns.message import parse_query, reply_size_limit
+from clusterdns.plugins.kubernetes.objects import Service
+from clusterdns.plugins.kubernetes.resolver import Resolver
+from clusterdns.plugins.kubernetes.wirecache import WireCache, question_key, scope_of
+from clusterdns.server.block import Block
+from clusterdns.server.handler import QueryHandler
 from tests.conftest import DEMO
 from tests.resolver_helpers import handler_for, make_resolver, state_from_file
 

@@ -10,7 +10,7 @@ import socket
 from prometheus_client.parser import text_string_to_metric_families
 
 from clusterdns.metrics import Metrics, exposition_of, process_values
-from clusterdns.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
+from clusterdns.server.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
 
 
 def samples(text: bytes) -> dict[tuple[str, frozenset], float]:

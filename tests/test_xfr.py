@@ -15,8 +15,10 @@ import dns.rcode
 import pytest
 from dnslib import QTYPE, RCODE, RR, SOA, DNSRecord
 
-from clusterdns.config import TransferConfig
-from clusterdns.xfr import TransferError, ZoneTransfer, fetch_zone, is_transfer
+from clusterdns.audit.axfr import TransferError, fetch_zone
+from clusterdns.config.servers import TransferConfig
+from clusterdns.plugins.kubernetes.zone import ClusterZones
+from clusterdns.plugins.transfer import ZoneTransfer, is_transfer
 from tests.conftest import DEMO, ServerProcess, start_server, stop_server
 from tests.dump_helpers import cli, record_set
 from tests.resolver_helpers import make_resolver, state_from_file
@@ -157,11 +159,11 @@ def test_a_large_zone_spans_messages_of_at_most_64k(big, tmp_path):
 
 def test_allowed_clients_and_zones():
     resolver = make_resolver(state_from_file(DEMO))
-    xfr = ZoneTransfer(resolver, [TransferConfig((ZONE,), ("10.0.0.0/8", "fd00::/8")),
+    xfr = ZoneTransfer(ClusterZones(resolver), [TransferConfig((ZONE,), ("10.0.0.0/8", "fd00::/8")),
                                   TransferConfig(("example.org.",), ("*",))])
     assert xfr.allowed(ZONE, "10.1.2.3") and xfr.allowed(ZONE, "fd00::1")
     assert not xfr.allowed(ZONE, "192.0.2.1") and not xfr.allowed(ZONE, "garbage")
-    assert ZoneTransfer(resolver, [TransferConfig((".",), ("*",))]).allowed(ZONE, "192.0.2.1")
+    assert ZoneTransfer(ClusterZones(resolver), [TransferConfig((".",), ("*",))]).allowed(ZONE, "192.0.2.1")
 
 
 def test_is_transfer_reads_the_question_type():

@@ -1,0 +1,275 @@
+"""DNS messages in and out: parse a query, encode an Answer, honour sizes (SPEC §8).
+
+Malformed input never raises: a query whose header can be read gets FORMERR, anything
+shorter is dropped (None).
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import dataclass, field
+
+from dnslib import (
+    CLASS,
+    EDNS0,
+    OPCODE,
+    QTYPE,
+    RCODE,
+    RR,
+    DNSBuffer,
+    DNSError,
+    DNSHeader,
+    DNSQuestion,
+    DNSRecord,
+)
+
+HEADER = struct.Struct("!HHHHHH")
+UDP_DEFAULT_SIZE = 512
+UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
+TCP_MAX_SIZE = 65535
+QR_BIT = 0x8000
+EDNS_VERSION = 0
+BADVERS = 16
+AA_BIT, RD_BIT = 0x0400, 0x0100
+DO_FLAG = 0x8000  # in the OPT record's TTL
+_TYPE_CLASS = struct.Struct("!HH")
+_TYPE_CLASS_TTL = struct.Struct("!HHI")
+_RDLENGTH = struct.Struct("!H")
+_SOA_TIMES = struct.Struct("!IIIII")
+CLASS_ANY = 255  # dnslib names it "*", which attribute access cannot reach
+
+
+@dataclass
+class Answer:
+    """What a plugin answers: the reply's rcode and sections, before encoding."""
+
+    rcode: int = RCODE.NOERROR
+    answer: list[RR] = field(default_factory=list)
+    authority: list[RR] = field(default_factory=list)
+    additional: list[RR] = field(default_factory=list)
+    authoritative: bool = True
+    forward: bool = False  # not ours: the forwarder answers the whole question
+    chase: str | None = None  # ExternalName target outside our zones: resolve, append
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    record: DNSRecord
+    question: DNSQuestion
+    edns_size: int | None  # the client's UDP buffer size when it sent OPT
+    do_bit: bool
+
+    @property
+    def id(self) -> int:
+        return self.record.header.id
+
+
+class Reject(Exception):
+    """A query we answer with an error code (or drop, when `reply` is None)."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        super().__init__("rejected query")
+        self.reply = reply
+
+
+def parse_query(data: bytes) -> Query:
+    """Parse a query; raise Reject with the reply to send (FORMERR/NOTIMP) or None to drop."""
+    if len(data) < HEADER.size:
+        raise Reject(None)
+    ident, flags = struct.unpack_from("!HH", data)
+    if flags & QR_BIT:
+        raise Reject(None)  # a response sent to us: never answer it (reflection loops)
+    opcode = (flags >> 11) & 0xF
+    if opcode != OPCODE.QUERY:
+        raise Reject(error_reply(ident, flags, RCODE.NOTIMP))
+    try:
+        record = DNSRecord.parse(data)
+    except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR)) from None
+    if len(record.questions) != 1:
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR))
+    opts = [rr for rr in record.ar if rr.rtype == QTYPE.OPT]
+    if len(opts) > 1:
+        raise Reject(error_reply(ident, flags, RCODE.FORMERR))  # RFC 6891 §6.1.1
+    edns_size, do_bit = None, False
+    if opts:
+        edns_size = max(UDP_DEFAULT_SIZE, opts[0].rclass)
+        do_bit = bool(opts[0].ttl & 0x8000)
+        if (opts[0].ttl >> 16) & 0xFF != EDNS_VERSION:
+            raise Reject(badvers_reply(record, edns_size))
+    return Query(record, record.questions[0], edns_size, do_bit)
+
+
+def badvers_reply(record: DNSRecord, edns_size: int) -> bytes:
+    """RFC 6891 §6.1.3: an EDNS version we do not speak gets BADVERS (16: extended rcode 1
+    in our OPT, 0 in the header) with the version we do speak, as CoreDNS answers."""
+    header = DNSHeader(id=record.header.id, qr=1, rd=record.header.rd, rcode=0)
+    opt = EDNS0(udp_len=min(edns_size, UDP_MAX_SIZE), ext_rcode=BADVERS >> 4)
+    return bytes(DNSRecord(header, q=record.questions[0], ar=[opt]).pack())
+
+
+def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
+    """A bare reply with no sections: QR set, opcode and RD copied, the given rcode."""
+    flags = QR_BIT | (query_flags & 0x7900) | rcode  # opcode bits and RD
+    return HEADER.pack(ident, flags, 0, 0, 0, 0)
+
+
+def encode(query: Query, answer: Answer, max_size: int) -> bytes:
+    """The reply for `answer`, shrunk to `max_size`: additional records go first, then
+    answer records, and TC is set when answers had to go."""
+    negative = _negative(query, answer, max_size)
+    if negative is not None:
+        return negative
+    header = DNSHeader(
+        id=query.id,
+        qr=1,
+        aa=int(answer.authoritative),
+        rd=query.record.header.rd,
+        ra=0,
+        rcode=answer.rcode,
+    )
+    reply = DNSRecord(
+        header,
+        q=query.question,
+        rr=list(answer.answer),
+        auth=list(answer.authority),
+        ar=list(answer.additional),
+    )
+    opt = _opt(query)
+    if opt is not None:
+        reply.add_ar(opt)
+    data = pack(reply)
+    if len(data) <= max_size:
+        return data
+    reply.ar = [opt] if opt is not None else []
+    data = pack(reply)
+    if len(data) <= max_size:
+        return data
+    reply.header.tc = 1
+    fits, too_many = 0, len(reply.rr)  # binary search for the most answers that fit
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        reply.rr = answer.answer[:middle]
+        if len(pack(reply)) <= max_size:
+            fits = middle
+        else:
+            too_many = middle
+    reply.rr = answer.answer[:fits]
+    return pack(reply)
+
+
+def _negative(query: Query, answer: Answer, max_size: int) -> bytes | None:
+    """NXDOMAIN and NODATA (a lone SOA in the authority section: most cluster replies, as
+    search-path expansions are) written without dnslib's objects, byte for byte what `pack`
+    writes; None for any other reply, or one `pack` would refuse or cut."""
+    if answer.answer or answer.additional or len(answer.authority) != 1:
+        return None
+    soa = answer.authority[0]
+    question = query.question
+    names = (question.qname.label, soa.rname.label, soa.rdata.mname.label, soa.rdata.rname.label)
+    if soa.rtype != QTYPE.SOA or not all(map(_packable, names)):
+        return None
+    flags = QR_BIT | answer.rcode
+    flags |= (AA_BIT if answer.authoritative else 0) | (RD_BIT if query.record.header.rd else 0)
+    opt = query.edns_size is not None
+    out = bytearray(HEADER.pack(query.id, flags, 1, 0, 1, int(opt)))
+    written: dict[tuple[bytes, ...], int] = {}
+    _put_name(out, written, names[0])
+    out += _TYPE_CLASS.pack(question.qtype, question.qclass)
+    _put_name(out, written, names[1])
+    out += _TYPE_CLASS_TTL.pack(QTYPE.SOA, soa.rclass, soa.ttl)
+    rdata_at = len(out)
+    out += b"\0\0"
+    _put_name(out, written, names[2])
+    _put_name(out, written, names[3])
+    out += _SOA_TIMES.pack(*soa.rdata.times)
+    _RDLENGTH.pack_into(out, rdata_at, len(out) - rdata_at - 2)
+    if opt:
+        size = min(query.edns_size, UDP_MAX_SIZE)  # as _opt mirrors it
+        out += b"\0" + _TYPE_CLASS_TTL.pack(QTYPE.OPT, size, DO_FLAG if query.do_bit else 0)
+        out += b"\0\0"
+    return bytes(out) if len(out) <= max_size else None
+
+
+def _packable(labels: tuple[bytes, ...]) -> bool:
+    """What dnslib's encode_name accepts (it raises otherwise)."""
+    return all(len(label) <= 63 for label in labels) and len(b".".join(labels)) <= 253
+
+
+def _put_name(
+    out: bytearray, written: dict[tuple[bytes, ...], int], labels: tuple[bytes, ...]
+) -> None:
+    """dnslib's encode_name with the case-insensitive table: a pointer to the longest
+    suffix already written, else the label, remembered for the names after it."""
+    for i in range(len(labels)):
+        suffix = _lower(labels[i:])
+        offset = written.get(suffix)
+        if offset is not None:
+            out += _RDLENGTH.pack(0xC000 | offset)
+            return
+        written[suffix] = len(out)
+        out.append(len(labels[i]))
+        out += labels[i]
+    out.append(0)
+
+
+class _NamesAnyCase(dict[tuple[bytes, ...], int]):
+    """dnslib's table of names already written (labels → offset), matched without case."""
+
+    def __contains__(self, labels: object) -> bool:
+        return super().__contains__(_lower(labels))  # type: ignore[arg-type]
+
+    def __getitem__(self, labels: tuple[bytes, ...]) -> int:
+        return super().__getitem__(_lower(labels))
+
+    def __setitem__(self, labels: tuple[bytes, ...], offset: int) -> None:
+        super().__setitem__(_lower(labels), offset)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # the same zone suffixes come up in every reply
+def _lower(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in labels)
+
+
+def pack(record: DNSRecord) -> bytes:
+    """`record.pack()`, but a name compresses to an earlier one that differs only in case.
+
+    Then the layout of a reply does not depend on the case of the question: every name that
+    ends like the question points into it, whatever case either was written in. So two
+    queries that differ only in case get the same bytes but for the question's own, which
+    is what lets the wire cache copy one reply for both (0x20: owner names equal to the
+    question are pointers to it, so they keep the asker's case)."""
+    record.set_header_qa()
+    buffer = DNSBuffer()
+    buffer.names = _NamesAnyCase()
+    record.header.pack(buffer)
+    for section in (record.questions, record.rr, record.auth, record.ar):
+        for item in section:
+            item.pack(buffer)
+    return bytes(buffer.data)
+
+
+def reply_size_limit(query: Query, over_tcp: bool) -> int:
+    return size_limit(query.edns_size, over_tcp)
+
+
+def size_limit(edns_size: int | None, over_tcp: bool) -> int:
+    """The most a reply may take: 64K over TCP, else the EDNS buffer (capped) or 512."""
+    if over_tcp:
+        return TCP_MAX_SIZE
+    if edns_size is None:
+        return UDP_DEFAULT_SIZE
+    return min(edns_size, UDP_MAX_SIZE)
+
+
+def _opt(query: Query) -> EDNS0 | None:
+    if query.edns_size is None:
+        return None
+    # like CoreDNS, mirror the client's buffer size (capped to what we send at most)
+    size = min(query.edns_size, UDP_MAX_SIZE)
+    return EDNS0(udp_len=size, flags="do" if query.do_bit else "")
+
+
+def is_internet_class(query: Query) -> bool:
+    return query.question.qclass in (CLASS.IN, CLASS_ANY)

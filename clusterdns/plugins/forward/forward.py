@@ -1,0 +1,179 @@
+"""CoreDNS's `forward`: which names go upstream, to which upstream in what order, and what the
+client gets when none answers.
+
+A query tries the upstreams in policy order, skipping those that are down (all down: one at
+random), until one replies or 5 s pass. A UDP reply with TC is asked again over TCP. When every
+upstream failed at once (refused, unreachable) the query fails right away; only a timeout,
+which may be a lost packet, is worth another round. More than `max_concurrent` queries in
+flight are REFUSED. Upstreams are written in the Corefile or read from a resolv.conf file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from pathlib import Path
+
+from dnslib import RCODE
+
+from clusterdns.config.addresses import parse_listen
+from clusterdns.config.servers import ForwardConfig
+from clusterdns.dns.names import in_zone
+from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
+from clusterdns.metrics import METRICS, PROXY_NAME, RCODE_LABELS
+from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream, UpstreamError
+
+DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+class ForwardError(Exception):
+    """No upstream answered: the client gets `rcode`; `message` is for the errors plugin."""
+
+    def __init__(self, rcode: int, message: str) -> None:
+        super().__init__(message)
+        self.rcode = rcode
+
+
+class UpstreamConfigError(ValueError):
+    """The upstreams a forward names cannot be used (an unreadable or empty resolv.conf)."""
+
+
+def nameservers(path: str) -> list[tuple[str, int]]:
+    """The `nameserver` addresses of a resolv.conf file, on port 53."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UpstreamConfigError(f"forward: cannot read {path}: {exc.strerror or exc}") from None
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            found.append((fields[1], 53))
+    if not found:
+        raise UpstreamConfigError(f"forward: {path} has no nameserver lines")
+    return found
+
+
+def upstream_addresses(
+    to: tuple[str, ...], resolv_conf: str = RESOLV_CONF
+) -> list[tuple[str, int]]:
+    """The (host, port) pairs a forward's TO list names; `resolv_conf` stands in for
+    /etc/resolv.conf (tests point it at a loopback upstream)."""
+    addresses: list[tuple[str, int]] = []
+    for item in to:
+        text = item.removeprefix("dns://")
+        if "/" in text:
+            addresses += nameservers(resolv_conf if text == RESOLV_CONF else text)
+        else:
+            addresses.append(parse_listen(text, default_port=53))
+    return addresses
+
+
+class Forward:
+    def __init__(
+        self,
+        config: ForwardConfig,
+        resolv_conf: str = RESOLV_CONF,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        deadline: float = DEADLINE,
+    ) -> None:
+        self.config = config
+        self.read_timeout = read_timeout
+        self.deadline = deadline
+        self.upstreams = [
+            Upstream(
+                host,
+                port,
+                expire=config.expire,
+                health_interval=config.health_check,
+                max_fails=config.max_fails,
+                health_over_tcp=config.force_tcp,
+            )
+            for host, port in upstream_addresses(config.to, resolv_conf)
+        ]
+        self.in_flight = 0
+        self._next = 0  # round_robin: where the next query starts
+
+    def matches(self, name: str) -> bool:
+        """Whether `name` (absolute, lower case) is forwarded: inside FROM and not excepted."""
+        zone = self.config.zone
+        if not in_zone(name, zone):
+            return False
+        return name == zone or not any(in_zone(name, e) for e in self.config.except_zones)
+
+    async def exchange(self, query: bytes, over_tcp: bool) -> tuple[bytes, Layout]:
+        """An upstream's reply to `query` and its layout. Raises ForwardError."""
+        limit = self.config.max_concurrent
+        if limit and self.in_flight >= limit:
+            METRICS.max_concurrent_rejects += 1
+            raise ForwardError(RCODE.REFUSED, f"concurrent queries exceeded maximum {limit}")
+        config = self.config
+        tcp = config.force_tcp or (over_tcp and not config.prefer_udp)
+        self.in_flight += 1
+        try:
+            return await self._exchange(query, tcp)
+        finally:
+            self.in_flight -= 1
+
+    def close(self) -> None:
+        for upstream in self.upstreams:
+            upstream.close()
+
+    async def _exchange(self, query: bytes, tcp: bool) -> tuple[bytes, Layout]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline
+        error = "no healthy upstreams"
+        while True:
+            timed_out = False
+            for upstream in self._candidates():
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise ForwardError(RCODE.SERVFAIL, error)
+                try:
+                    return await self._ask(upstream, query, tcp, min(self.read_timeout, left))
+                except UpstreamError as exc:
+                    error, timed_out = str(exc), timed_out or exc.timeout
+                    upstream.check_health()
+            if not timed_out:
+                raise ForwardError(RCODE.SERVFAIL, error)
+
+    def _candidates(self) -> list[Upstream]:
+        """The upstreams to try, in policy order, without those that are down."""
+        upstreams = self.upstreams
+        policy = self.config.policy
+        if len(upstreams) == 1:
+            ordered = upstreams
+        elif policy == "random":
+            ordered = random.sample(upstreams, len(upstreams))
+        elif policy == "round_robin":
+            start, self._next = self._next, (self._next + 1) % len(upstreams)
+            ordered = upstreams[start:] + upstreams[:start]
+        else:
+            ordered = upstreams
+        healthy = [upstream for upstream in ordered if not upstream.down()]
+        if healthy:
+            return healthy
+        # All down: assume health checking itself is broken and try one at random, as CoreDNS.
+        METRICS.healthcheck_broken += 1
+        return [random.choice(upstreams)]
+
+    async def _ask(
+        self, upstream: Upstream, query: bytes, tcp: bool, timeout: float
+    ) -> tuple[bytes, Layout]:
+        start = time.perf_counter()
+        reply = await upstream.exchange(query, tcp, timeout)
+        if not tcp and truncated(reply):
+            with contextlib.suppress(UpstreamError):  # else keep the truncated reply
+                reply = await upstream.exchange(query, True, timeout)
+        try:
+            layout = scan(reply)
+        except PacketError as exc:
+            raise UpstreamError(f"{upstream.label}: malformed reply: {exc}") from None
+        code = rcode(reply)
+        labels = (PROXY_NAME, upstream.label, RCODE_LABELS.get(code) or f"RCODE{code}")
+        METRICS.proxy_duration.observe(labels, time.perf_counter() - start)
+        return reply, layout

@@ -1,0 +1,198 @@
+"""RecordIndex: ClusterState turned into DNS names, rebuilt one service at a time.
+
+Follows the state as a listener: a change to a Service or its EndpointSlices rebuilds that
+service's names only; a namespace appearing or going rebuilds the services in it.
+`serial`, the SOA serial, moves on every change of served data and only then: the unix time
+of the change, or one more than before when changes come faster than a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from cachetools import LRUCache
+
+from clusterdns.plugins.kubernetes.objects import ServiceKind
+from clusterdns.plugins.kubernetes.records import (
+    BuildOptions,
+    Node,
+    ServiceRecords,
+    build_service,
+    endpoint_nodes,
+    service_name,
+)
+from clusterdns.plugins.kubernetes.state import ClusterState, Key, StateListener
+
+BUILT_ENDPOINTS_KEPT = 256
+# IP → the service(s) with a ready endpoint of that IP; a bare key in the common case of one,
+# because a large cluster has 100k of these. Endpoint names are found from the state.
+EndpointOwners = Key | tuple[Key, ...]
+
+
+class Owned(NamedTuple):
+    """What the index remembers of one service: the names it owns and its PTR entries."""
+
+    names: tuple[str, ...]
+    service_ptrs: tuple[tuple[str, str], ...]
+    endpoint_ips: tuple[str, ...]
+    endpoints_hash: int  # stands for the endpoint names that are not stored
+
+
+class RecordIndex(StateListener):
+    def __init__(
+        self,
+        state: ClusterState,
+        zones: tuple[str, ...],
+        options: BuildOptions,
+        namespaces: frozenset[str] = frozenset(),
+    ) -> None:
+        self.state = state
+        self.zones = zones
+        self.options = options
+        self.exposed_namespaces = namespaces
+        self.nodes: dict[str, Node] = {}
+        self.by_service: dict[Key, Owned] = {}
+        self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
+        self.endpoint_owners: dict[str, EndpointOwners] = {}
+        self.serial = int(time.time())
+        # endpoint names of ClusterIP services asked for lately: building them walks every
+        # endpoint of the service, which random names under a big service must not repeat
+        self._built_endpoints: LRUCache[tuple[Key, str], dict[str, Node]] = LRUCache(
+            BUILT_ENDPOINTS_KEPT
+        )
+        state.subscribe(self)
+        self.services_changed(set(state.services) | set(state.slices_by_service))
+
+    # -- StateListener -------------------------------------------------------------
+
+    def services_changed(self, keys: set[Key]) -> None:
+        changed = False
+        for key in keys:
+            changed |= self._rebuild(key)
+        if changed:
+            self._bump()
+
+    def namespaces_changed(self, names: set[str]) -> None:
+        self.services_changed({key for key in self.state.services if key[0] in names})
+        self._bump()  # the namespace names themselves appear or go
+
+    def pods_changed(self) -> None:
+        self._bump()  # `pods verified` answers depend on pods; nothing is stored per pod here
+
+    # -- queries ---------------------------------------------------------------------
+
+    def namespace_exposed(self, namespace: str) -> bool:
+        """A namespace is served when it exists and passes the `namespaces` filter."""
+        if self.exposed_namespaces and namespace not in self.exposed_namespaces:
+            return False
+        return self.state.has_namespace(namespace)
+
+    def ptr_targets(self, ip: str) -> list[str]:
+        """PTR targets (in the first cluster zone) for a canonical IP: a cluster IP's service,
+        else every ready endpoint with that IP (one per selecting service)."""
+        services = self.service_ptrs.get(ip)
+        if services:
+            return [min(services.values())]
+        return self.endpoint_names(ip)
+
+    def endpoint_names(self, ip: str, zone: str | None = None) -> list[str]:
+        """The names of the ready endpoints with this IP (in the first cluster zone unless
+        `zone` says otherwise)."""
+        zone = zone or self.zones[0]
+        return sorted(
+            name
+            for key in self.owners_of(ip)
+            for name, node in self.endpoint_nodes(key, zone).items()
+            if ip in node.a or ip in node.aaaa
+        )
+
+    def owners_of(self, ip: str) -> tuple[Key, ...]:
+        """The services with a ready endpoint of this IP."""
+        return _keys(self.endpoint_owners.get(ip, ()))
+
+    def endpoint_nodes(self, key: Key, zone: str) -> dict[str, Node]:
+        """The endpoint names of a served service in `zone`: stored for headless services,
+        built from the state for ClusterIP ones."""
+        owned = self.by_service.get(key)
+        svc = self.state.services.get(key)
+        if owned is None or svc is None:
+            return {}
+        if svc.kind is ServiceKind.HEADLESS:
+            suffix = "." + service_name(svc, zone)
+            dots = suffix.count(".")  # one label before the service name, not _port._proto
+            return {
+                name: self.nodes[name]
+                for name in owned.names
+                if name.endswith(suffix) and name.count(".") == dots and name[0] != "_"
+            }
+        built = self._built_endpoints.get((key, zone))
+        if built is None:
+            built = endpoint_nodes(svc, self.state.slices_of(key), zone, self.options)
+            self._built_endpoints[(key, zone)] = built
+        return built
+
+    def services_sorted(self) -> Iterator[tuple[Key, tuple[str, ...]]]:
+        """Services by name then namespace (the dump order, SPEC §10), with their names."""
+        for key in sorted(self.by_service, key=lambda k: (k[1], k[0])):
+            yield key, self.by_service[key].names
+
+    # -- internals -------------------------------------------------------------------
+
+    def _bump(self) -> None:
+        self.serial = max(int(time.time()), self.serial + 1)
+
+    def _rebuild(self, key: Key) -> bool:
+        """Rebuild one service's names; True when what it serves changed."""
+        old = self.by_service.pop(key, None)
+        for zone in self.zones:
+            self._built_endpoints.pop((key, zone), None)
+        old_nodes: dict[str, Node] = {}
+        if old is not None:
+            old_nodes = {name: self.nodes.pop(name) for name in old.names}
+            self._unlink_ptrs(key, old)
+        new = self._build(key)
+        if new is not None:
+            self.nodes.update(new.nodes)
+            owned = Owned(
+                tuple(new.nodes), new.service_ptrs, new.endpoint_ips, new.endpoints_hash
+            )
+            self._link_ptrs(key, owned)
+            self.by_service[key] = owned
+        if old is None or new is None:
+            return old is not new
+        return old_nodes != new.nodes or old[1:] != owned[1:]
+
+    def _build(self, key: Key) -> ServiceRecords | None:
+        svc = self.state.services.get(key)
+        if svc is None or not self.namespace_exposed(svc.namespace):
+            return None
+        slices = [] if svc.kind is ServiceKind.EXTERNAL_NAME else self.state.slices_of(key)
+        records = build_service(svc, slices, self.zones, self.options)
+        return records if records.nodes else None
+
+    def _link_ptrs(self, key: Key, owned: Owned) -> None:
+        for ip, target in owned.service_ptrs:
+            self.service_ptrs.setdefault(ip, {})[key] = target
+        for ip in owned.endpoint_ips:
+            known = self.endpoint_owners.get(ip)
+            self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
+
+    def _unlink_ptrs(self, key: Key, owned: Owned) -> None:
+        for ip, _target in owned.service_ptrs:
+            owners = self.service_ptrs[ip]
+            del owners[key]
+            if not owners:
+                del self.service_ptrs[ip]
+        for ip in owned.endpoint_ips:
+            rest = tuple(k for k in _keys(self.endpoint_owners[ip]) if k != key)
+            if not rest:
+                del self.endpoint_owners[ip]
+            else:
+                self.endpoint_owners[ip] = rest[0] if len(rest) == 1 else rest
+
+
+def _keys(owners: EndpointOwners | tuple[()]) -> tuple[Key, ...]:
+    """The owner keys of one IP: a bare key is a (namespace, name) pair of strings."""
+    return (owners,) if owners and isinstance(owners[0], str) else owners  # type: ignore[return-value]

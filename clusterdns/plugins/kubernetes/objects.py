@@ -1,0 +1,271 @@
+"""The compact, immutable records of the Kubernetes objects DNS needs (SPEC §1).
+
+Both sources (snapshot files and the informer) turn raw API JSON into these with
+`parse_object`, so both feed the same state with the same validation.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import lru_cache
+from sys import intern
+from typing import Any
+
+from clusterdns.dns.names import canonical_ip, dashed_ip
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+
+
+class ObjectError(ValueError):
+    """A Kubernetes object lacks a field DNS needs, or has one of the wrong shape."""
+
+
+class ServiceKind(enum.Enum):
+    CLUSTER_IP = "ClusterIP"
+    HEADLESS = "Headless"
+    EXTERNAL_NAME = "ExternalName"
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    name: str
+    protocol: str  # upper case as in the API: TCP, UDP, SCTP
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    namespace: str
+    name: str
+    kind: ServiceKind
+    cluster_ips: tuple[str, ...]
+    external_name: str
+    ports: tuple[Port, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    addresses: tuple[str, ...]
+    ready: bool
+    hostname: str | None
+    pod_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSlice:
+    namespace: str
+    name: str
+    service: str  # the kubernetes.io/service-name label; "" when absent
+    address_type: str  # IPv4, IPv6 or FQDN
+    endpoints: tuple[Endpoint, ...]
+    ports: tuple[Port, ...]
+    trigger_time: str | None  # endpoints.kubernetes.io/last-change-trigger-time
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def service_key(self) -> tuple[str, str]:
+        return (self.namespace, self.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return ("", self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    ips: tuple[str, ...]
+    running: bool  # not finished (Succeeded/Failed) and not being deleted
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+KubeObject = Service | EndpointSlice | Namespace | Pod
+
+# API kind → the record type it becomes.
+KINDS: dict[str, type] = {
+    "Service": Service,
+    "EndpointSlice": EndpointSlice,
+    "Namespace": Namespace,
+    "Pod": Pod,
+}
+
+
+def _field(obj: dict[str, Any], path: str, expected: type, default: Any = ...) -> Any:
+    """Follow a dotted path; raise ObjectError naming it when missing or mistyped."""
+    value: Any = obj
+    for part in path.split("."):
+        if not isinstance(value, dict) or value.get(part) is None:
+            if default is ...:
+                raise ObjectError(f"{path} is missing")
+            return default
+        value = value[part]
+    if not isinstance(value, expected):
+        raise ObjectError(f"{path} must be a {expected.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _ports(items: list[Any], path: str) -> tuple[Port, ...]:
+    ports = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ObjectError(f"{path}[{i}] must be a mapping")
+        number = item.get("port")
+        if number is None:
+            continue  # EndpointSlice ports may leave the port unset: "all ports"
+        if not isinstance(number, int) or not 0 <= number <= 65535:
+            raise ObjectError(f"{path}[{i}].port must be a port number, not {number!r}")
+        ports.append(
+            Port(
+                name=intern(str(item.get("name") or "")),
+                protocol=intern(str(item.get("protocol") or "TCP").upper()),
+                port=number,
+            )
+        )
+    return _shared(tuple(ports))
+
+
+# Memory at 10k services: the strings and port lists that repeat across objects (namespaces,
+# port names, whole port lists like http/80) are stored once instead of once per object.
+@lru_cache(maxsize=4096)
+def _shared(ports: tuple[Port, ...]) -> tuple[Port, ...]:
+    return ports
+
+
+def parse_service(obj: dict[str, Any]) -> Service:
+    namespace = intern(_field(obj, "metadata.namespace", str, "default"))
+    name = intern(_field(obj, "metadata.name", str))  # shared with its slices' label
+    spec = _field(obj, "spec", dict, {})
+    svc_type = _field(spec, "type", str, "ClusterIP")
+    ports = _ports(_field(spec, "ports", list, []), "spec.ports")
+    if svc_type == "ExternalName":
+        external = _field(spec, "externalName", str, "").rstrip(".").lower()
+        return Service(namespace, name, ServiceKind.EXTERNAL_NAME, (), external, ports)
+    ips = _field(spec, "clusterIPs", list, [])
+    if not ips:
+        single = _field(spec, "clusterIP", str, "")
+        ips = [single] if single else []
+    if not all(isinstance(ip, str) for ip in ips):
+        raise ObjectError("spec.clusterIPs must be a list of strings")
+    if ips and ips[0] == "None":
+        return Service(namespace, name, ServiceKind.HEADLESS, (), "", ports)
+    return Service(namespace, name, ServiceKind.CLUSTER_IP, _canonical_ips(ips), "", ports)
+
+
+def _canonical_ips(texts: list[str]) -> tuple[str, ...]:
+    """Addresses in canonical form, parsed once here so nothing downstream parses them again;
+    text that is no IP address is dropped (the API server never sends any)."""
+    return tuple(ip for ip in map(canonical_ip, texts) if ip is not None)
+
+
+def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
+    namespace = intern(_field(obj, "metadata.namespace", str, "default"))
+    name = _field(obj, "metadata.name", str)
+    labels = _field(obj, "metadata.labels", dict, {})
+    annotations = _field(obj, "metadata.annotations", dict, {})
+    address_type = intern(_field(obj, "addressType", str))
+    endpoints = []
+    for i, item in enumerate(_field(obj, "endpoints", list, [])):
+        if not isinstance(item, dict):
+            raise ObjectError(f"endpoints[{i}] must be a mapping")
+        try:
+            endpoints.append(_endpoint(item))
+        except ObjectError as exc:
+            raise ObjectError(f"endpoints[{i}].{exc}") from None
+    return EndpointSlice(
+        namespace=namespace,
+        name=name,
+        service=intern(str(labels.get(SERVICE_NAME_LABEL) or "")),
+        address_type=address_type,
+        endpoints=tuple(endpoints),
+        ports=_ports(_field(obj, "ports", list, []), "ports"),
+        trigger_time=annotations.get(TRIGGER_TIME_ANNOTATION),
+    )
+
+
+def _endpoint(item: dict[str, Any]) -> Endpoint:
+    # The hot loop of a large list (100k endpoints): plain dict access, not _field's paths.
+    addresses = item.get("addresses")
+    if not isinstance(addresses, list):
+        if addresses is None:
+            raise ObjectError("addresses is missing")
+        raise ObjectError(f"addresses must be a list, not {type(addresses).__name__}")
+    if not all(isinstance(a, str) for a in addresses):
+        raise ObjectError("addresses must be a list of strings")
+    conditions = item.get("conditions")
+    ready = conditions.get("ready") if isinstance(conditions, dict) else None
+    if ready is not None and not isinstance(ready, bool):
+        raise ObjectError(f"conditions.ready must be a bool, not {type(ready).__name__}")
+    hostname = item.get("hostname")
+    if hostname is not None and not isinstance(hostname, str):
+        raise ObjectError(f"hostname must be a str, not {type(hostname).__name__}")
+    return Endpoint(
+        addresses=_canonical_ips(addresses),
+        ready=ready is not False,
+        hostname=hostname or None,
+        pod_name=_pod_name(item),
+    )
+
+
+def _pod_name(endpoint: dict[str, Any]) -> str | None:
+    ref = endpoint.get("targetRef")
+    if isinstance(ref, dict) and ref.get("kind", "Pod") == "Pod":
+        name = ref.get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+def parse_namespace(obj: dict[str, Any]) -> Namespace:
+    return Namespace(_field(obj, "metadata.name", str))
+
+
+def parse_pod(obj: dict[str, Any]) -> Pod:
+    namespace = _field(obj, "metadata.namespace", str, "default")
+    name = _field(obj, "metadata.name", str)
+    status = _field(obj, "status", dict, {})
+    ips = [p.get("ip") for p in _field(status, "podIPs", list, []) if isinstance(p, dict)]
+    if not ips and status.get("podIP"):
+        ips = [status["podIP"]]
+    phase = _field(status, "phase", str, "")
+    deleting = _field(obj, "metadata.deletionTimestamp", str, None) is not None
+    running = phase not in ("Succeeded", "Failed") and not deleting
+    return Pod(namespace, name, _canonical_ips([ip for ip in ips if isinstance(ip, str)]), running)
+
+
+PARSERS = {
+    "Service": parse_service,
+    "EndpointSlice": parse_endpoint_slice,
+    "Namespace": parse_namespace,
+    "Pod": parse_pod,
+}
+
+
+def parse_object(kind: str, obj: dict[str, Any]) -> KubeObject:
+    """Raw API JSON of a known kind → its compact record. Raises ObjectError."""
+    return PARSERS[kind](obj)
+
+
+def endpoint_name(endpoint: Endpoint, address: str, use_pod_name: bool) -> str:
+    """The label an endpoint address is known by (SPEC §4), lower case."""
+    if endpoint.hostname:
+        return endpoint.hostname.lower()
+    if use_pod_name and endpoint.pod_name:
+        return endpoint.pod_name.lower()
+    return dashed_ip(address).lower()

@@ -1,0 +1,294 @@
+"""The resolver: (record index, question) → answer, for the cluster and reverse zones.
+
+All of SPEC §2–8 lives here. It does no I/O: a name outside our zones (or one that falls
+through) comes back with `forward=True`, and an ExternalName target outside our zones comes
+back as `chase`, for the server to resolve through the forwarder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
+
+from clusterdns.dns.message import Answer
+from clusterdns.dns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse
+from clusterdns.plugins.kubernetes.index import RecordIndex
+from clusterdns.plugins.kubernetes.objects import ServiceKind
+from clusterdns.plugins.kubernetes.records import Node, service_name
+
+DNS_SCHEMA_VERSION = "1.1.0"
+DNS_VERSION_TTL = 28800
+MAX_CNAME_HOPS = 10
+PODS_DISABLED, PODS_INSECURE, PODS_VERIFIED = "disabled", "insecure", "verified"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    qname: DNSLabel | str  # as asked
+    name: str  # lower case
+    qtype: int
+    zone: str  # the zone it falls in, lower case
+    zone_text: str  # that zone spelled as in the question (CoreDNS keeps its case)
+
+    def rezone(self, name: str) -> str:
+        """A lower-case name of our zone, with the zone part spelled as asked."""
+        return name[: -len(self.zone)] + self.zone_text if name.endswith(self.zone) else name
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    zones: tuple[str, ...]  # cluster zones, absolute lower case
+    reverse_zones: tuple[str, ...] = ()
+    ttl: int = 5
+    pods: str = PODS_DISABLED
+    fallthrough: tuple[str, ...] | None = None  # None: never; (): every zone
+    own_ips: tuple[str, ...] = ()  # this server's addresses, for NS answers
+
+
+class Resolver:
+    def __init__(self, index: RecordIndex, settings: ResolverSettings) -> None:
+        self.index = index
+        self.settings = settings
+        self.ttl = settings.ttl
+        # longest zone first, so the most specific zone wins
+        self._zones = sorted(
+            [(z, False) for z in settings.zones] + [(z, True) for z in settings.reverse_zones],
+            key=lambda item: -len(item[0]),
+        )
+
+    @property
+    def primary_zone(self) -> str:
+        return self.settings.zones[0]
+
+    def zone_of(self, name: str) -> tuple[str, bool] | None:
+        """(zone, is_reverse) of the longest of our zones that holds `name`."""
+        for zone, reverse in self._zones:
+            if in_zone(name, zone):
+                return zone, reverse
+        return None
+
+    def resolve(self, qname: DNSLabel | str, qtype: int) -> Answer:
+        """Answer `qname` (absolute, as asked: its case is kept in owner names) for `qtype`."""
+        name = str(qname).lower()
+        found = self.zone_of(name)
+        if found is None:
+            return Answer(forward=True, authoritative=False)
+        zone, reverse = found
+        q = Question(qname, name, qtype, zone, _zone_as_asked(qname, zone))
+        if qtype in (QTYPE.AXFR, QTYPE.IXFR):
+            return Answer(rcode=RCODE.REFUSED)
+        if name == zone:
+            return self._apex(q)
+        if reverse:
+            return self._reverse(q)
+        return self._cluster(q)
+
+    # -- zones ---------------------------------------------------------------------
+
+    def _apex(self, q: Question) -> Answer:
+        if q.qtype == QTYPE.SOA:
+            return Answer(answer=[self.soa(q.zone_text)])
+        if q.qtype == QTYPE.NS:
+            answer = Answer()
+            for ns_name, ip in self.nameservers(q.zone):
+                target = q.rezone(ns_name)
+                record = RR(q.qname, QTYPE.NS, ttl=self.ttl, rdata=NS(target))
+                if record not in answer.answer:
+                    answer.answer.append(record)
+                answer.additional.append(self._address(target, ip))
+            return answer
+        if q.qtype == QTYPE.TXT:
+            return self._negative(q)  # CoreDNS: TXT exists only at dns-version
+        return self._nodata(q)
+
+    def _cluster(self, q: Question) -> Answer:
+        if q.qtype == QTYPE.SOA:
+            return self._nodata(q)  # SOA only at the apex; CoreDNS answers NODATA elsewhere
+        node = self._node(q.name, q.zone)
+        if q.qtype == QTYPE.TXT:
+            if q.name == f"dns-version.{q.zone}":
+                txt = RR(q.qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
+                return Answer(answer=[txt])
+            exists = node is not None or self._pod_ip(q.name, q.zone) is not None
+            return self._nodata(q) if exists else self._negative(q)
+        if node is not None:
+            return self._from_node(q, node)
+        pod_ip = self._pod_ip(q.name, q.zone)
+        if pod_ip is not None:
+            if q.qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == q.qtype:
+                return Answer(answer=[self._address(q.qname, pod_ip)])
+            return self._nodata(q)
+        if self._structural(q.name, q.zone):
+            return self._nodata(q)
+        if q.name == f"ns.dns.{q.zone}" and q.qtype in (QTYPE.A, QTYPE.AAAA):
+            own = [ip for ns_name, ip in self.nameservers(q.zone) if ns_name == q.name]
+            answer = [self._address(q.qname, ip) for ip in own if _rtype(ip) == q.qtype]
+            return Answer(answer=answer, authority=[] if answer else [self.soa(q.zone_text)])
+        return self._negative(q)
+
+    def _reverse(self, q: Question) -> Answer:
+        ip = ip_from_reverse(q.name)
+        targets = self.index.ptr_targets(ip) if ip else []
+        if not targets:
+            return self._negative(q)
+        if q.qtype != QTYPE.PTR:
+            return self._nodata(q)
+        ptrs = [RR(q.qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(target)) for target in targets]
+        return Answer(answer=ptrs)
+
+    # -- names -----------------------------------------------------------------------
+
+    def _node(self, name: str, zone: str) -> Node | None:
+        node = self.index.nodes.get(name)
+        if node is not None:
+            return node
+        labels = name[: -len(zone) - 1].split(".")
+        if len(labels) == 4 and labels[3] == "svc":
+            # an endpoint of a ClusterIP service: not stored, built from the state
+            return self.index.endpoint_nodes((labels[2], labels[1]), zone).get(name)
+        # CoreDNS reads the two labels above a service as port and protocol with or without
+        # their leading underscores: http.tcp.svc.ns.svc.<zone> means _http._tcp.svc...
+        if len(labels) == 5 and labels[4] == "svc":
+            port, proto = (label.removeprefix("_") for label in labels[:2])
+            return self.index.nodes.get(f"_{port}._{proto}." + ".".join(labels[2:]) + "." + zone)
+        return None
+
+    def _structural(self, name: str, zone: str) -> bool:
+        """zone/svc/pod names and namespace names, which exist without records (NODATA)."""
+        labels = name[: -len(zone) - 1].split(".")
+        if labels in (["svc"], ["pod"]):
+            return True
+        if len(labels) == 2 and labels[1] == "svc":
+            return self.index.namespace_exposed(labels[0])
+        if len(labels) == 2 and labels[1] == "pod":
+            return self.settings.pods != PODS_DISABLED and self.index.namespace_exposed(labels[0])
+        return False
+
+    def _pod_ip(self, name: str, zone: str) -> str | None:
+        """The IP a `a-b-c-d.<ns>.pod.<zone>` name answers, per the `pods` mode; else None."""
+        if self.settings.pods == PODS_DISABLED:
+            return None
+        labels = name[: -len(zone) - 1].split(".")
+        if len(labels) != 3 or labels[2] != "pod":
+            return None
+        label, namespace = labels[0], labels[1]
+        if not self.index.namespace_exposed(namespace):
+            return None
+        ip = ip_from_dashed(label)
+        if ip is None:
+            return None
+        if self.settings.pods == PODS_VERIFIED and not self.index.state.pod_ip_running(
+            namespace, ip
+        ):
+            return None
+        return ip
+
+    # -- answers from a node ------------------------------------------------------------
+
+    def _from_node(self, q: Question, node: Node) -> Answer:
+        if node.cname is not None:
+            if q.qtype == QTYPE.CNAME:
+                cname = RR(q.qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname))
+                return Answer(answer=[cname])
+            if q.qtype in (QTYPE.A, QTYPE.AAAA):
+                return self._follow_cname(q, node.cname)
+            return self._nodata(q)
+        if q.qtype == QTYPE.A and node.a:
+            return Answer(answer=[self._address(q.qname, ip) for ip in node.a])
+        if q.qtype == QTYPE.AAAA and node.aaaa:
+            return Answer(answer=[self._address(q.qname, ip) for ip in node.aaaa])
+        if q.qtype == QTYPE.SRV and node.srv:
+            return self._srv_answer(q, node)
+        return self._nodata(q)
+
+    def _srv_answer(self, q: Question, node: Node) -> Answer:
+        answer = Answer()
+        seen: set[tuple[str, str]] = set()
+        for port, name in node.srv:
+            target = q.rezone(name)
+            rdata = SRV(0, node.srv_weight, port, target)
+            answer.answer.append(RR(q.qname, QTYPE.SRV, ttl=self.ttl, rdata=rdata))
+            target_node = self._node(name, q.zone)
+            if target_node is None:
+                continue
+            for ip in (*target_node.a, *target_node.aaaa):
+                if (name, ip) not in seen:
+                    seen.add((name, ip))
+                    answer.additional.append(self._address(target, ip))
+        return answer
+
+    def _follow_cname(self, q: Question, target: str) -> Answer:
+        """An ExternalName: CNAME, then the target's records (SPEC §3)."""
+        chain = [RR(q.qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(target))]
+        seen = {q.name}
+        while target not in seen and len(chain) <= MAX_CNAME_HOPS:
+            seen.add(target)
+            found = self.zone_of(target)
+            if found is None or found[1]:
+                return Answer(answer=chain, chase=target)  # outside: the forwarder completes it
+            node = self._node(target, found[0])
+            if node is None:
+                break
+            if node.cname is None:
+                ips = node.a if q.qtype == QTYPE.A else node.aaaa
+                if not ips:
+                    break
+                return Answer(answer=chain + [self._address(target, ip) for ip in ips])
+            chain.append(RR(target, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname)))
+            target = node.cname
+        return self._nodata(q)  # an internal target that yields nothing drops the CNAME
+
+    # -- negative answers and special records ------------------------------------------------
+
+    def _nodata(self, q: Question) -> Answer:
+        return Answer(authority=[self.soa(q.zone_text)])
+
+    def _negative(self, q: Question) -> Answer:
+        """The name does not exist: fall through, SERVFAIL before sync, else NXDOMAIN."""
+        fallthrough = self.settings.fallthrough
+        if fallthrough is not None and (
+            not fallthrough or any(in_zone(q.name, z) for z in fallthrough)
+        ):
+            return Answer(forward=True, authoritative=False)
+        if not self.index.state.synced:
+            return Answer(rcode=RCODE.SERVFAIL, authority=[self.soa(q.zone_text)])
+        return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(q.zone_text)])
+
+    def soa(self, zone: str) -> RR:
+        """The zone's SOA; `zone` may carry the question's case, which CoreDNS keeps."""
+        rdata = SOA(
+            f"ns.dns.{zone}",
+            f"hostmaster.{zone}",
+            (self.index.serial, 7200, 1800, 86400, self.ttl),
+        )
+        return RR(zone, QTYPE.SOA, ttl=min(self.ttl, 300), rdata=rdata)
+
+    def nameservers(self, zone: str) -> list[tuple[str, str]]:
+        """(NS name, address) pairs: the services whose ready endpoints are our own IPs
+        (in a cluster: kube-dns), else ns.dns.<zone> with our own addresses."""
+        pairs = []
+        for own in self.settings.own_ips:
+            for key in self.index.owners_of(own):
+                svc = self.index.state.services[key]
+                if svc.kind is ServiceKind.HEADLESS:
+                    pairs += [(name, own) for name in self.index.endpoint_names(own, zone)]
+                else:
+                    base = service_name(svc, zone)
+                    node = self.index.nodes[base]
+                    pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
+        return pairs or [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
+
+    def _address(self, name: str, ip: str) -> RR:
+        rdata = A(ip) if ip_family(ip) == 4 else AAAA(ip)
+        return RR(name, _rtype(ip), ttl=self.ttl, rdata=rdata)
+
+
+def _rtype(ip: str) -> int:
+    return QTYPE.A if ip_family(ip) == 4 else QTYPE.AAAA
+
+
+def _zone_as_asked(qname: DNSLabel | str, zone: str) -> str:
+    text = str(qname)
+    suffix = text[-len(zone) :] if zone != "." else "."
+    return suffix if suffix.lower() == zone else zone

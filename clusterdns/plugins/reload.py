@@ -1,0 +1,65 @@
+"""CoreDNS's `reload`: re-read the Corefile when its content changes.
+
+Every `interval` ± `jitter` the file's SHA-512 is compared with the one running; new content is
+handed to `apply`, which swaps the new configuration in or logs why it cannot (the old one
+keeps serving) and says which reload settings are in force afterwards. Each content is tried
+once: a broken file is not re-applied on every tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from clusterdns.config.servers import ReloadConfig
+
+log = logging.getLogger("clusterdns.reload")
+
+# Applies the Corefile (its new digest given); returns the reload settings now in force
+# (None: stop watching).
+Apply = Callable[[str], Awaitable[ReloadConfig | None]]
+
+
+def corefile_digest(data: bytes) -> str:
+    return hashlib.sha512(data).hexdigest()
+
+
+class CorefileWatcher:
+    def __init__(self, path: Path, config: ReloadConfig, running: bytes, apply: Apply) -> None:
+        self.path = path
+        self.config = config
+        self.digest = corefile_digest(running)
+        self.apply = apply
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            jitter = self.config.jitter
+            await asyncio.sleep(self.config.interval + random.uniform(-jitter, jitter))
+            try:
+                data = self.path.read_bytes()
+            except OSError as exc:
+                log.warning("plugin/reload: cannot read %s: %s", self.path, exc.strerror or exc)
+                continue
+            digest = corefile_digest(data)
+            if digest == self.digest:
+                continue
+            self.digest = digest
+            config = await self.apply(digest)
+            if config is None:
+                log.info(
+                    "plugin/reload: reload is no longer configured; not watching %s", self.path
+                )
+                return
+            self.config = config

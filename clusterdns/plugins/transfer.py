@@ -1,0 +1,126 @@
+"""CoreDNS's `transfer` plugin: zone transfers (AXFR, RFC 5936; IXFR, RFC 1995) served.
+
+Over TCP only, to clients that a `transfer ZONE { to ADDR|CIDR|* }` block allows; anyone else
+is REFUSED. The records come from a `Transferer` (the kubernetes plugin: SOA; NS and glue;
+services in SPEC §10 order; SOA), packed into as many messages as they need, none over 16 KiB.
+An IXFR from the current serial gets the SOA alone; from any other a full transfer, as
+RFC 1995 allows (no history of changes is kept).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from dnslib import QTYPE, RCODE, DNSHeader, DNSRecord
+
+from clusterdns.config.servers import TransferConfig
+from clusterdns.dns.message import HEADER, TCP_MAX_SIZE, Answer, Query, Reject, encode, parse_query
+from clusterdns.dns.names import in_zone
+from clusterdns.dns.zone import Record, to_rr
+
+
+class Transferer(Protocol):
+    """A plugin whose zones can be transferred (CoreDNS's transfer.Transferer)."""
+
+    @property
+    def zones(self) -> tuple[str, ...]: ...
+
+    @property
+    def serial(self) -> int: ...
+
+    def soa(self, zone: str) -> Record: ...
+
+    def records(self, zone: str) -> Iterator[Record]:
+        """Every record of `zone`, starting and ending with its SOA."""
+        ...
+
+
+_TRANSFER_TYPES = (QTYPE.AXFR, QTYPE.IXFR)
+# Wire size of one record is at most its owner and rdata text plus this much: 10 bytes of
+# type, class, TTL and length, 2 for the names' length bytes, and the rest for rdata whose
+# text is shorter than its wire form (an AAAA of "::1" is 16 bytes).
+_RECORD_OVERHEAD = 30
+# dnslib compresses a name into a pointer to any earlier copy, but a pointer holds only 14
+# bits of offset: a message must stay within 16 KiB before compression, or names past that
+# point to the wrong place. Well under the 64 KiB a TCP message may hold.
+MESSAGE_BUDGET = 0x3FFF
+
+
+def is_transfer(data: bytes) -> bool:
+    """Whether a message asks AXFR or IXFR, read from the bytes without parsing them all."""
+    pos = HEADER.size
+    while pos < len(data) and data[pos]:
+        if data[pos] & 0xC0:
+            return False  # a compression pointer in a question: not a transfer we answer
+        pos += data[pos] + 1
+    if pos + 3 > len(data):
+        return False
+    return struct.unpack_from("!H", data, pos + 1)[0] in _TRANSFER_TYPES
+
+
+class ZoneTransfer:
+    def __init__(self, source: Transferer, config: Iterable[TransferConfig]) -> None:
+        self.source = source
+        self.rules = [
+            (rule.zones, [None if to == "*" else ipaddress.ip_network(to) for to in rule.to])
+            for rule in config
+        ]
+
+    def takes(self, data: bytes) -> bool:
+        return is_transfer(data)
+
+    def allowed(self, zone: str, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(
+            any(in_zone(zone, z) for z in zones)
+            and any(net is None or address in net for net in networks)
+            for zones, networks in self.rules
+        )
+
+    def replies(self, data: bytes, client: str) -> Iterator[bytes]:
+        """The messages answering a transfer request `data` from `client` (over TCP)."""
+        try:
+            query = parse_query(data)
+        except Reject as reject:
+            yield from [reject.reply] if reject.reply is not None else []
+            return
+        zone = str(query.question.qname).lower()
+        if zone not in self.source.zones or not self.allowed(zone, client):
+            yield encode(query, Answer(rcode=RCODE.REFUSED), TCP_MAX_SIZE)
+            return
+        if query.question.qtype == QTYPE.IXFR and self._client_serial(query) == self.source.serial:
+            yield self._message(query, [self.source.soa(zone)])
+            return
+        yield from self._messages(query, self.source.records(zone))
+
+    @staticmethod
+    def _client_serial(query: Query) -> int | None:
+        for rr in query.record.auth:
+            if rr.rtype == QTYPE.SOA:
+                return rr.rdata.times[0]
+        return None
+
+    def _messages(self, query: Query, records: Iterable[Record]) -> Iterator[bytes]:
+        question = len(str(query.question.qname)) + 5  # its name, type and class on the wire
+        budget = MESSAGE_BUDGET - HEADER.size - question
+        batch: list[Record] = []
+        size = 0
+        for record in records:
+            cost = len(record.name) + len(record.rdata) + _RECORD_OVERHEAD
+            if batch and size + cost > budget:
+                yield self._message(query, batch)
+                batch, size = [], 0
+            batch.append(record)
+            size += cost
+        yield self._message(query, batch)
+
+    @staticmethod
+    def _message(query: Query, records: list[Record]) -> bytes:
+        header = DNSHeader(id=query.id, qr=1, aa=1, rd=query.record.header.rd)
+        return DNSRecord(header, q=query.question, rr=[to_rr(r) for r in records]).pack()

@@ -1,0 +1,112 @@
+"""What one Corefile asks to run: the DNS listeners and the server blocks each serves, the
+HTTP endpoints (health, ready, metrics), the lameduck and reload settings.
+
+Everything is built before anything starts or stops, so a reload whose configuration cannot
+be built (a resolv.conf gone, say) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from clusterdns.config.addresses import address_label
+from clusterdns.config.servers import ReloadConfig, ServerConfig
+from clusterdns.metrics import VIEW, Labels, exposition
+from clusterdns.plugins.health import health
+from clusterdns.plugins.kubernetes.resolver import Resolver
+from clusterdns.plugins.kubernetes.zone import ClusterZones
+from clusterdns.plugins.ready import Ready
+from clusterdns.plugins.transfer import ZoneTransfer
+from clusterdns.server.block import Block, build_block, enabled_plugins
+from clusterdns.transport.http import Route
+
+ANY_ADDRESS = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class Listener:
+    host: str
+    port: int
+    label: str  # the `server` metrics label, as CoreDNS writes it: dns://[bind]:port
+
+
+@dataclass
+class Plan:
+    dns: dict[Listener, list[Block]] = field(default_factory=dict)
+    transfers: dict[Listener, ZoneTransfer] = field(default_factory=dict)
+    http: dict[str, dict[str, Route]] = field(default_factory=dict)  # address → path → route
+    plugins: set[Labels] = field(default_factory=set)  # coredns_plugin_enabled
+    lameduck: float = 0.0
+    reload: ReloadConfig | None = None
+
+    def close(self) -> None:
+        for blocks in self.dns.values():
+            for block in blocks:
+                block.close()
+
+
+def kubernetes_server(servers: list[ServerConfig]) -> ServerConfig | None:
+    """The one server block with a `kubernetes` directive, if any."""
+    found = [server for server in servers if server.kubernetes is not None]
+    if len(found) > 1:
+        where = f"{found[1].file}:{found[1].line}"
+        raise ValueError(f"{where}: only one server block may use the kubernetes directive")
+    return found[0] if found else None
+
+
+def listeners(
+    servers: list[ServerConfig], override: tuple[str, int] | None
+) -> dict[Listener, list[ServerConfig]]:
+    """The server blocks each DNS listener serves. `override` (--listen) takes the place of
+    the address of the blocks on the main port: the kubernetes block's, else the first's."""
+    main = kubernetes_server(servers) or servers[0]
+    plan: dict[Listener, list[ServerConfig]] = {}
+    for server in servers:
+        if override is not None and server.port == main.port:
+            addresses = [(override, True)]
+        elif server.bind:
+            addresses = [((host, server.port), True) for host in server.bind]
+        else:
+            addresses = [((ANY_ADDRESS, server.port), False)]
+        for (host, port), bound in addresses:
+            label = "dns://" + (address_label(host, port) if bound else f":{port}")
+            plan.setdefault(Listener(host, port, label), []).append(server)
+    return plan
+
+
+def build_plan(
+    servers: list[ServerConfig],
+    override: tuple[str, int] | None,
+    resolver: Resolver | None,
+    ready: Ready,
+    resolv_conf: str,
+    on_loop: Callable[[], None],
+) -> Plan:
+    """Raises ValueError (UpstreamConfigError) when an upstream list cannot be read."""
+    plan = Plan()
+    try:
+        for listener, served in listeners(servers, override).items():
+            blocks = plan.dns[listener] = []
+            for server in served:
+                blocks.append(build_block(server, listener.label, resolver, resolv_conf, on_loop))
+                if server.kubernetes is not None and server.transfer and resolver is not None:
+                    plan.transfers[listener] = ZoneTransfer(ClusterZones(resolver), server.transfer)
+                plan.plugins |= {
+                    (listener.label, zone, VIEW, name)
+                    for zone in server.zones
+                    for name in enabled_plugins(server)
+                }
+    except ValueError:
+        plan.close()
+        raise
+    for server in servers:
+        if server.health is not None:
+            plan.http.setdefault(server.health.address, {})["/health"] = health
+            plan.lameduck = max(plan.lameduck, server.health.lameduck)
+        if server.ready is not None:
+            plan.http.setdefault(server.ready, {})["/ready"] = ready.probe
+        if server.prometheus is not None:
+            plan.http.setdefault(server.prometheus, {})["/metrics"] = exposition
+        plan.reload = plan.reload or server.reload
+    return plan

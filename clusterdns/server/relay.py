@@ -1,0 +1,128 @@
+"""Answers for names that are not ours: CoreDNS's `cache` in front of `forward`.
+
+A hit is rendered from the cached bytes. A miss asks the forwarder, stores what is cacheable and
+relays the upstream's reply as it came (rcode, flags, sections) with our client's ID, question
+case and an OPT of its own. A failure is SERVFAIL (REFUSED beyond max_concurrent), unless
+serve_stale lets an expired entry stand in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
+
+from clusterdns.dns.message import TCP_MAX_SIZE, parse_query
+from clusterdns.dns.packet import Layout, failure, rcode, render, without_opt
+from clusterdns.metrics import METRICS
+from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.forward.forward import Forward, ForwardError
+from clusterdns.server.asked import Asked, asked_by
+
+log = logging.getLogger("clusterdns.errors")
+
+LOOKUP_EDNS_SIZE = 1232  # what we advertise upstream for our own (ExternalName) lookups
+
+
+class Relay:
+    def __init__(self, forward: Forward, cache: ResponseCache | None, log_errors: bool) -> None:
+        self.forward = forward
+        self.cache = cache
+        self.log_errors = log_errors
+        self._refreshing: set[asyncio.Task] = set()
+
+    def matches(self, name: str) -> bool:
+        return self.forward.matches(name)
+
+    def cached(self, asked: Asked) -> bytes | None:
+        """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
+        schedules a prefetch or a stale entry's refresh."""
+        cache = self.cache
+        if cache is None or not cache.covers(asked.name):
+            return None
+        found = cache.get(asked.key)
+        if found is None:
+            return None
+        entry, remaining = found
+        if remaining <= 0:
+            if cache.config.serve_stale_mode == "verify":
+                return None  # ask upstream first; `fetch` falls back to the stale entry
+            METRICS.cache_served_stale[cache.labels] += 1
+            self._refresh(asked)
+        elif cache.should_prefetch(entry, remaining):
+            METRICS.cache_prefetches[cache.labels] += 1
+            self._refresh(asked)
+        return _render(entry.template, entry.layout, asked, max(remaining, 0), hit=True)
+
+    async def fetch(self, asked: Asked) -> bytes:
+        """Ask upstream, store, relay; on failure an error reply or a stale entry."""
+        try:
+            template, layout, ttl = await self._fetch_and_store(asked, asked.over_tcp)
+        except ForwardError as exc:
+            if self.log_errors:
+                qtype = QTYPE.get(asked.qtype)
+                log.error("plugin/errors: %d %s %s: %s", exc.rcode, asked.name, qtype, exc)
+            return self._stale(asked) or failure(asked.data, exc.rcode, asked.opt)
+        if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
+            stale = self._stale(asked)  # RFC 8767: better stale than failed
+            if stale is not None:
+                return stale
+        return _render(template, layout, asked, ttl, hit=False)
+
+    async def lookup(self, name: str, qtype: int) -> list[RR] | None:
+        """The answer records for `name` (an ExternalName target) through cache and forward;
+        None when the upstreams fail. NXDOMAIN is an empty list: the CNAME stands alone."""
+        question = DNSRecord.question(name, QTYPE.get(qtype))
+        question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
+        data = bytes(question.pack())
+        asked = asked_by(parse_query(data), data, name, over_tcp=False, limit=TCP_MAX_SIZE)
+        reply = self.cached(asked)
+        if reply is None:
+            reply = await self.fetch(asked)
+        if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
+            return None
+        return DNSRecord.parse(reply).rr
+
+    def close(self) -> None:
+        self.forward.close()
+        if self.cache is not None:
+            self.cache.close()
+        for task in self._refreshing:
+            task.cancel()
+
+    async def _fetch_and_store(
+        self, asked: Asked, over_tcp: bool
+    ) -> tuple[bytes, Layout, int | None]:
+        """The upstream reply without OPT, its layout, and the TTL the cache gave it."""
+        reply, layout = await self.forward.exchange(asked.data, over_tcp)
+        template, layout = without_opt(reply, layout)
+        ttl = None
+        if self.cache is not None and self.cache.covers(asked.name):
+            ttl = self.cache.put(asked.key, asked.name, template, layout)
+        return template, layout, ttl
+
+    def _stale(self, asked: Asked) -> bytes | None:
+        cache = self.cache
+        if cache is None or not cache.config.serve_stale:
+            return None
+        entry = cache.stale(asked.key)
+        if entry is None:
+            return None
+        METRICS.cache_served_stale[cache.labels] += 1
+        return _render(entry.template, entry.layout, asked, max(cache.remaining(entry), 0), True)
+
+    def _refresh(self, asked: Asked) -> None:
+        """Fetch and store in the background (prefetch, stale refresh); nobody waits for it."""
+        task = asyncio.ensure_future(self._fetch_and_store(asked, over_tcp=False))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed refresh changes nothing: the entry expires as it would
+
+
+def _render(template: bytes, layout: Layout, asked: Asked, ttl: int | None, hit: bool) -> bytes:
+    return render(template, layout, asked.data, ttl, clear_aa=hit, opt=asked.opt, limit=asked.limit)

@@ -6,7 +6,7 @@ from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
 from clusterdns.config.servers import CacheConfig
 from clusterdns.dns.packet import scan, without_opt
-from clusterdns.metrics import METRICS
+from clusterdns.plugins.cache import metrics
 from clusterdns.plugins.cache.cache import DENIAL, SUCCESS, ResponseCache, cache_key
 
 
@@ -102,10 +102,10 @@ def test_capacity_evicts_and_counts():
     clock = Clock()
     cache = make_cache(clock, success_capacity=2)
     labels = ("dns://:53", SUCCESS, ".", "")
-    before = METRICS.cache_evictions[labels]
+    before = metrics.EVICTIONS.value(labels)
     for name in ("a.example.", "b.example.", "c.example."):
         put(cache, name, upstream_reply(name))
-    assert METRICS.cache_evictions[labels] == before + 1
+    assert metrics.EVICTIONS.value(labels) == before + 1
     assert cache.get(key("a.example.")) is None and cache.get(key("c.example.")) is not None
     assert dict(cache.sizes())[("dns://:53", SUCCESS, ".", "")] == 2
 

@@ -10,8 +10,8 @@ from dnslib import EDNS0, RCODE, DNSRecord
 
 from clusterdns.config.servers import CacheConfig, ForwardConfig
 from clusterdns.dns.message import parse_query
-from clusterdns.metrics import METRICS
 from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.forward import (
     Forward,
     ForwardError,
@@ -89,9 +89,9 @@ def test_down_upstream_is_skipped_after_health_checks_then_back():
             finally:
                 fwd.close()
 
-        failures = METRICS.healthcheck_failures[("forward", flaky.address)]
+        failures = metrics.HEALTHCHECK_FAILURES.value(("forward", flaky.address))
         run(scenario())
-        assert METRICS.healthcheck_failures[("forward", flaky.address)] > failures
+        assert metrics.HEALTHCHECK_FAILURES.value(("forward", flaky.address)) > failures
 
 
 def test_truncated_udp_reply_is_asked_again_over_tcp():
@@ -133,7 +133,7 @@ def test_refusing_upstreams_fail_at_once():
 def test_max_concurrent_refuses_the_excess():
     with FakeUpstream(delay=0.3) as upstream:
         fwd = forward(upstream, max_concurrent=2)
-        rejects = METRICS.max_concurrent_rejects
+        rejects = metrics.MAX_CONCURRENT_REJECTS.value()
 
         async def burst():
             try:
@@ -147,7 +147,7 @@ def test_max_concurrent_refuses_the_excess():
         results = run(burst())
         refused = [r for r in results if isinstance(r, ForwardError)]
         assert len(refused) == 3 and all(r.rcode == RCODE.REFUSED for r in refused)
-        assert METRICS.max_concurrent_rejects == rejects + 3
+        assert metrics.MAX_CONCURRENT_REJECTS.value() == rejects + 3
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.metrics import METRICS, Histogram, exposition, on_slice_change
+from clusterdns.metrics.registry import Histogram, exposition
+from clusterdns.plugins.kubernetes.metrics import PROGRAMMING_DURATION, on_slice_change
 from clusterdns.plugins.kubernetes.objects import EndpointSlice, Service, ServiceKind
 
 
@@ -22,10 +23,10 @@ def samples(name: str) -> dict[frozenset, float]:
 
 
 def test_histogram_buckets_are_cumulative():
-    histogram = Histogram((0.1, 1.0))
+    histogram = Histogram("x_seconds", "help", ["label"], (0.1, 1.0))
     for value in (0.05, 0.1, 0.5, 3.0):
         histogram.observe(("a",), value)
-    family = histogram.family("x_seconds", "help", ["label"])
+    family = histogram.collect()
     buckets = {s.labels["le"]: s.value for s in family.samples if s.name == "x_seconds_bucket"}
     assert buckets == {"0.1": 2, "1.0": 3, "+Inf": 4}
     assert {s.name: s.value for s in family.samples if s.name != "x_seconds_bucket"} == {
@@ -55,5 +56,5 @@ def test_programming_latency_from_the_trigger_time():
     for kind in ("headless_with_selector", "cluster_ip"):
         labels = frozenset({("service_kind", kind)})
         assert after[labels] == before.get(labels, 0) + 1
-    seconds = METRICS.programming.series[("headless_with_selector",)][-1]
+    seconds = PROGRAMMING_DURATION.series[("headless_with_selector",)][-1]
     assert seconds >= 2

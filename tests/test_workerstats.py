@@ -9,7 +9,7 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.metrics import Metrics, exposition_of, process_values
+from clusterdns.metrics.registry import METRICS, Registry, exposition_of, process_values
 from clusterdns.server.workerstats import ANSWER, ASK, MetricsGatherer, MetricsReporter, WorkerLinks
 
 
@@ -21,35 +21,48 @@ def samples(text: bytes) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def busy_metrics() -> Metrics:
-    metrics = Metrics()
-    counts = metrics.counts("dns://:53", "cluster.local.", "udp", 1, 3, "kubernetes", True)
+QUERY = ("dns://:53", "cluster.local.", "")  # server, zone, view
+
+
+def busy_metrics() -> Registry:
+    metrics = METRICS.empty()
+    family = metrics.families
+    family["coredns_dns_requests_total"].inc((*QUERY, "udp", "1", "A"), 3)
+    family["coredns_dns_responses_total"].inc((*QUERY, "NXDOMAIN", "kubernetes"), 3)
     for size in (40, 90, 700):
-        counts.record(False, size, size * 2, 0.0004)
-    metrics.cache_hits[("dns://:53", "success", ".", "")] += 5
-    metrics.panics = 2
-    metrics.plugins.add(("dns://:53", ".", "", "cache"))
-    metrics.programming.observe(("cluster_ip",), 0.02)
+        family["coredns_dns_request_duration_seconds"].observe(QUERY, 0.0004)
+        family["coredns_dns_request_size_bytes"].observe((*QUERY, "udp"), size)
+    family["coredns_cache_hits_total"].inc(("dns://:53", "success", ".", ""), 5)
+    family["coredns_cache_entries"].set(("dns://:53", "success", ".", ""), 7)
+    family["coredns_panics_total"].inc((), 2)
+    family["coredns_build_info"].set(("0.1.0", "", "python3.11"), 1)
+    family["coredns_plugin_enabled"].set(("dns://:53", ".", "", "cache"), 1)
+    family["coredns_kubernetes_dns_programming_duration_seconds"].observe(("cluster_ip",), 0.02)
     return metrics
 
 
 def test_a_snapshot_added_twice_counts_twice():
     one = busy_metrics()
-    total = Metrics()
+    total = METRICS.empty()
     total.add(one.snapshot())
     total.add(pickle.loads(pickle.dumps(one.snapshot())))  # as it crosses between workers
-    assert total.snapshot() == {
-        **one.snapshot(),
-        "requests": {k: 2 * v for k, v in one.snapshot()["requests"].items()},
-        "do_requests": {k: 2 * v for k, v in one.snapshot()["do_requests"].items()},
-        "responses": {k: 2 * v for k, v in one.snapshot()["responses"].items()},
-        "duration": {k: [2 * x for x in v] for k, v in one.duration.series.items()},
-        "request_size": {k: [2 * x for x in v] for k, v in one.request_size.series.items()},
-        "response_size": {k: [2 * x for x in v] for k, v in one.response_size.series.items()},
-        "programming": {k: [2 * x for x in v] for k, v in one.programming.series.items()},
-        "cache_hits": {("dns://:53", "success", ".", ""): 10},
-        "panics": 4,
-    }
+    mine, summed = one.snapshot(), total.snapshot()
+    twice = {
+        "coredns_dns_requests_total", "coredns_dns_responses_total", "coredns_cache_hits_total",
+        "coredns_cache_entries", "coredns_panics_total",
+    }  # fmt: skip
+    for name in twice:
+        assert summed[name] == {labels: 2 * count for labels, count in mine[name].items()}
+    for name in (
+        "coredns_dns_request_duration_seconds",
+        "coredns_dns_request_size_bytes",
+        "coredns_kubernetes_dns_programming_duration_seconds",
+    ):
+        assert summed[name] == {k: [2 * x for x in v] for k, v in mine[name].items()}
+    # what every worker has alike is not added up: the plugins enabled, the build
+    for name in ("coredns_plugin_enabled", "coredns_build_info"):
+        assert summed[name] == mine[name] != {}
+    assert summed["coredns_panics_total"] == {(): 4}
 
 
 def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog):
@@ -67,7 +80,7 @@ def test_the_first_worker_serves_the_sum_and_skips_a_worker_that_is_late(caplog)
         requests = await asyncio.to_thread(silent_end.recv, 2 * ASK.size, socket.MSG_WAITALL)
         late, number = (ASK.unpack_from(requests, at)[0] for at in (0, ASK.size))
         stale = pickle.dumps((busy_metrics().snapshot(), process_values(), True))
-        fresh = pickle.dumps((Metrics().snapshot(), {"process_open_fds": 1000.0}, True))
+        fresh = pickle.dumps((METRICS.empty().snapshot(), {"process_open_fds": 1000.0}, True))
         silent_end.sendall(
             ANSWER.pack(late, len(stale)) + stale + ANSWER.pack(number, len(fresh)) + fresh
         )

@@ -16,12 +16,29 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from clusterdns.config.servers import ReloadConfig
+from clusterdns.metrics.registry import METRICS
 
 log = logging.getLogger("clusterdns.reload")
 
 # Applies the Corefile (its new digest given); returns the reload settings now in force
 # (None: stop watching).
 Apply = Callable[[str], Awaitable[ReloadConfig | None]]
+
+
+FAILED = METRICS.counter(
+    "coredns_reload_failed_total", "Counter of the number of failed reload attempts."
+)
+VERSION_INFO = METRICS.gauge(
+    "coredns_reload_version_info",
+    "A metric with a constant '1' value labeled by hash, and value which type of hash generated.",
+    ["hash", "value"],
+    summed=False,
+)
+
+
+def show_version(digest: str | None) -> None:
+    """`coredns_reload_version_info` names the running Corefile's digest (none: no reload)."""
+    VERSION_INFO.values = {("sha512", digest): 1} if digest else {}
 
 
 def corefile_digest(data: bytes) -> str:

@@ -23,11 +23,13 @@ from clusterdns.config.servers import (
     load_config,
     load_config_file,
 )
-from clusterdns.metrics import METRICS, on_slice_change
+from clusterdns.metrics.requests import PLUGIN_ENABLED
+from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
 from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, KubeClientError, cluster_api_client
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.metrics import on_slice_change
 from clusterdns.plugins.kubernetes.objects import EndpointSlice, Pod
 from clusterdns.plugins.kubernetes.records import BuildOptions
 from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
@@ -226,7 +228,7 @@ class ClusterDNS:
             running = conf.read_bytes()
             self.watcher = CorefileWatcher(conf, plan.reload, running, self._reload)
             self.watcher.start()
-            METRICS.reload_version = self.watcher.digest
+            reload.show_version(self.watcher.digest)
 
     async def stop(self) -> None:
         if self.watcher is not None:
@@ -349,7 +351,7 @@ class ClusterDNS:
         self.dns.update(opened_dns)
         self.plan, previous = plan, self.plan
         previous.close()
-        METRICS.plugins = plan.plugins
+        PLUGIN_ENABLED.values = dict.fromkeys(plan.plugins, 1)
 
     async def _reload(self, digest: str) -> ReloadConfig | None:
         """Apply the changed Corefile, or log why not and keep the running one (no lameduck)."""
@@ -372,7 +374,7 @@ class ClusterDNS:
         except (ValueError, OSError, KubeClientError) as exc:  # CorefileError included
             if resolver is not None and resolver is not self.resolver:
                 self.state.unsubscribe(resolver.index)
-            METRICS.reload_failed += 1
+            reload.FAILED.inc()
             log.error("plugin/reload: Corefile changed but reload failed: %s", exc)
             return self.plan.reload
         if self.resolver is not None and resolver is not self.resolver:
@@ -380,7 +382,7 @@ class ClusterDNS:
         if api is not None and k8s is not None:
             await self._restart_informer(k8s, api)
         self.servers, self.k8s, self.resolver = servers, k8s, resolver
-        METRICS.reload_version = digest if plan.reload is not None else None
+        reload.show_version(digest if plan.reload is not None else None)
         log.info("plugin/reload: Running configuration SHA512 = %s", digest)
         return plan.reload
 

@@ -25,7 +25,8 @@ from clusterdns.dns.message import (
     reply_size_limit,
 )
 from clusterdns.dns.names import in_zone
-from clusterdns.metrics import METRICS, QueryCounts
+from clusterdns.metrics import requests as query_metrics
+from clusterdns.metrics.requests import QueryCounts
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.wirecache import Key, WireCache, question_key, scope_of
 from clusterdns.plugins.loadbalance import shuffle_addresses
@@ -158,7 +159,7 @@ class QueryHandler:
         seconds = time.perf_counter() - start
         proto = "tcp" if asked.over_tcp else "udp"
         size = len(asked.data)
-        METRICS.record_query(
+        query_metrics.record_query(
             self.server, zone, proto, _family(peer), asked.qtype, asked.do_bit, size,
             len(reply), reply[3] & 0xF, plugin, seconds,
         )  # fmt: skip
@@ -202,7 +203,7 @@ class QueryHandler:
                 reply = encode(query, answer, limit)
                 if key is not None and answer.chase is None:  # a pure function of the index
                     assert self.wire_cache is not None
-                    counts = METRICS.counts(
+                    counts = query_metrics.counts(
                         self.server, zone, "tcp" if over_tcp else "udp",
                         query.question.qtype, answer.rcode, "kubernetes", query.do_bit,
                     )  # fmt: skip
@@ -283,7 +284,7 @@ class QueryHandler:
             reply = shuffle_addresses(reply)
         proto = "tcp" if over_tcp else "udp"
         seconds = time.perf_counter() - start
-        METRICS.record_query(
+        query_metrics.record_query(
             self.server, zone, proto, _family(peer), query.question.qtype, query.do_bit,
             len(data), len(reply), reply[3] & 0xF, plugin, seconds,
         )  # fmt: skip

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from clusterdns.config.addresses import address_label
 from clusterdns.config.servers import ReloadConfig, ServerConfig
-from clusterdns.metrics import VIEW, Labels, exposition
+from clusterdns.metrics.registry import Labels, exposition
+from clusterdns.metrics.requests import VIEW
 from clusterdns.plugins.health import health
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.zone import ClusterZones

@@ -15,7 +15,7 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
 
 from clusterdns.dns.message import TCP_MAX_SIZE, parse_query
 from clusterdns.dns.packet import Layout, failure, rcode, render, without_opt
-from clusterdns.metrics import METRICS
+from clusterdns.plugins.cache import metrics as cache_metrics
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.forward.forward import Forward, ForwardError
 from clusterdns.server.asked import Asked, asked_by
@@ -48,10 +48,10 @@ class Relay:
         if remaining <= 0:
             if cache.config.serve_stale_mode == "verify":
                 return None  # ask upstream first; `fetch` falls back to the stale entry
-            METRICS.cache_served_stale[cache.labels] += 1
+            cache_metrics.SERVED_STALE.inc(cache.labels)
             self._refresh(asked)
         elif cache.should_prefetch(entry, remaining):
-            METRICS.cache_prefetches[cache.labels] += 1
+            cache_metrics.PREFETCHES.inc(cache.labels)
             self._refresh(asked)
         return _render(entry.template, entry.layout, asked, max(remaining, 0), hit=True)
 
@@ -109,7 +109,7 @@ class Relay:
         entry = cache.stale(asked.key)
         if entry is None:
             return None
-        METRICS.cache_served_stale[cache.labels] += 1
+        cache_metrics.SERVED_STALE.inc(cache.labels)
         return _render(entry.template, entry.layout, asked, max(cache.remaining(entry), 0), True)
 
     def _refresh(self, asked: Asked) -> None:

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from clusterdns.metrics import METRICS, exposition_of, process_values
+from clusterdns.metrics.registry import METRICS, exposition_of, process_values
 from clusterdns.plugins.health import TEXT
 from clusterdns.transport.http import Response, Route
 

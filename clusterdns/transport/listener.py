@@ -9,7 +9,7 @@ import logging
 import socket
 import struct
 
-from clusterdns.metrics import METRICS
+from clusterdns.metrics.requests import PANICS
 from clusterdns.transport.protocols import Handler, Transfers
 from clusterdns.transport.udp import UdpListener
 
@@ -144,7 +144,7 @@ class DnsServer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            METRICS.panics += 1
+            PANICS.inc()
             log.exception("TCP connection from %s failed", peer)
         finally:
             self._connections.discard(task)

@@ -16,7 +16,7 @@ import logging
 import socket
 from collections.abc import Awaitable
 
-from clusterdns.metrics import METRICS
+from clusterdns.metrics.requests import PANICS
 from clusterdns.transport import mmsg
 from clusterdns.transport.protocols import Handler
 
@@ -109,7 +109,7 @@ class UdpListener:
         try:
             reply = self.handler.handle(data, False, addr)
         except Exception:  # a bug must cost one query, never the listener
-            METRICS.panics += 1
+            PANICS.inc()
             log.exception("query from %s failed", addr[0])
             return None
         if reply is None or isinstance(reply, bytes):
@@ -134,7 +134,7 @@ class UdpListener:
         try:
             data = await reply
         except Exception:
-            METRICS.panics += 1
+            PANICS.inc()
             log.exception("query from %s failed", addr[0])
             return
         if data is not None and self.sock.fileno() != -1:  # not closed meanwhile

@@ -27,7 +27,9 @@ from clusterdns.dns.packet import (
     truncated,
     ttl_of,
 )
-from clusterdns.metrics import METRICS, VIEW, Labels
+from clusterdns.metrics.registry import Labels
+from clusterdns.metrics.requests import VIEW
+from clusterdns.plugins.cache import metrics
 
 SUCCESS, DENIAL = "success", "denial"
 MAXIMUM_TTL = 3600  # CoreDNS's dnsutil defaults: a message's TTL is read as at most this…
@@ -91,24 +93,24 @@ class ResponseCache:
             )
             if capacity > 0
         }
-        METRICS.caches.add(self)
+        metrics.ENTRIES.sources.add(self)
 
     def close(self) -> None:
         """Stop reporting entries (the cache is being replaced on reload)."""
-        METRICS.caches.discard(self)
+        metrics.ENTRIES.sources.discard(self)
 
     def covers(self, name: str) -> bool:
         return self._everything or any(in_zone(name, zone) for zone in self.config.zones)
 
     def get(self, key: Key) -> tuple[Entry, int] | None:
         """The entry for `key` and its TTL left (≤ 0: stale but servable), counting the lookup."""
-        METRICS.cache_requests[self.labels] += 1
+        metrics.REQUESTS.inc(self.labels)
         for kind, store in self._stores.items():
             entry = store.get(key)
             if entry is not None:
-                METRICS.cache_hits[(self.labels[0], kind, *self.labels[1:])] += 1
+                metrics.HITS.inc((self.labels[0], kind, *self.labels[1:]))
                 return entry, self.remaining(entry)
-        METRICS.cache_misses[self.labels] += 1
+        metrics.MISSES.inc(self.labels)
         return None
 
     def stale(self, key: Key) -> Entry | None:
@@ -188,8 +190,10 @@ class ResponseCache:
     def _eviction_counter(self, kind: str) -> Callable[[], None]:
         labels = (self.labels[0], kind, *self.labels[1:])
 
+        cell = metrics.EVICTIONS.cell(labels)
+
         def count() -> None:
-            METRICS.cache_evictions[labels] += 1
+            cell[0] += 1
 
         return count
 

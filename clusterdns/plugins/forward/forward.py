@@ -22,7 +22,9 @@ from clusterdns.config.addresses import parse_listen
 from clusterdns.config.servers import ForwardConfig
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
-from clusterdns.metrics import METRICS, PROXY_NAME, RCODE_LABELS
+from clusterdns.metrics.requests import RCODE_LABELS
+from clusterdns.plugins.forward import metrics
+from clusterdns.plugins.forward.metrics import PROXY_NAME
 from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream, UpstreamError
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams
@@ -109,7 +111,7 @@ class Forward:
         """An upstream's reply to `query` and its layout. Raises ForwardError."""
         limit = self.config.max_concurrent
         if limit and self.in_flight >= limit:
-            METRICS.max_concurrent_rejects += 1
+            metrics.MAX_CONCURRENT_REJECTS.inc()
             raise ForwardError(RCODE.REFUSED, f"concurrent queries exceeded maximum {limit}")
         config = self.config
         tcp = config.force_tcp or (over_tcp and not config.prefer_udp)
@@ -158,7 +160,7 @@ class Forward:
         if healthy:
             return healthy
         # All down: assume health checking itself is broken and try one at random, as CoreDNS.
-        METRICS.healthcheck_broken += 1
+        metrics.HEALTHCHECK_BROKEN.inc()
         return [random.choice(upstreams)]
 
     async def _ask(
@@ -175,5 +177,5 @@ class Forward:
             raise UpstreamError(f"{upstream.label}: malformed reply: {exc}") from None
         code = rcode(reply)
         labels = (PROXY_NAME, upstream.label, RCODE_LABELS.get(code) or f"RCODE{code}")
-        METRICS.proxy_duration.observe(labels, time.perf_counter() - start)
+        metrics.REQUEST_DURATION.observe(labels, time.perf_counter() - start)
         return reply, layout

@@ -19,7 +19,8 @@ import time
 from clusterdns.config.addresses import address_label
 from clusterdns.dns.message import HEADER, QR_BIT
 from clusterdns.dns.packet import question_end
-from clusterdns.metrics import METRICS, PROXY_NAME
+from clusterdns.plugins.forward import metrics
+from clusterdns.plugins.forward.metrics import PROXY_NAME
 
 log = logging.getLogger("clusterdns.forward")
 
@@ -164,9 +165,9 @@ class Upstream:
                 channel = self._udp = _UdpChannel(self.host, self.port)
             except OSError as exc:
                 raise UpstreamError(f"dial udp {self.label}: {exc.strerror or exc}") from None
-            METRICS.conn_cache_misses[(PROXY_NAME, self.label, "udp")] += 1
+            metrics.CONN_CACHE_MISSES.inc((PROXY_NAME, self.label, "udp"))
         else:
-            METRICS.conn_cache_hits[(PROXY_NAME, self.label, "udp")] += 1
+            metrics.CONN_CACHE_HITS.inc((PROXY_NAME, self.label, "udp"))
         ident, future = channel.send(query)
         try:
             return await future
@@ -174,7 +175,7 @@ class Upstream:
             channel.done(ident)
 
     async def _exchange_tcp(self, query: bytes) -> bytes:
-        METRICS.conn_cache_misses[(PROXY_NAME, self.label, "tcp")] += 1
+        metrics.CONN_CACHE_MISSES.inc((PROXY_NAME, self.label, "tcp"))
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
@@ -205,7 +206,7 @@ class Upstream:
                 await self.exchange(_HEALTH_QUERY, self.health_over_tcp, HEALTH_TIMEOUT)
             except UpstreamError as exc:
                 self.fails += 1
-                METRICS.healthcheck_failures[(PROXY_NAME, self.label)] += 1
+                metrics.HEALTHCHECK_FAILURES.inc((PROXY_NAME, self.label))
                 if self.fails == self.max_fails + 1:
                     log.warning("plugin/forward: upstream %s is down: %s", self.label, exc)
                 await asyncio.sleep(self.health_interval)

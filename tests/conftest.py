@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterdns.config.servers import DEFAULT_COREFILE
+from clusterdns.server.directives import DEFAULT_COREFILE
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "zones" / "demo-cluster.yaml"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
-from clusterdns.config.servers import CacheConfig
 from clusterdns.dns.packet import scan, without_opt
 from clusterdns.plugins.cache import metrics
 from clusterdns.plugins.cache.cache import DENIAL, SUCCESS, ResponseCache, cache_key
+from clusterdns.plugins.cache.setup import CacheConfig
 
 
 class Clock:

@@ -8,20 +8,23 @@ from typing import Any
 
 import pytest
 
+from clusterdns.config.blocks import ServerConfig
+from clusterdns.config.checks import parse_duration
 from clusterdns.config.corefile import CorefileError
-from clusterdns.config.servers import (
-    DEFAULT_COREFILE,
-    CacheConfig,
-    ForwardConfig,
-    HealthConfig,
-    KubernetesConfig,
-    ReloadConfig,
-    ServerConfig,
-    TransferConfig,
-    load_config,
-    load_config_file,
-    parse_duration,
-)
+from clusterdns.plugins.bind import BIND
+from clusterdns.plugins.cache.setup import CACHE, CacheConfig
+from clusterdns.plugins.errors import ERRORS
+from clusterdns.plugins.forward.setup import FORWARD, ForwardConfig
+from clusterdns.plugins.health import HEALTH, HealthConfig
+from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
+from clusterdns.plugins.loadbalance import LOADBALANCE
+from clusterdns.plugins.log import LOG
+from clusterdns.plugins.loop import LOOP
+from clusterdns.plugins.prometheus import PROMETHEUS
+from clusterdns.plugins.ready import READY
+from clusterdns.plugins.reload import RELOAD, ReloadConfig
+from clusterdns.plugins.transfer import TRANSFER, TransferConfig
+from clusterdns.server.directives import DEFAULT_COREFILE, load_config, load_config_file
 
 
 def server(body: str, keys: str = ".:53") -> ServerConfig:
@@ -32,21 +35,21 @@ def server(body: str, keys: str = ".:53") -> ServerConfig:
 
 def kubernetes(line: str, options: str = "", keys: str = ".:53") -> KubernetesConfig:
     body = f"{line} {{\n{options}\n}}" if options else line
-    config = server(body, keys).kubernetes
+    config = server(body, keys).get(KUBERNETES)
     assert config is not None
     return config
 
 
 def forward(line: str, options: str = "") -> ForwardConfig:
     body = f"{line} {{\n{options}\n}}" if options else line
-    config = server(body).forward
+    config = server(body).get(FORWARD)
     assert config is not None
     return config
 
 
 def cache(line: str, options: str = "") -> CacheConfig:
     body = f"{line} {{\n{options}\n}}" if options else line
-    config = server(body).cache
+    config = server(body).get(CACHE)
     assert config is not None
     return config
 
@@ -59,8 +62,8 @@ def error_of(text: str) -> CorefileError:
 
 def test_kubeadm_default_corefile() -> None:
     (config,) = load_config(DEFAULT_COREFILE)
-    assert (config.zones, config.port, config.bind) == ((".",), 53, ())
-    assert config.kubernetes == KubernetesConfig(
+    assert (config.zones, config.port, config.get(BIND)) == ((".",), 53, None)
+    assert config.get(KUBERNETES) == KubernetesConfig(
         zones=("cluster.local.",),
         reverse_zones=("in-addr.arpa.", "ip6.arpa."),
         reverse_networks=(),
@@ -68,25 +71,25 @@ def test_kubeadm_default_corefile() -> None:
         ttl=30,
         fallthrough=("in-addr.arpa.", "ip6.arpa."),
     )
-    assert config.forward == ForwardConfig(zone=".", to=("/etc/resolv.conf",), max_concurrent=1000)
-    assert config.cache == CacheConfig(
+    assert config.get(FORWARD) == ForwardConfig(zone=".", to=("/etc/resolv.conf",), max_concurrent=1000)
+    assert config.get(CACHE) == CacheConfig(
         zones=(".",),
         success_ttl=30,
         denial_ttl=30,
         disable_success=("cluster.local.",),
         disable_denial=("cluster.local.",),
     )
-    assert config.health == HealthConfig(":8080", 5.0)
-    assert (config.ready, config.prometheus) == (":8181", ":9153")
-    assert config.reload == ReloadConfig(30.0, 15.0)
-    assert (config.errors, config.loop, config.loadbalance, config.log) == (True, True, True, False)
-    assert config.transfer is None
+    assert config.get(HEALTH) == HealthConfig(":8080", 5.0)
+    assert (config.get(READY), config.get(PROMETHEUS)) == (":8181", ":9153")
+    assert config.get(RELOAD) == ReloadConfig(30.0, 15.0)
+    assert [config.uses(p) for p in (ERRORS, LOOP, LOADBALANCE, LOG)] == [True, True, True, False]
+    assert config.get(TRANSFER) is None
     assert (config.file, config.line) == ("Corefile", 1)
 
 
 def test_a_block_without_directives_has_everything_off() -> None:
     config = server("")
-    assert config == ServerConfig(zones=(".",), port=53, file="Corefile", line=1)
+    assert config == ServerConfig(zones=(".",), port=53, plugins={}, file="Corefile", line=1)
 
 
 @pytest.mark.parametrize(
@@ -339,7 +342,7 @@ def test_cache_options(option: str, fields: dict[str, Any]) -> None:
     ],
 )
 def test_small_directives(body: str, field: str, value: Any) -> None:
-    assert getattr(server(body), field) == value
+    assert server(body).plugins[field] == value
 
 
 @pytest.mark.parametrize(
@@ -364,7 +367,7 @@ def test_small_directives(body: str, field: str, value: Any) -> None:
     ],
 )
 def test_transfer(body: str, transfer: tuple[TransferConfig, ...]) -> None:
-    assert server(body).transfer == transfer
+    assert server(body).get(TRANSFER) == transfer
 
 
 def test_several_server_blocks() -> None:
@@ -374,14 +377,15 @@ def test_several_server_blocks() -> None:
         ".:5353 {\n  bind 127.0.0.1\n  errors\n}\n"
     )
     local, root, other = load_config(text)
-    assert local.kubernetes is not None and local.kubernetes.zones == ("cluster.local.",)
-    assert (root.zones, root.line, root.forward is not None) == ((".",), 4, True)
-    assert (other.port, other.bind, other.line) == (5353, ("127.0.0.1",), 8)
+    k8s = local.get(KUBERNETES)
+    assert k8s is not None and k8s.zones == ("cluster.local.",)
+    assert (root.zones, root.line, root.uses(FORWARD)) == ((".",), 4, True)
+    assert (other.port, other.get(BIND), other.line) == (5353, ("127.0.0.1",), 8)
 
 
 def test_same_zone_on_different_addresses_is_allowed() -> None:
     text = ".:53 {\n  bind 127.0.0.1\n}\n.:53 {\n  bind 127.0.0.2\n}\n"
-    assert [config.bind for config in load_config(text)] == [("127.0.0.1",), ("127.0.0.2",)]
+    assert [config.get(BIND) for config in load_config(text)] == [("127.0.0.1",), ("127.0.0.2",)]
 
 
 # Each case: a server block body (its first line is Corefile line 2), the line to blame and a

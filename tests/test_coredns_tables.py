@@ -13,11 +13,12 @@ import pytest
 import yaml
 from dnslib import QTYPE, RCODE
 
-from clusterdns.config.servers import load_config
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.objects import Endpoint, endpoint_name
 from clusterdns.plugins.kubernetes.records import BuildOptions
 from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
+from clusterdns.plugins.kubernetes.setup import KUBERNETES
+from clusterdns.server.directives import load_config
 from tests.resolver_helpers import state_from_items
 
 DATA = Path(__file__).parent / "data"
@@ -47,7 +48,7 @@ _resolvers: dict[str, Resolver] = {}
 def resolver_for(group: dict[str, Any]) -> Resolver:
     if group["name"] not in _resolvers:
         (server,) = load_config(".:53 {\n" + group["corefile"] + "}\n", group["name"])
-        k8s = server.kubernetes
+        k8s = server.get(KUBERNETES)
         assert k8s is not None
         items = group["cluster"]["items"] if "cluster" in group else DEFAULT_CLUSTER
         state = state_from_items(items, synced=group.get("api_synced", True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clusterdns.config.corefile import CorefileError, Directive, ServerBlock, parse_corefile
-from clusterdns.config.servers import DEFAULT_COREFILE
+from clusterdns.server.directives import DEFAULT_COREFILE
 
 
 def only_block(text: str) -> ServerBlock:

@@ -15,8 +15,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from clusterdns.config.servers import DEFAULT_COREFILE, ServerConfig, load_config
+from clusterdns.config.blocks import ServerConfig
+from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.kubernetes.informer import RESOURCES
+from clusterdns.plugins.prometheus import PROMETHEUS
+from clusterdns.plugins.ready import READY
+from clusterdns.server.directives import DEFAULT_COREFILE, load_config
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"
@@ -163,29 +167,31 @@ def port_of(address: str) -> int:
 
 
 def test_container_ports_and_probes_are_the_corefiles(deployment, corefile):
-    assert corefile.health is not None and corefile.ready is not None
-    assert corefile.prometheus is not None
+    health, ready, prometheus = (corefile.get(p) for p in (HEALTH, READY, PROMETHEUS))
+    assert health is not None and ready is not None and prometheus is not None
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     ports = {(p["containerPort"], p["protocol"]) for p in container["ports"]}
     assert ports == {
-        (corefile.port, "UDP"), (corefile.port, "TCP"), (port_of(corefile.prometheus), "TCP")
+        (corefile.port, "UDP"), (corefile.port, "TCP"), (port_of(prometheus), "TCP")
     }
     assert container["livenessProbe"]["httpGet"] == {
-        "path": "/health", "port": port_of(corefile.health.address)
+        "path": "/health", "port": port_of(health.address)
     }
-    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port_of(corefile.ready)}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port_of(ready)}
 
 
 def test_kube_dns_service_fronts_the_pods(deployment, corefile):
+    prometheus = corefile.get(PROMETHEUS)
+    assert prometheus is not None
     svc = load("service.yaml")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["clusterIP"] == "10.96.0.10"
     assert svc["spec"]["selector"].items() <= pod_labels.items()
     assert {(p["port"], p["protocol"]) for p in svc["spec"]["ports"]} == {
-        (53, "UDP"), (53, "TCP"), (port_of(corefile.prometheus), "TCP")
+        (53, "UDP"), (53, "TCP"), (port_of(prometheus), "TCP")
     }
     annotations = svc["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == str(port_of(corefile.prometheus))
+    assert annotations["prometheus.io/port"] == str(port_of(prometheus))
 
 
 def test_deployment_is_a_hardened_kube_dns(deployment):

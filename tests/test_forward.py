@@ -8,9 +8,9 @@ import time
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from clusterdns.config.servers import CacheConfig, ForwardConfig
 from clusterdns.dns.message import parse_query
 from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.cache.setup import CacheConfig
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.forward import (
     Forward,
@@ -18,6 +18,7 @@ from clusterdns.plugins.forward.forward import (
     UpstreamConfigError,
     upstream_addresses,
 )
+from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.server.asked import asked_by
 from clusterdns.server.relay import Relay
 from tests.upstream import FakeUpstream

@@ -16,9 +16,8 @@ import pytest
 from dnslib import QTYPE, RCODE, RR, SOA, DNSRecord
 
 from clusterdns.audit.axfr import TransferError, fetch_zone
-from clusterdns.config.servers import TransferConfig
 from clusterdns.plugins.kubernetes.zone import ClusterZones
-from clusterdns.plugins.transfer import ZoneTransfer, is_transfer
+from clusterdns.plugins.transfer import TransferConfig, ZoneTransfer, is_transfer
 from tests.conftest import DEMO, ServerProcess, start_server, stop_server
 from tests.dump_helpers import cli, record_set
 from tests.resolver_helpers import make_resolver, state_from_file

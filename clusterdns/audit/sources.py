@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterdns.config.servers import KubernetesConfig
 from clusterdns.plugins.kubernetes.client import cluster_api_client
 from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.setup import KubernetesConfig
 from clusterdns.plugins.kubernetes.snapshot import load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
 

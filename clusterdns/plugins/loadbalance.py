@@ -11,6 +11,9 @@ from __future__ import annotations
 import random
 import struct
 
+from clusterdns.config.checks import Origins, arguments, choice, no_block
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
 from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, rcode, scan
 
 _COUNTS = struct.Struct("!HHH")  # answer, authority, additional
@@ -39,3 +42,13 @@ def shuffle_addresses(reply: bytes) -> bytes:
         for record, content in zip(slots, contents, strict=True):
             buf[record.start : record.end] = content
     return reply if buf is None else bytes(buf)
+
+
+def setup(node: Directive, block: Origins) -> bool:
+    no_block(node)
+    for arg in arguments(node, 0, 1):
+        choice(node, arg, ("round_robin",))
+    return True
+
+
+LOADBALANCE = Plugin("loadbalance", setup)

@@ -14,6 +14,9 @@ import logging
 
 from dnslib import CLASS, QTYPE, RCODE
 
+from clusterdns.config.checks import Origins, arguments, no_block
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
 from clusterdns.dns.message import TCP_MAX_SIZE, UDP_DEFAULT_SIZE, Query
 
 log = logging.getLogger("clusterdns.log")
@@ -65,3 +68,14 @@ def log_query(
         len(reply),
         duration,
     )
+
+
+
+def setup(node: Directive, block: Origins) -> bool:
+    """No arguments, no options."""
+    no_block(node)
+    arguments(node, 0, 0)
+    return True
+
+
+LOG = Plugin("log", setup)

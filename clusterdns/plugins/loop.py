@@ -17,6 +17,10 @@ from collections.abc import Callable
 
 from dnslib import QTYPE, DNSRecord
 
+from clusterdns.config.checks import Origins, arguments, no_block
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
+
 log = logging.getLogger("clusterdns.loop")
 
 PROBE_FOR = 30.0  # seconds to keep trying to get an answer to the probe
@@ -77,3 +81,14 @@ async def _exchange(query: bytes, host: str, port: int) -> None:
         await loop.sock_sendall(sock, query)
         async with asyncio.timeout(PROBE_TIMEOUT):
             await loop.sock_recv(sock, 65535)
+
+
+
+def setup(node: Directive, block: Origins) -> bool:
+    """No arguments, no options."""
+    no_block(node)
+    arguments(node, 0, 0)
+    return True
+
+
+LOOP = Plugin("loop", setup)

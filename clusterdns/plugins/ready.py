@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from clusterdns.config.checks import Origins, listen_address, no_block
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
+
 TEXT = "text/plain; charset=utf-8"
+
+
+def setup(node: Directive, block: Origins) -> str:
+    """The address /ready listens on."""
+    no_block(node)
+    return listen_address(node, ":8181")
+
+
+READY = Plugin("ready", setup, chain=False)
 
 
 class Readiness(Protocol):
@@ -29,3 +42,6 @@ class Ready:
         if waiting:
             return 503, TEXT, ",".join(waiting).encode()
         return 200, TEXT, b"OK"
+
+
+

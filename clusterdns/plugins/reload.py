@@ -13,12 +13,40 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from clusterdns.config.servers import ReloadConfig
+from clusterdns.config.checks import Origins, arguments, duration, fail, no_block
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
 from clusterdns.metrics.registry import METRICS
 
 log = logging.getLogger("clusterdns.reload")
+
+_MIN_INTERVAL = 2.0
+_MIN_JITTER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadConfig:
+    interval: float = 30.0
+    jitter: float = 15.0
+
+
+def setup(node: Directive, block: Origins) -> ReloadConfig:
+    no_block(node)
+    args = arguments(node, 0, 2)
+    interval = duration(node, args[0]) if args else 30.0
+    jitter = duration(node, args[1]) if len(args) > 1 else 15.0
+    if interval < _MIN_INTERVAL:
+        raise fail(node, f"reload: interval must be at least {_MIN_INTERVAL:g}s")
+    if jitter < _MIN_JITTER:
+        raise fail(node, f"reload: jitter must be at least {_MIN_JITTER:g}s")
+    # As CoreDNS: the jitter is capped at half the interval.
+    return ReloadConfig(interval, min(jitter, interval / 2))
+
+
+RELOAD = Plugin("reload", setup, chain=False)
 
 # Applies the Corefile (its new digest given); returns the reload settings now in force
 # (None: stop watching).

@@ -12,14 +12,55 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from operator import add
 from typing import Protocol
 
 from dnslib import QTYPE, RCODE, DNSHeader, DNSRecord
 
-from clusterdns.config.servers import TransferConfig
+from clusterdns.config.addresses import split_ip_port, valid_port
+from clusterdns.config.checks import Origins, arguments, fail, no_block, zone_origins_or
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
 from clusterdns.dns.message import HEADER, TCP_MAX_SIZE, Answer, Query, Reject, encode, parse_query
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.zone import Record, to_rr
+
+
+@dataclass(frozen=True, slots=True)
+class TransferConfig:
+    zones: tuple[str, ...]
+    to: tuple[str, ...]  # "*" or networks in CIDR form ("192.0.2.1/32")
+
+
+def _transfer_peer(node: Directive, peer: str) -> str:
+    """A `to` entry as "*" or a network; a port, if given, does not matter for access."""
+    if peer == "*":
+        return peer
+    host, port = split_ip_port(peer)
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        network = None
+    if network is None or not valid_port(port):
+        raise fail(node, f"transfer: '{peer}' is not '*', an IP address or a CIDR")
+    return str(network)
+
+
+def setup(node: Directive, block: Origins) -> tuple[TransferConfig, ...]:
+    zones = zone_origins_or(node, node.args, block).zones
+    peers: list[str] = []
+    for option in node.block:
+        if option.name != "to":
+            raise fail(option, f"unknown transfer option '{option.name}'")
+        no_block(option)
+        peers.extend(_transfer_peer(option, peer) for peer in arguments(option, 1, None))
+    if not peers:
+        raise fail(node, "transfer needs a 'to' option naming who may transfer")
+    return (TransferConfig(zones, tuple(peers)),)
+
+
+TRANSFER = Plugin("transfer", setup, merge=add)  # each `transfer` adds its rules
 
 
 class Transferer(Protocol):

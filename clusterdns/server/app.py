@@ -15,14 +15,7 @@ from pathlib import Path
 from kubernetes.client import ApiClient
 
 from clusterdns.config.addresses import parse_listen
-from clusterdns.config.servers import (
-    DEFAULT_COREFILE,
-    KubernetesConfig,
-    ReloadConfig,
-    ServerConfig,
-    load_config,
-    load_config_file,
-)
+from clusterdns.config.blocks import ServerConfig
 from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
@@ -33,10 +26,12 @@ from clusterdns.plugins.kubernetes.metrics import on_slice_change
 from clusterdns.plugins.kubernetes.objects import EndpointSlice, Pod
 from clusterdns.plugins.kubernetes.records import BuildOptions
 from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
+from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
 from clusterdns.plugins.ready import Ready
-from clusterdns.plugins.reload import CorefileWatcher
+from clusterdns.plugins.reload import CorefileWatcher, ReloadConfig
+from clusterdns.server.directives import DEFAULT_COREFILE, load_config, load_config_file
 from clusterdns.server.handler import QueryHandler
 from clusterdns.server.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
 from clusterdns.server.workerstats import MetricsGatherer, MetricsReporter
@@ -88,9 +83,10 @@ def load_servers(conf: Path | None) -> list[ServerConfig]:
 
 def kubernetes_block(servers: list[ServerConfig]) -> tuple[ServerConfig, KubernetesConfig]:
     server = kubernetes_server(servers)
-    if server is None or server.kubernetes is None:
+    k8s = server.get(KUBERNETES) if server is not None else None
+    if server is None or k8s is None:
         raise ValueError("the Corefile has no server block with a kubernetes directive")
-    return server, server.kubernetes
+    return server, k8s
 
 
 def own_addresses(host: str) -> tuple[str, ...]:
@@ -137,7 +133,7 @@ class ClusterDNS:
         else:
             self.override = parse_listen(DEMO_LISTEN) if options.conf is None else None
         kube = kubernetes_server(self.servers)
-        self.k8s = kube.kubernetes if kube is not None else None
+        self.k8s = kube.get(KUBERNETES) if kube is not None else None
         self.state = ClusterState()
         self.ready = Ready({"kubernetes": self.state})
         self.resolver: Resolver | None = None
@@ -277,13 +273,14 @@ class ClusterDNS:
     def _resolver_for(self, servers: list[ServerConfig]) -> Resolver | None:
         """The resolver for `servers`: the running one if its kubernetes options are the same."""
         kube = kubernetes_server(servers)
-        if kube is None or kube.kubernetes is None:
+        k8s = kube.get(KUBERNETES) if kube is not None else None
+        if kube is None or k8s is None:
             return None
-        if self.resolver is not None and kube.kubernetes == self.k8s:
+        if self.resolver is not None and k8s == self.k8s:
             return self.resolver
         served = listeners(servers, self.override)
         host = next((lst.host for lst, blocks in served.items() if kube in blocks), ANY_ADDRESS)
-        return build_resolver(self.state, kube.kubernetes, own_addresses(host))
+        return build_resolver(self.state, k8s, own_addresses(host))
 
     def _build(self, servers: list[ServerConfig], resolver: Resolver | None) -> Plan:
         resolv_conf, on_loop = self.options.resolv_conf, self._loop_detected
@@ -360,7 +357,7 @@ class ClusterDNS:
         try:
             servers = load_servers(self.options.conf)
             kube = kubernetes_server(servers)
-            k8s = kube.kubernetes if kube is not None else None
+            k8s = kube.get(KUBERNETES) if kube is not None else None
             api = None  # a client for the informer's new source, made before anything changes
             if self.informer and k8s and self.k8s and _source(k8s) != _source(self.k8s):
                 api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)

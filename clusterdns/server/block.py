@@ -8,21 +8,21 @@ metrics label.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from clusterdns.config.servers import ServerConfig
+from clusterdns.config.blocks import ServerConfig
 from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.cache.setup import CACHE
+from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.forward import Forward
+from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.loop import LoopProbe
+from clusterdns.plugins.kubernetes.setup import KUBERNETES
+from clusterdns.plugins.loadbalance import LOADBALANCE
+from clusterdns.plugins.log import LOG
+from clusterdns.plugins.loop import LOOP, LoopProbe
+from clusterdns.server.directives import PLUGINS
 from clusterdns.server.relay import Relay
-
-# The directives that are plugins in CoreDNS's query chain (and so in coredns_plugin_enabled);
-# health, ready and reload are not.
-_CHAIN_PLUGINS = (
-    "errors", "log", "loadbalance", "cache", "transfer", "kubernetes", "loop", "forward",
-    "prometheus",
-)  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -51,20 +51,22 @@ def build_block(
 ) -> Block:
     """`resolver` is the kubernetes resolver when this block has the directive."""
     relay = None
-    if server.forward is not None:
-        cache = ResponseCache(server.cache, label) if server.cache is not None else None
-        relay = Relay(Forward(server.forward, resolv_conf), cache, log_errors=server.errors)
+    forward, cache_config = server.get(FORWARD), server.get(CACHE)
+    if forward is not None:
+        cache = ResponseCache(cache_config, label) if cache_config is not None else None
+        relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
     return Block(
         zones=server.zones,
-        resolver=resolver if server.kubernetes is not None else None,
+        resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,
-        loadbalance=server.loadbalance,
-        log=server.log,
-        loop=LoopProbe(server.zones[0], on_loop) if server.loop and relay is not None else None,
+        loadbalance=server.uses(LOADBALANCE),
+        log=server.uses(LOG),
+        loop=LoopProbe(server.zones[0], on_loop) if server.uses(LOOP) and relay else None,
     )
 
 
 def enabled_plugins(server: ServerConfig) -> list[str]:
-    """The chain plugins a server block uses, for coredns_plugin_enabled."""
-    present = {f.name for f in fields(server) if getattr(server, f.name) not in (None, False)}
-    return [name for name in _CHAIN_PLUGINS if name in present]
+    """The chain plugins a server block uses, for coredns_plugin_enabled (health, ready,
+    reload and bind are set-up only)."""
+    chain = (name for name, plugin in PLUGINS.plugins.items() if plugin.chain)
+    return [name for name in chain if name in server.plugins]

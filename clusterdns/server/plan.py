@@ -11,14 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clusterdns.config.addresses import address_label
-from clusterdns.config.servers import ReloadConfig, ServerConfig
+from clusterdns.config.blocks import ServerConfig
 from clusterdns.metrics.registry import Labels, exposition
 from clusterdns.metrics.requests import VIEW
-from clusterdns.plugins.health import health
+from clusterdns.plugins.bind import BIND
+from clusterdns.plugins.health import HEALTH, health
 from clusterdns.plugins.kubernetes.resolver import Resolver
+from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.kubernetes.zone import ClusterZones
-from clusterdns.plugins.ready import Ready
-from clusterdns.plugins.transfer import ZoneTransfer
+from clusterdns.plugins.prometheus import PROMETHEUS
+from clusterdns.plugins.ready import READY, Ready
+from clusterdns.plugins.reload import RELOAD, ReloadConfig
+from clusterdns.plugins.transfer import TRANSFER, ZoneTransfer
 from clusterdns.server.block import Block, build_block, enabled_plugins
 from clusterdns.transport.http import Route
 
@@ -49,7 +53,7 @@ class Plan:
 
 def kubernetes_server(servers: list[ServerConfig]) -> ServerConfig | None:
     """The one server block with a `kubernetes` directive, if any."""
-    found = [server for server in servers if server.kubernetes is not None]
+    found = [server for server in servers if server.uses(KUBERNETES)]
     if len(found) > 1:
         where = f"{found[1].file}:{found[1].line}"
         raise ValueError(f"{where}: only one server block may use the kubernetes directive")
@@ -66,8 +70,8 @@ def listeners(
     for server in servers:
         if override is not None and server.port == main.port:
             addresses = [(override, True)]
-        elif server.bind:
-            addresses = [((host, server.port), True) for host in server.bind]
+        elif server.uses(BIND):
+            addresses = [((host, server.port), True) for host in server.get(BIND) or ()]
         else:
             addresses = [((ANY_ADDRESS, server.port), False)]
         for (host, port), bound in addresses:
@@ -91,8 +95,9 @@ def build_plan(
             blocks = plan.dns[listener] = []
             for server in served:
                 blocks.append(build_block(server, listener.label, resolver, resolv_conf, on_loop))
-                if server.kubernetes is not None and server.transfer and resolver is not None:
-                    plan.transfers[listener] = ZoneTransfer(ClusterZones(resolver), server.transfer)
+                rules = server.get(TRANSFER)
+                if server.uses(KUBERNETES) and rules and resolver is not None:
+                    plan.transfers[listener] = ZoneTransfer(ClusterZones(resolver), rules)
                 plan.plugins |= {
                     (listener.label, zone, VIEW, name)
                     for zone in server.zones
@@ -102,12 +107,15 @@ def build_plan(
         plan.close()
         raise
     for server in servers:
-        if server.health is not None:
-            plan.http.setdefault(server.health.address, {})["/health"] = health
-            plan.lameduck = max(plan.lameduck, server.health.lameduck)
-        if server.ready is not None:
-            plan.http.setdefault(server.ready, {})["/ready"] = ready.probe
-        if server.prometheus is not None:
-            plan.http.setdefault(server.prometheus, {})["/metrics"] = exposition
-        plan.reload = plan.reload or server.reload
+        health_config = server.get(HEALTH)
+        if health_config is not None:
+            plan.http.setdefault(health_config.address, {})["/health"] = health
+            plan.lameduck = max(plan.lameduck, health_config.lameduck)
+        ready_address = server.get(READY)
+        if ready_address is not None:
+            plan.http.setdefault(ready_address, {})["/ready"] = ready.probe
+        metrics_address = server.get(PROMETHEUS)
+        if metrics_address is not None:
+            plan.http.setdefault(metrics_address, {})["/metrics"] = exposition
+        plan.reload = plan.reload or server.get(RELOAD)
     return plan

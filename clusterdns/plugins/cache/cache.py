@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from cachetools import TLRUCache
 from dnslib import RCODE
 
-from clusterdns.config.servers import CacheConfig
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import (
     TYPE_SOA,
@@ -30,6 +29,7 @@ from clusterdns.dns.packet import (
 from clusterdns.metrics.registry import Labels
 from clusterdns.metrics.requests import VIEW
 from clusterdns.plugins.cache import metrics
+from clusterdns.plugins.cache.setup import CacheConfig
 
 SUCCESS, DENIAL = "success", "denial"
 MAXIMUM_TTL = 3600  # CoreDNS's dnsutil defaults: a message's TTL is read as at most this…

@@ -19,12 +19,12 @@ from pathlib import Path
 from dnslib import RCODE
 
 from clusterdns.config.addresses import parse_listen
-from clusterdns.config.servers import ForwardConfig
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
 from clusterdns.metrics.requests import RCODE_LABELS
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
+from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream, UpstreamError
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams

@@ -13,7 +13,7 @@ from pathlib import Path
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
 
-from clusterdns.config.servers import KubernetesConfig
+from clusterdns.plugins.kubernetes.setup import KubernetesConfig
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 

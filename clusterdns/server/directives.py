@@ -1,0 +1,90 @@
+"""Every directive this server runs, each plugin's setup registered in CoreDNS's plugin order
+(CoreDNS generates the same list from plugin.cfg), and the Corefile read with them.
+
+A server block's directives are checked by their plugins' setups; across blocks, no two may
+serve one zone on one port and address.
+"""
+
+from __future__ import annotations
+
+from clusterdns.config import blocks
+from clusterdns.config.blocks import ServerConfig
+from clusterdns.config.corefile import CorefileError
+from clusterdns.config.registry import Registry
+from clusterdns.plugins.bind import BIND
+from clusterdns.plugins.cache.setup import CACHE
+from clusterdns.plugins.errors import ERRORS
+from clusterdns.plugins.forward.setup import FORWARD
+from clusterdns.plugins.health import HEALTH
+from clusterdns.plugins.kubernetes.setup import KUBERNETES
+from clusterdns.plugins.loadbalance import LOADBALANCE
+from clusterdns.plugins.log import LOG
+from clusterdns.plugins.loop import LOOP
+from clusterdns.plugins.prometheus import PROMETHEUS
+from clusterdns.plugins.ready import READY
+from clusterdns.plugins.reload import RELOAD
+from clusterdns.plugins.transfer import TRANSFER
+
+PLUGINS = Registry(
+    [
+        BIND, CACHE, ERRORS, FORWARD, HEALTH, KUBERNETES, LOADBALANCE, LOG, LOOP, PROMETHEUS,
+        READY, RELOAD, TRANSFER,
+    ]
+)  # fmt: skip
+
+# kubeadm's Corefile (SPEC §11), as kubeadm writes it: one option per line.
+DEFAULT_COREFILE = """\
+.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+"""
+
+
+def load_config(text: str, filename: str = "Corefile") -> list[ServerConfig]:
+    """Parse and check Corefile text; one ServerConfig per server block, in order."""
+    servers = blocks.load_config(text, filename, PLUGINS)
+    _check_no_overlap(servers)
+    return servers
+
+
+def load_config_file(path: str) -> list[ServerConfig]:
+    servers = blocks.load_config_file(path, PLUGINS)
+    _check_no_overlap(servers)
+    return servers
+
+
+def _check_no_overlap(servers: list[ServerConfig]) -> None:
+    """Two blocks may not serve one zone on one port and address (an empty bind is all)."""
+    seen: dict[tuple[str, int], list[tuple[ServerConfig, set[str]]]] = {}
+    for server in servers:
+        bound = set(server.get(BIND) or ())
+        for zone in server.zones:
+            for other, other_bound in seen.setdefault((zone, server.port), []):
+                if not bound or not other_bound or bound & other_bound:
+                    raise CorefileError(
+                        server.file,
+                        server.line,
+                        f"zone '{zone}' on port {server.port} is already served by the block "
+                        f"at line {other.line}",
+                    )
+            seen[(zone, server.port)].append((server, bound))

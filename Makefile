@@ -1,4 +1,5 @@
-# Two entry points: `make run` (server on the bundled demo cluster) and `make test` (whole suite).
+# Two entry points: `make run` (server on the bundled demo cluster) and `make test` (lint, types,
+# import contracts and the whole suite).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,11 +27,13 @@ system-deps:
 run: setup
 	$(BIN)/clusterdns serve $(ARGS)
 
+# ruff; the type checker over clusterdns/; the architecture's import contracts (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-test: setup system-deps
-	$(BIN)/ruff check .
+test: lint system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # dnsperf (load generator) and Knot DNS (the C reference), for `make bench` only.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clusterdns.config.corefile import CorefileError, Directive, ServerBlock, parse_corefile
+from clusterdns.errors import ConfigError
 from clusterdns.server.directives import DEFAULT_COREFILE
 
 
@@ -145,7 +146,7 @@ def test_corefile_error_fields() -> None:
     with pytest.raises(CorefileError) as caught:
         parse_corefile(".:53 {\n  errors\n", "/etc/coredns/Corefile")
     error = caught.value
-    assert isinstance(error, ValueError)
+    assert isinstance(error, ConfigError) and error.exit_code == 2
     assert (error.file, error.line) == ("/etc/coredns/Corefile", 1)
     assert str(error) == f"/etc/coredns/Corefile:1: {error.message}"
 

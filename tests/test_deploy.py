@@ -17,7 +17,7 @@ import yaml
 
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.plugins.health import HEALTH
-from clusterdns.plugins.kubernetes.informer import RESOURCES
+from clusterdns.plugins.kubernetes.api import RESOURCES
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
 from clusterdns.server.directives import DEFAULT_COREFILE, load_config

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from clusterdns.plugins.kubernetes.api import backoff_delay
 from clusterdns.plugins.kubernetes.client import KubeClientError, make_api_client
-from clusterdns.plugins.kubernetes.informer import Informer, backoff_delay
+from clusterdns.plugins.kubernetes.informer import Informer
 from clusterdns.plugins.kubernetes.objects import (
     TRIGGER_TIME_ANNOTATION,
     EndpointSlice,

@@ -8,9 +8,10 @@ import struct
 from dnslib import RCODE, DNSError, DNSRecord
 
 from clusterdns.dns.zone import Record, record_from_rr
+from clusterdns.errors import AuditError
 
 
-class TransferError(Exception):
+class TransferError(AuditError):
     """A zone could not be fetched; the message says from where and why."""
 
 

@@ -301,8 +301,8 @@ class _Explainer:
         for sl in slices:
             ports = ", ".join(_port_text(p) for p in sl.ports) or "no ports"
             count = f"{len(sl.endpoints)} endpoint{'s' if len(sl.endpoints) != 1 else ''}"
-            served = sl.address_type in ("IPv4", "IPv6")
-            skipped = "" if served else f"; skipped: addressType {sl.address_type} is not served"
+            known = sl.address_type in ("IPv4", "IPv6")
+            skipped = "" if known else f"; skipped: addressType {sl.address_type} is not served"
             self.result.add("slice", f"{sl.name}: {sl.address_type}, {count}, {ports}{skipped}")
         options = self.index.options
         ready = [] if options.noendpoints else ready_addresses(slices, options.endpoint_pod_names)

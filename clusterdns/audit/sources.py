@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusterdns.errors import SourceError
 from clusterdns.plugins.kubernetes.client import cluster_api_client
 from clusterdns.plugins.kubernetes.informer import Informer
 from clusterdns.plugins.kubernetes.setup import KubernetesConfig
@@ -21,10 +22,6 @@ from clusterdns.plugins.kubernetes.snapshot import load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
 
 LIVE_SYNC_TIMEOUT = 120.0  # seconds for every kind's first full list
-
-
-class SourceError(Exception):
-    """The state could not be had; the message says why."""
 
 
 @dataclass(frozen=True)

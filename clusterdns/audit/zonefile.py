@@ -18,6 +18,7 @@ from typing import Any
 
 from clusterdns.dns.names import canonical_ip
 from clusterdns.dns.zone import Origin, Record
+from clusterdns.errors import AuditError
 
 JSON_FORMAT = "clusterdns-dump/1"
 # rdata fields that are domain names, by type: made absolute and compared in lower case
@@ -25,7 +26,7 @@ _NAME_FIELDS = {"CNAME": (0,), "NS": (0,), "PTR": (0,), "SRV": (3,), "SOA": (0, 
 _CLASSES = frozenset({"IN", "CH", "HS", "CS"})
 
 
-class DumpError(ValueError):
+class DumpError(AuditError):
     """A dump file cannot be read; the message names the file and line."""
 
 
@@ -87,7 +88,7 @@ def json_lines(records: Iterable[Record], zone: str, header: Header | None) -> I
 
 
 def _origin_json(origin: Origin | None) -> str:
-    fields = (None, None, None, None)
+    fields: tuple[str | None, ...] = (None, None, None, None)
     if origin is not None:
         fields = (f"{origin.namespace}/{origin.service}", *origin[2:])
     keys = ("service", "slice", "endpoint", "pod")

@@ -17,14 +17,13 @@ import typer
 from dnslib import QTYPE
 
 from clusterdns import __version__
-from clusterdns.audit.axfr import TransferError, fetch_zone
+from clusterdns.audit.axfr import fetch_zone
 from clusterdns.audit.diff import diff_dumps
 from clusterdns.audit.diff import json_text as diff_json
 from clusterdns.audit.diff import text_lines as diff_text
 from clusterdns.audit.explain import explain as explain_answer
-from clusterdns.audit.sources import Source, SourceError, cluster_source, snapshot_source
+from clusterdns.audit.sources import Source, cluster_source, snapshot_source
 from clusterdns.audit.zonefile import (
-    DumpError,
     Header,
     json_lines,
     normalized,
@@ -33,13 +32,12 @@ from clusterdns.audit.zonefile import (
 )
 from clusterdns.cli.progress import Progress
 from clusterdns.config.addresses import parse_listen
-from clusterdns.config.corefile import CorefileError
 from clusterdns.dns.names import fqdn
 from clusterdns.dns.zone import Record, with_serial
+from clusterdns.errors import ClusterDNSError
 from clusterdns.plugins.forward.forward import RESOLV_CONF
-from clusterdns.plugins.kubernetes.client import KubeClientError
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER, SnapshotError
+from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER
 from clusterdns.plugins.kubernetes.zone import zone_records
 from clusterdns.server.app import (
     ClusterDNS,
@@ -93,6 +91,11 @@ def _setup_logging(level: str) -> None:
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"clusterdns: {message}", err=True)
     return typer.Exit(code)
+
+
+def _failed(exc: ClusterDNSError) -> typer.Exit:
+    """The one place an error becomes an exit status (each kind carries its own)."""
+    return _fail(str(exc), exc.exit_code)
 
 
 def _print_version(value: bool) -> None:
@@ -181,8 +184,8 @@ def serve(
         if listen is not None:
             try:
                 host, port = parse_listen(listen)
-            except ValueError as exc:
-                raise _fail(str(exc)) from None
+            except ClusterDNSError as exc:
+                raise _failed(exc) from None
             if port == 0:  # every worker must bind the same port
                 port = free_port(host)
                 listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -201,10 +204,8 @@ def _serve(options: ServeOptions) -> int:
     try:
         server = ClusterDNS(options)
         return run(server.run_forever())
-    except (CorefileError, SnapshotError, KubeClientError, ValueError) as exc:
-        return _fail(str(exc)).exit_code
-    except OSError as exc:
-        return _fail(f"cannot listen: {exc}").exit_code
+    except ClusterDNSError as exc:
+        return _failed(exc).exit_code
 
 
 KubeconfigOption = Annotated[
@@ -340,9 +341,9 @@ def dump(
             )
         write = json_lines if fmt is DumpFormat.json else zone_lines
         _write(output, write(records, name, None if stable else header))
-    except (CorefileError, SnapshotError, KubeClientError, SourceError, TransferError) as exc:
-        raise _fail(str(exc)) from None
-    except (OSError, ValueError) as exc:
+    except ClusterDNSError as exc:
+        raise _failed(exc) from None
+    except OSError as exc:  # writing the output
         raise _fail(str(exc)) from None
     progress.note(f"wrote {output or 'stdout'}")
 
@@ -359,8 +360,8 @@ def diff(
     Compare with a live cluster: `clusterdns dump --kubeconfig K | clusterdns diff OLD -`."""
     try:
         before, after = (read_dump(None if arg == "-" else Path(arg)) for arg in (old, new))
-    except DumpError as exc:
-        raise _fail(str(exc)) from None
+    except ClusterDNSError as exc:
+        raise _failed(exc) from None
     changes = diff_dumps(before, after)
     if as_json:
         sys.stdout.write(diff_json(before, after, changes))
@@ -390,6 +391,6 @@ def explain(
         raise _fail(f"unknown record type '{qtype}'")
     try:
         resolver, _ = _resolver_for(conf, snapshot, kubeconfig, context, Progress("explain"))
-    except (CorefileError, SnapshotError, KubeClientError, SourceError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+    except ClusterDNSError as exc:
+        raise _failed(exc) from None
     sys.stdout.write(explain_answer(resolver, fqdn(name), number).text())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from clusterdns.errors import ConfigError
+
 
 def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
     """'127.0.0.1:5353', '[::1]:53', ':53', '0.0.0.0', '5353' → (host, port)."""
@@ -20,7 +22,7 @@ def parse_listen(text: str, default_port: int = 53) -> tuple[str, int]:
     else:
         host, port = text, str(default_port)
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bad port in listen address {text!r}")
+        raise ConfigError(f"bad port in listen address {text!r}")
     return host or "0.0.0.0", int(port)
 
 

@@ -17,8 +17,10 @@ import os
 import re
 from dataclasses import dataclass
 
+from clusterdns.errors import ConfigError
 
-class CorefileError(ValueError):
+
+class CorefileError(ConfigError):
     """A Corefile is malformed or means something we do not support; names the file and line."""
 
     def __init__(self, file: str, line: int, message: str) -> None:
@@ -160,7 +162,7 @@ class _Parser:
 
     def body(self, opener: _Token) -> tuple[Directive, ...]:
         """Read directives up to the `}` closing the block that `opener` opened."""
-        directives = []
+        directives: list[Directive] = []
         while self.pos < len(self.lines):
             line = self.lines[self.pos]
             self.pos += 1

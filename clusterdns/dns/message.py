@@ -24,6 +24,8 @@ from dnslib import (
     DNSRecord,
 )
 
+from clusterdns.errors import ProtocolError
+
 HEADER = struct.Struct("!HHHHHH")
 UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
@@ -65,7 +67,7 @@ class Query:
         return self.record.header.id
 
 
-class Reject(Exception):
+class Reject(ProtocolError):
     """A query we answer with an error code (or drop, when `reply` is None)."""
 
     def __init__(self, reply: bytes | None) -> None:
@@ -185,7 +187,7 @@ def _negative(query: Query, answer: Answer, max_size: int) -> bytes | None:
     _put_name(out, written, names[3])
     out += _SOA_TIMES.pack(*soa.rdata.times)
     _RDLENGTH.pack_into(out, rdata_at, len(out) - rdata_at - 2)
-    if opt:
+    if query.edns_size is not None:
         size = min(query.edns_size, UDP_MAX_SIZE)  # as _opt mirrors it
         out += b"\0" + _TYPE_CLASS_TTL.pack(QTYPE.OPT, size, DO_FLAG if query.do_bit else 0)
         out += b"\0\0"
@@ -218,7 +220,7 @@ class _NamesAnyCase(dict[tuple[bytes, ...], int]):
     """dnslib's table of names already written (labels → offset), matched without case."""
 
     def __contains__(self, labels: object) -> bool:
-        return super().__contains__(_lower(labels))  # type: ignore[arg-type]
+        return isinstance(labels, tuple) and super().__contains__(_lower(labels))
 
     def __getitem__(self, labels: tuple[bytes, ...]) -> int:
         return super().__getitem__(_lower(labels))

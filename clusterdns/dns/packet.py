@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from clusterdns.dns.message import HEADER, QR_BIT, UDP_MAX_SIZE
+from clusterdns.errors import ProtocolError
 
 TYPE_A, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 6, 28, 41
 AA_BIT, TC_BIT, RD_BIT, CD_BIT = 0x0400, 0x0200, 0x0100, 0x0010
@@ -19,7 +20,7 @@ _TTL = struct.Struct("!I")
 _COUNTS = struct.Struct("!HHH")  # answer, authority and additional counts, at offset 6
 
 
-class PacketError(ValueError):
+class PacketError(ProtocolError):
     """The bytes are not a DNS message we can relay."""
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from kubernetes.client import ApiClient
 
 from clusterdns.config.addresses import parse_listen
 from clusterdns.config.blocks import ServerConfig
+from clusterdns.errors import ClusterDNSError, ConfigError
 from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
-from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, KubeClientError, cluster_api_client
+from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, cluster_api_client
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.informer import Informer
 from clusterdns.plugins.kubernetes.metrics import on_slice_change
@@ -85,7 +87,7 @@ def kubernetes_block(servers: list[ServerConfig]) -> tuple[ServerConfig, Kuberne
     server = kubernetes_server(servers)
     k8s = server.get(KUBERNETES) if server is not None else None
     if server is None or k8s is None:
-        raise ValueError("the Corefile has no server block with a kubernetes directive")
+        raise ConfigError("the Corefile has no server block with a kubernetes directive")
     return server, k8s
 
 
@@ -139,7 +141,7 @@ class ClusterDNS:
         self.resolver: Resolver | None = None
         self.resolver = self._resolver_for(self.servers)
         self.plan = Plan()
-        self.dns: dict[tuple[str, int], DnsServer] = {}
+        self.dns: dict[tuple[str, int], DnsServer[QueryHandler]] = {}
         self.http: dict[str, HttpServer] = {}
         self.informer: Informer | None = None
         self.watcher: CorefileWatcher | None = None
@@ -159,10 +161,15 @@ class ClusterDNS:
         changes are applied on the event loop, the state's one thread."""
         if api is None:
             api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
+        loop = asyncio.get_running_loop()
+
+        def submit(change: Callable[[], None]) -> None:
+            loop.call_soon_threadsafe(change)
+
         informer = Informer(
             api,
             self.state,
-            asyncio.get_running_loop().call_soon_threadsafe,
+            submit,
             watch_pods=k8s.pods == "verified",
             namespaces=k8s.namespaces or None,
             on_slice_change=self._slice_changed,
@@ -368,7 +375,7 @@ class ClusterDNS:
             except OSError:
                 plan.close()
                 raise
-        except (ValueError, OSError, KubeClientError) as exc:  # CorefileError included
+        except (ClusterDNSError, OSError) as exc:
             if resolver is not None and resolver is not self.resolver:
                 self.state.unsubscribe(resolver.index)
             reload.FAILED.inc()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from clusterdns.config.addresses import address_label
 from clusterdns.config.blocks import ServerConfig
+from clusterdns.config.corefile import CorefileError
+from clusterdns.errors import ClusterDNSError
 from clusterdns.metrics.registry import Labels, exposition
 from clusterdns.metrics.requests import VIEW
 from clusterdns.plugins.bind import BIND
@@ -55,8 +57,9 @@ def kubernetes_server(servers: list[ServerConfig]) -> ServerConfig | None:
     """The one server block with a `kubernetes` directive, if any."""
     found = [server for server in servers if server.uses(KUBERNETES)]
     if len(found) > 1:
-        where = f"{found[1].file}:{found[1].line}"
-        raise ValueError(f"{where}: only one server block may use the kubernetes directive")
+        second = found[1]
+        message = "only one server block may use the kubernetes directive"
+        raise CorefileError(second.file, second.line, message)
     return found[0] if found else None
 
 
@@ -88,7 +91,7 @@ def build_plan(
     resolv_conf: str,
     on_loop: Callable[[], None],
 ) -> Plan:
-    """Raises ValueError (UpstreamConfigError) when an upstream list cannot be read."""
+    """Raises ConfigError (UpstreamConfigError) when an upstream list cannot be read."""
     plan = Plan()
     try:
         for listener, served in listeners(servers, override).items():
@@ -103,7 +106,7 @@ def build_plan(
                     for zone in server.zones
                     for name in enabled_plugins(server)
                 }
-    except ValueError:
+    except ClusterDNSError:
         plan.close()
         raise
     for server in servers:

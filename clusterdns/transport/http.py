@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from clusterdns.config.addresses import parse_listen
+from clusterdns.errors import ServeError
 
 log = logging.getLogger("clusterdns.http")
 
@@ -29,9 +30,13 @@ class HttpServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, reuse_address=True
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self.host, self.port, reuse_address=True
+            )
+        except OSError as exc:
+            where = f"{self.host} port {self.port}"
+            raise ServeError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
         self.port = self._server.sockets[0].getsockname()[1]
         for path in self.routes:
             log.info("serving %s on %s port %d", path, self.host, self.port)

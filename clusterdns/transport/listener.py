@@ -8,12 +8,16 @@ import inspect
 import logging
 import socket
 import struct
+from typing import Generic, TypeVar
 
+from clusterdns.errors import ServeError
 from clusterdns.metrics.requests import PANICS
 from clusterdns.transport.protocols import Handler, Transfers
 from clusterdns.transport.udp import UdpListener
 
 log = logging.getLogger("clusterdns.transport")
+
+H = TypeVar("H", bound=Handler)
 
 TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may sit without a new query
 TCP_MAX_CONNECTIONS = 1000
@@ -37,12 +41,13 @@ def set_receive_buffer(sock: socket.socket, size: int) -> None:
         )  # fmt: skip
 
 
-class DnsServer:
-    """UDP and TCP on one address; `stop` closes both and open TCP connections."""
+class DnsServer(Generic[H]):
+    """UDP and TCP on one address; `stop` closes both and open TCP connections. Generic in
+    its handler, so the server that made it can still reach that handler's own methods."""
 
     def __init__(
         self,
-        handler: Handler,
+        handler: H,
         host: str,
         port: int,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
@@ -62,6 +67,14 @@ class DnsServer:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        try:
+            await self._bind()
+        except OSError as exc:
+            where = f"{self.host} port {self.port}"
+            raise ServeError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
+
+    async def _bind(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # Port 0 picks a free UDP port, which TCP then needs too: another process may hold
         # that TCP port, so try again with a new one rather than fail.
@@ -87,7 +100,6 @@ class DnsServer:
             self._udp = UdpListener(udp_sock, self.handler)
             self._udp.start()
             break
-        log.info("serving DNS on %s port %d (UDP and TCP)", self.host, self.port)
 
     def _udp_socket(self, family: socket.AddressFamily) -> socket.socket:
         udp_sock = socket.socket(family, socket.SOCK_DGRAM)

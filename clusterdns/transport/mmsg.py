@@ -23,6 +23,8 @@ import socket
 import sys
 from collections.abc import Callable
 
+from clusterdns.transport.protocols import Peer
+
 log = logging.getLogger("clusterdns.udp")
 
 SLOTS = 64  # datagrams per system call
@@ -35,7 +37,6 @@ _CMSG_HEADER = ctypes.sizeof(ctypes.c_size_t) + 8  # cmsg_len, cmsg_level, cmsg_
 V4_MAPPED = bytes(10) + b"\xff\xff"
 PEERS_KEPT = 4096  # client addresses kept; the cache starts over when it is full
 SOURCES_KEPT = 256  # the host's addresses queries were sent to, the same way
-Peer = tuple[str, int] | tuple[str, int, int, int]  # as socket.recvfrom gives it
 
 
 class _IoVec(ctypes.Structure):
@@ -200,14 +201,15 @@ class DatagramBatch:
     def _reply_from(self, i: int, j: int) -> None:
         """Make reply `j` leave from the address datagram `i` was sent to."""
         at = i * CONTROL_SIZE
-        received = self._controls_in[at : at + self._in_pointers[_CONTROLLEN_WORD[i]]]
+        # a c_char array slices to bytes and takes bytes (typeshed says lists)
+        received: bytes = self._controls_in[at : at + self._in_pointers[_CONTROLLEN_WORD[i]]]  # type: ignore[assignment]
         control = self._sources.get(received)
         if control is None:
             if len(self._sources) >= SOURCES_KEPT:
                 self._sources.clear()
             control = self._sources[received] = self._source_control(received)
         at = j * CONTROL_SIZE
-        self._controls_out[at : at + len(control)] = control
+        self._controls_out[at : at + len(control)] = control  # type: ignore[call-overload]
         self._out_pointers[_CONTROLLEN_WORD[j]] = len(control)
 
     def _source_control(self, received: bytes) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-Peer = tuple[str, int]  # the client's address and port (IPv6 ones carry more fields)
+Peer = tuple[str, int] | tuple[str, int, int, int]  # IPv6: flow info and scope too
 Reply = bytes | None | Awaitable[bytes | None]  # bytes now, None to drop, or later
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 
 from clusterdns.metrics.requests import PANICS
 from clusterdns.transport import mmsg
-from clusterdns.transport.protocols import Handler
+from clusterdns.transport.protocols import Handler, Peer
 
 log = logging.getLogger("clusterdns.udp")
 
@@ -72,10 +72,10 @@ class UdpListener:
                     batch.reply(i, reply)
             dropped, errors = batch.send()
             self.dropped += dropped
-            for exc in errors:
-                if exc.errno in UNSUPPORTED:  # this batch's replies are lost: clients retry
-                    return self._unbatch(exc)
-                log.debug("UDP send failed: %s", exc)
+            for error in errors:
+                if error.errno in UNSUPPORTED:  # this batch's replies are lost: clients retry
+                    return self._unbatch(error)
+                log.debug("UDP send failed: %s", error)
             if len(datagrams) < mmsg.SLOTS:
                 return
 
@@ -103,7 +103,7 @@ class UdpListener:
             if reply is not None:
                 self._send(reply, addr)
 
-    def _answer(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+    def _answer(self, data: bytes, addr: Peer) -> bytes | None:
         """The reply to send at once, if any; one that needs the network (forwarding) is
         sent by a task when it is ready."""
         try:
@@ -117,7 +117,7 @@ class UdpListener:
         self._later(reply, addr)
         return None
 
-    def _send(self, reply: bytes, addr: tuple[str, int]) -> None:
+    def _send(self, reply: bytes, addr: Peer) -> None:
         try:
             self.sock.sendto(reply, addr)
         except BlockingIOError:
@@ -125,12 +125,12 @@ class UdpListener:
         except OSError as exc:
             log.debug("UDP send to %s failed: %s", addr[0], exc)
 
-    def _later(self, reply: Awaitable[bytes | None], addr: tuple[str, int]) -> None:
+    def _later(self, reply: Awaitable[bytes | None], addr: Peer) -> None:
         task = asyncio.ensure_future(self._send_when_done(reply, addr))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _send_when_done(self, reply: Awaitable[bytes | None], addr: tuple[str, int]) -> None:
+    async def _send_when_done(self, reply: Awaitable[bytes | None], addr: Peer) -> None:
         try:
             data = await reply
         except Exception:

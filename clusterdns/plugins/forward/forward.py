@@ -21,6 +21,7 @@ from dnslib import RCODE
 from clusterdns.config.addresses import parse_listen
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
+from clusterdns.errors import ConfigError, ServeError
 from clusterdns.metrics.requests import RCODE_LABELS
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
@@ -31,7 +32,7 @@ DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upst
 RESOLV_CONF = "/etc/resolv.conf"
 
 
-class ForwardError(Exception):
+class ForwardError(ServeError):
     """No upstream answered: the client gets `rcode`; `message` is for the errors plugin."""
 
     def __init__(self, rcode: int, message: str) -> None:
@@ -39,7 +40,7 @@ class ForwardError(Exception):
         self.rcode = rcode
 
 
-class UpstreamConfigError(ValueError):
+class UpstreamConfigError(ConfigError):
     """The upstreams a forward names cannot be used (an unreadable or empty resolv.conf)."""
 
 

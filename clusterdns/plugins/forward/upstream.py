@@ -19,6 +19,7 @@ import time
 from clusterdns.config.addresses import address_label
 from clusterdns.dns.message import HEADER, QR_BIT
 from clusterdns.dns.packet import question_end
+from clusterdns.errors import ServeError
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
 
@@ -30,7 +31,7 @@ _HEALTH_QUERY = HEADER.pack(0, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack("!HH"
 _LENGTH = struct.Struct("!H")
 
 
-class UpstreamError(Exception):
+class UpstreamError(ServeError):
     """No usable reply from an upstream (timeout, refused, closed, garbage)."""
 
     def __init__(self, message: str, timeout: bool = False) -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
 
+from clusterdns.errors import SourceError
 from clusterdns.plugins.kubernetes.setup import KubernetesConfig
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
 
-class KubeClientError(Exception):
+class KubeClientError(SourceError):
     """No usable Kubernetes API configuration; the message says what to do."""
 
 

@@ -161,7 +161,7 @@ class RecordIndex(StateListener):
             self._link_ptrs(key, owned)
             self.by_service[key] = owned
         if old is None or new is None:
-            return old is not new
+            return old is not None or new is not None
         return old_nodes != new.nodes or old[1:] != owned[1:]
 
     def _build(self, key: Key) -> ServiceRecords | None:
@@ -195,4 +195,4 @@ class RecordIndex(StateListener):
 
 def _keys(owners: EndpointOwners | tuple[()]) -> tuple[Key, ...]:
     """The owner keys of one IP: a bare key is a (namespace, name) pair of strings."""
-    return (owners,) if owners and isinstance(owners[0], str) else owners  # type: ignore[return-value]
+    return (owners,) if owners and isinstance(owners[0], str) else owners

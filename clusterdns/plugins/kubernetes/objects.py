@@ -7,18 +7,20 @@ Both sources (snapshot files and the informer) turn raw API JSON into these with
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from sys import intern
 from typing import Any
 
 from clusterdns.dns.names import canonical_ip, dashed_ip
+from clusterdns.errors import SourceError
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 
 
-class ObjectError(ValueError):
+class ObjectError(SourceError):
     """A Kubernetes object lacks a field DNS needs, or has one of the wrong shape."""
 
 
@@ -249,7 +251,7 @@ def parse_pod(obj: dict[str, Any]) -> Pod:
     return Pod(namespace, name, _canonical_ips([ip for ip in ips if isinstance(ip, str)]), running)
 
 
-PARSERS = {
+PARSERS: dict[str, Callable[[dict[str, Any]], KubeObject]] = {
     "Service": parse_service,
     "EndpointSlice": parse_endpoint_slice,
     "Namespace": parse_namespace,

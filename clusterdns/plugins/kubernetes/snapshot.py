@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from clusterdns.errors import SourceError
 from clusterdns.plugins.kubernetes.objects import KINDS, KubeObject, ObjectError, parse_object
 from clusterdns.plugins.kubernetes.state import ClusterState
 
@@ -22,7 +23,7 @@ log = logging.getLogger("clusterdns.snapshot")
 DEMO_CLUSTER = Path(__file__).parents[2] / "data" / "demo-cluster.yaml"
 
 
-class SnapshotError(ValueError):
+class SnapshotError(SourceError):
     """The snapshot file cannot be served; the message says where and why."""
 
 
@@ -78,7 +79,9 @@ def load_snapshot(path: Path) -> dict[type, list[KubeObject]]:
 
 
 def _item_name(item: dict[str, Any]) -> str:
-    meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+    meta = item.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     name = meta.get("name", "<no name>")
     return f"{meta['namespace']}/{name}" if meta.get("namespace") else str(name)
 

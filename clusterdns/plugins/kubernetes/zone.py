@@ -66,14 +66,14 @@ def zone_records(
 def node_records(name: str, node: Node, ttl: int, finder: OriginFinder | None) -> Iterator[Record]:
     """The records at one name: what the resolver answers for CNAME, A, AAAA and SRV."""
     if node.cname is not None:
-        yield Record(name, ttl, "CNAME", node.cname, finder and finder.service)
+        yield Record(name, ttl, "CNAME", node.cname, finder.service if finder else None)
         return
     for rtype, ips in (("A", node.a), ("AAAA", node.aaaa)):
         for ip in ips:
-            yield Record(name, ttl, rtype, ip, finder and finder.address(name, ip))
+            yield Record(name, ttl, rtype, ip, finder.address(name, ip) if finder else None)
     for port, target in node.srv:
         rdata = f"0 {node.srv_weight} {port} {target}"
-        yield Record(name, ttl, "SRV", rdata, finder and finder.srv(port, target))
+        yield Record(name, ttl, "SRV", rdata, finder.srv(port, target) if finder else None)
 
 
 def _origin_finder(resolver: Resolver, key: Key) -> OriginFinder:

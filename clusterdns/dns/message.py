@@ -26,6 +26,7 @@ from dnslib import (
 
 from clusterdns.errors import ProtocolError
 
+Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
 HEADER = struct.Struct("!HHHHHH")
 UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it

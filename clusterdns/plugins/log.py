@@ -17,7 +17,7 @@ from dnslib import CLASS, QTYPE, RCODE
 from clusterdns.config.checks import Origins, arguments, no_block
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import TCP_MAX_SIZE, UDP_DEFAULT_SIZE, Query
+from clusterdns.dns.message import TCP_MAX_SIZE, UDP_DEFAULT_SIZE, Peer, Query
 
 log = logging.getLogger("clusterdns.log")
 
@@ -34,7 +34,7 @@ _FLAGS = (
 
 
 def log_query(
-    peer: tuple[str, int] | None,
+    peer: Peer | None,
     query: Query,
     name: str,
     proto: str,

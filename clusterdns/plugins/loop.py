@@ -20,6 +20,7 @@ from dnslib import QTYPE, DNSRecord
 from clusterdns.config.checks import Origins, arguments, no_block
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
+from clusterdns.dns.message import Peer
 
 log = logging.getLogger("clusterdns.loop")
 
@@ -37,7 +38,7 @@ class LoopProbe:
         self.seen = 0
         self.target = ""
 
-    def observe(self, name: str, qtype: int, peer: tuple[str, int] | None) -> None:
+    def observe(self, name: str, qtype: int, peer: Peer | None) -> None:
         """Called by the handler for every HINFO query while the probe is active."""
         if not self.active or qtype != QTYPE.HINFO or name != self.qname:
             return

@@ -32,7 +32,7 @@ from clusterdns.plugins.kubernetes.wirecache import Key, WireCache, question_key
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
 from clusterdns.server.asked import Asked, asked_by, asked_plain
-from clusterdns.transport.protocols import Reply
+from clusterdns.transport.protocols import Peer, Reply
 
 if TYPE_CHECKING:
     from clusterdns.server.block import Block
@@ -85,7 +85,7 @@ class QueryHandler:
                 return zone, block
         return None
 
-    def handle(self, data: bytes, over_tcp: bool, peer: tuple[str, int] | None = None) -> Reply:
+    def handle(self, data: bytes, over_tcp: bool, peer: Peer | None = None) -> Reply:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
         needs the network (forwarding)."""
         start = time.perf_counter()
@@ -121,7 +121,7 @@ class QueryHandler:
         return self._done_later(block, zone, query, name, data, answered, start, over_tcp, peer)
 
     def _relayed(
-        self, key: Key, data: bytes, start: float, over_tcp: bool, peer: tuple[str, int] | None
+        self, key: Key, data: bytes, start: float, over_tcp: bool, peer: Peer | None
     ) -> Reply:
         """A plain query for a name a relay forwards: from its cache without parsing the
         query, else forwarded. None for every other query (the full path decides)."""
@@ -151,7 +151,7 @@ class QueryHandler:
         reply: bytes,
         plugin: str,
         start: float,
-        peer: tuple[str, int] | None,
+        peer: Peer | None,
     ) -> bytes:
         """Count and log a reply of the fast path (as `_done` does with a parsed query)."""
         if block.loadbalance:
@@ -174,7 +174,7 @@ class QueryHandler:
         zone: str,
         asked: Asked,
         start: float,
-        peer: tuple[str, int] | None,
+        peer: Peer | None,
     ) -> bytes:
         reply = await relay.fetch(asked)
         return self._relayed_done(block, zone, asked, reply, "forward", start, peer)
@@ -217,9 +217,9 @@ class QueryHandler:
         if relay is None or not relay.matches(name):
             return encode(query, _unforwardable(resolver, name), limit), ""
         asked = asked_by(query, data, name, over_tcp, limit)
-        reply = relay.cached(asked)
-        if reply is not None:
-            return reply, "cache"
+        cached = relay.cached(asked)
+        if cached is not None:
+            return cached, "cache"
         return _forwarded(relay.fetch(asked))
 
     def _relay_for(self, name: str) -> Relay | None:
@@ -250,7 +250,7 @@ class QueryHandler:
         hit: tuple[bytes, Hit],
         start: float,
         over_tcp: bool,
-        peer: tuple[str, int] | None,
+        peer: Peer | None,
     ) -> bytes:
         """A wire cache hit: a cluster reply, counted and logged like any other, with the
         labels worked out when it was stored."""
@@ -277,7 +277,7 @@ class QueryHandler:
         answered: Answered,
         start: float,
         over_tcp: bool,
-        peer: tuple[str, int] | None,
+        peer: Peer | None,
     ) -> bytes:
         reply, plugin = answered
         if block is not None and block.loadbalance:
@@ -302,7 +302,7 @@ class QueryHandler:
         answered: Awaitable[Answered],
         start: float,
         over_tcp: bool,
-        peer: tuple[str, int] | None,
+        peer: Peer | None,
     ) -> bytes:
         result = await answered
         return self._done(block, zone, query, name, data, result, start, over_tcp, peer)
@@ -319,7 +319,7 @@ def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
     return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
 
 
-def _family(peer: tuple[str, int] | None) -> str:
+def _family(peer: Peer | None) -> str:
     """CoreDNS's `family` label: 1 for IPv4 clients, 2 for IPv6."""
     return "2" if peer is not None and ":" in peer[0] else "1"
 

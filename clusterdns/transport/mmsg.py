@@ -23,7 +23,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from clusterdns.transport.protocols import Peer
+from clusterdns.dns.message import Peer
 
 log = logging.getLogger("clusterdns.udp")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-Peer = tuple[str, int] | tuple[str, int, int, int]  # IPv6: flow info and scope too
+from clusterdns.dns.message import Peer
+
 Reply = bytes | None | Awaitable[bytes | None]  # bytes now, None to drop, or later
 
 

@@ -74,6 +74,14 @@ def no_block(node: Directive) -> None:
         raise fail(option, f"unknown {node.name} option '{option.name}'")
 
 
+def switch(node: Directive, allowed: tuple[str, ...] = ()) -> bool:
+    """A directive that is on when written: no block, and no argument or one of `allowed`."""
+    no_block(node)
+    for arg in arguments(node, 0, 1 if allowed else 0):
+        choice(node, arg, allowed)
+    return True
+
+
 def integer(node: Directive, text: str, least: int, most: int | None) -> int:
     if not INTEGER.fullmatch(text):
         raise fail(node, f"{node.name}: '{text}' is not an integer")

@@ -5,16 +5,13 @@
 
 from __future__ import annotations
 
-from clusterdns.config.checks import Origins, arguments, choice, no_block
+from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 
 
 def setup(node: Directive, block: Origins) -> bool:
-    no_block(node)
-    for arg in arguments(node, 0, 1):
-        choice(node, arg, ("stdout",))
-    return True
+    return switch(node, ("stdout",))
 
 
 ERRORS = Plugin("errors", setup)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import struct
 
-from clusterdns.config.checks import Origins, arguments, choice, no_block
+from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, rcode, scan
@@ -45,10 +45,7 @@ def shuffle_addresses(reply: bytes) -> bytes:
 
 
 def setup(node: Directive, block: Origins) -> bool:
-    no_block(node)
-    for arg in arguments(node, 0, 1):
-        choice(node, arg, ("round_robin",))
-    return True
+    return switch(node, ("round_robin",))
 
 
 LOADBALANCE = Plugin("loadbalance", setup)

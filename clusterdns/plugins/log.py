@@ -14,7 +14,7 @@ import logging
 
 from dnslib import CLASS, QTYPE, RCODE
 
-from clusterdns.config.checks import Origins, arguments, no_block
+from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.message import TCP_MAX_SIZE, UDP_DEFAULT_SIZE, Peer, Query
@@ -73,9 +73,7 @@ def log_query(
 
 def setup(node: Directive, block: Origins) -> bool:
     """No arguments, no options."""
-    no_block(node)
-    arguments(node, 0, 0)
-    return True
+    return switch(node)
 
 
 LOG = Plugin("log", setup)

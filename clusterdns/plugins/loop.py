@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from dnslib import QTYPE, DNSRecord
 
-from clusterdns.config.checks import Origins, arguments, no_block
+from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.message import Peer
@@ -87,9 +87,7 @@ async def _exchange(query: bytes, host: str, port: int) -> None:
 
 def setup(node: Directive, block: Origins) -> bool:
     """No arguments, no options."""
-    no_block(node)
-    arguments(node, 0, 0)
-    return True
+    return switch(node)
 
 
 LOOP = Plugin("loop", setup)

@@ -3,6 +3,8 @@ cluster. Everything else the tests share is in harness/."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,3 +27,17 @@ def demo_server(test_corefile: Path) -> Iterator[ServerProcess]:
     server = start_server(["--conf", str(test_corefile), "--snapshot", str(DEMO)])
     yield server
     stop_server(server)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `root` test, with the reason, where what it needs is missing: root itself
+    (`root("why")`) or tools that `make system-deps` installs (`root(tools=[...])`)."""
+    for mark in item.iter_markers("root"):
+        reason = mark.args[0] if mark.args else mark.kwargs.get("reason")
+        if reason and os.geteuid() != 0:
+            pytest.skip(f"needs root: {reason} (CI runs the suite as root)")
+        missing = [tool for tool in mark.kwargs.get("tools", ()) if shutil.which(tool) is None]
+        if missing:
+            it = "it" if len(missing) == 1 else "them"
+            pytest.skip(f"{', '.join(missing)} not installed (`make system-deps`, as root, "
+                        f"installs {it})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,9 +19,8 @@ from harness.resolvers import ZONE
 from harness.snapshots import shop_cluster, write_snapshot
 
 
+@pytest.mark.root(tools=["named-checkzone"])
 def test_dump_validates_with_named_checkzone(tmp_path):
-    if shutil.which("named-checkzone") is None:
-        pytest.skip("named-checkzone is not installed (make system-deps installs bind9-utils)")
     snapshot = write_snapshot(tmp_path / "shop.yaml", shop_cluster())
     for source in (DEMO, snapshot):
         out = tmp_path / "zone"

@@ -46,12 +46,11 @@ from harness.paths import REPO
 from harness.snapshots import endpoint, endpoint_slice, namespace, service
 from harness.wait import wait_for
 
-if os.geteuid() != 0:
-    pytest.skip(
-        "the pod's-eye DNS test needs root to create network namespaces (ip netns); "
-        "CI runs it as root",
-        allow_module_level=True,
-    )
+pytestmark = [
+    pytest.mark.root("network namespaces (ip netns) and their /etc/netns files",
+                     tools=["ip", "setpriv", "sysctl", "getent", "dig"]),
+    pytest.mark.slow,
+]
 
 T = TypeVar("T")
 

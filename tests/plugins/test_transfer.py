@@ -15,7 +15,6 @@ from clusterdns.audit.axfr import TransferError, fetch_zone
 from clusterdns.config.servers import TransferConfig
 from clusterdns.plugins.kubernetes.zone import ClusterZones
 from clusterdns.plugins.transfer import ZoneTransfer, is_transfer
-from harness import dig as dig_tool
 from harness.dig import dig
 from harness.dumps import cli, record_set
 from harness.paths import DEMO
@@ -70,7 +69,7 @@ def ixfr(serial: int) -> DNSRecord:
     return request
 
 
-@pytest.mark.skipif(not dig_tool.installed(), reason=dig_tool.MISSING)
+@pytest.mark.root(tools=["dig"])
 def test_dig_axfr_gives_the_dump_records(allowed, tmp_path):
     out = dig(ZONE, "AXFR", server=allowed)
     (tmp_path / "dig.zone").write_text(out)
@@ -120,6 +119,7 @@ def test_ixfr_from_the_current_serial_is_the_soa_alone(allowed):
     assert len(full) == 70 and full[0].rtype == full[-1].rtype == QTYPE.SOA
 
 
+@pytest.mark.slow
 def test_a_large_zone_spans_messages_of_at_most_64k(big, tmp_path):
     server, snapshot = big
     messages = transfer(server, DNSRecord.question(ZONE, "AXFR"))

@@ -6,11 +6,9 @@ import re
 
 import pytest
 
-from harness import dig as dig_tool
 from harness.dig import dig, status
 
-# `make test` installs it; a bare pytest run may not have it
-pytestmark = pytest.mark.skipif(not dig_tool.installed(), reason=dig_tool.MISSING)
+pytestmark = pytest.mark.root(tools=["dig"])
 
 
 @pytest.mark.parametrize("transport", ["+notcp", "+tcp"])

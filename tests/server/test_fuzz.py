@@ -9,12 +9,15 @@ import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.paths import DEMO
 from harness.query import query, replies_before_probe
 from harness.resolvers import handler_for, make_resolver, state_from_file
+
+pytestmark = pytest.mark.slow  # thousands of examples
 
 HANDLER = handler_for(make_resolver(state_from_file(DEMO)))
 

@@ -43,6 +43,10 @@ KUBEADM = kubeadm_corefile(
 )
 
 
+# The tests with an `upstream`: a resolv.conf `nameserver` has no port, so it listens on 53.
+PORT_53 = pytest.mark.root("binds port 53 of a loopback address")
+
+
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:
     """An upstream on port 53 of a loopback address, so a resolv.conf can name it."""
@@ -81,6 +85,7 @@ def serve(tmp_path: Path):
             stop_server(server)
 
 
+@PORT_53
 def test_kubeadm_corefile_forwards_through_resolv_conf(serve, upstream):
     server = serve(KUBEADM, resolv=upstream)
     reply = query(server, "WwW.Example.COM.", use_edns=0, payload=1232)
@@ -102,6 +107,7 @@ def test_kubeadm_corefile_forwards_through_resolv_conf(serve, upstream):
     assert len(orders) > 1 and {len(order) for order in orders} == {3}
 
 
+@pytest.mark.slow
 def test_ready_waits_for_the_first_sync(tmp_path):
     conf = tmp_path / "Corefile"
     conf.write_text(
@@ -121,6 +127,7 @@ def test_ready_waits_for_the_first_sync(tmp_path):
             stop_server(server)
 
 
+@PORT_53
 def test_cache_hit_counts_down_and_is_counted(serve, upstream):
     server = serve(KUBEADM, resolv=upstream)
     before = metrics(server)
@@ -153,6 +160,7 @@ def test_cache_hit_counts_down_and_is_counted(serve, upstream):
     assert value(after, "coredns_dns_responses_total", rcode="NOERROR", plugin="cache") >= 1
 
 
+@PORT_53
 def test_metrics_names_labels_and_values_move(serve, upstream):
     server = serve(KUBEADM, resolv=upstream)
     # the loop probe (HINFO, type "other") is a query like any other: let it be counted first
@@ -207,6 +215,8 @@ def test_metrics_names_labels_and_values_move(serve, upstream):
     assert value(after, "process_resident_memory_bytes") > 0
 
 
+@PORT_53
+@pytest.mark.slow
 def test_health_ready_and_sigterm_lameduck(serve, upstream):
     # kubeadm's own `lameduck 5s`: a window no loaded machine misses
     server = serve(kubeadm_corefile({}), resolv=upstream)
@@ -224,6 +234,8 @@ def test_health_ready_and_sigterm_lameduck(serve, upstream):
     assert any("lameduck" in line for line in server.log)
 
 
+@PORT_53
+@pytest.mark.slow
 def test_reload_applies_a_new_corefile_and_survives_a_broken_one(serve, tmp_path, upstream):
     with FakeUpstream(records={"which.example.": ["198.51.100.2"]}) as second:
         first = KUBEADM.replace("/etc/resolv.conf", upstream.address)
@@ -279,6 +291,7 @@ def test_loop_is_detected_at_start(tmp_path):
     )
 
 
+@PORT_53
 def test_stub_domains_route_by_longest_zone(serve, upstream):
     with FakeUpstream(records={"db.acme.local.": ["10.9.9.9"]}) as acme:
         server = serve(
@@ -292,6 +305,7 @@ def test_stub_domains_route_by_longest_zone(serve, upstream):
         assert not acme.asked("www.example.com.")
 
 
+@PORT_53
 def test_externalname_targets_are_chased_upstream(serve, upstream, tmp_path):
     snapshot = write_snapshot(
         tmp_path / "ext.yaml",
@@ -310,6 +324,7 @@ def test_externalname_targets_are_chased_upstream(serve, upstream, tmp_path):
     assert [r.rdtype for r in gone.answer] == [5]
 
 
+@PORT_53
 def test_unknown_reverse_names_fall_through_upstream(serve, upstream):
     server = serve(KUBEADM, resolv=upstream)
     known = query(server, "34.12.96.10.in-addr.arpa.", "PTR")

@@ -167,6 +167,7 @@ def test_receive_buffer_is_what_was_asked_or_the_log_says_why(caplog):
                               "(net.core.rmem_max caps it without CAP_NET_ADMIN)"]
 
 
+@pytest.mark.root(tools=["ss"])
 def test_serve_sets_the_udp_buffer_of_its_socket(test_corefile):
     server = start_server(["--conf", str(test_corefile), "--udp-buffer", "3000000"])
     try:

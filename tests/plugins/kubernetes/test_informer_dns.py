@@ -101,6 +101,7 @@ def test_relist_after_compaction_converges(fake, serve):
     answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"})
 
 
+@pytest.mark.slow
 def test_api_down_at_start_servfail_then_converges(fake, serve):
     seed(fake)
     fake.fail_with(503)
@@ -126,6 +127,7 @@ def test_outage_after_sync_keeps_serving(fake, serve):
     answers(server, "pay.shop.svc.cluster.local.", "NOERROR", {"10.96.5.6"})
 
 
+@pytest.mark.slow
 def test_a_reload_with_new_api_options_lists_again(fake, serve, tmp_path):
     """`namespaces` (like the API server, kubeconfig and `pods verified`) shapes what the
     informer watches: a reload that changes it starts a new informer, serving meanwhile."""

@@ -72,7 +72,7 @@ def test_edns_is_echoed_and_absent_without_it(demo_server):
 
 
 def test_many_queries_on_one_tcp_connection(demo_server):
-    with socket.create_connection((demo_server.host, demo_server.port), timeout=3) as sock:
+    with socket.create_connection((demo_server.host, demo_server.port), timeout=10) as sock:
         names = ["nginx", "web", "api", "kubernetes.default", "orders"]
         for i, name in enumerate(names * 4):
             fqdn = f"{name}.svc.cluster.local." if "." in name else f"{name}.demo.svc.cluster.local."

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import TEST_COREFILE
-from tests.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
+from harness.server import TEST_COREFILE
+from harness.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 
 ZONE = "cluster.local."
 BIG_NAMESPACE, BIG_SERVICE = "bench", "big"  # the headless service with many endpoints

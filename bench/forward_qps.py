@@ -3,7 +3,7 @@
     python -m bench.forward_qps [--seconds 10] [--workdir DIR]   (or: make bench-forward)
 
 clusterdns runs the kubeadm Corefile (cache 30, loadbalance, loop…) forwarding to the test
-upstream (tests/upstream.py) on loopback, pinned to core 0; dnsperf and the upstream (in
+upstream (harness/upstream.py) on loopback, pinned to core 0; dnsperf and the upstream (in
 this process) share core 1. Three loads, each for --seconds:
 
 - hit: 1000 forwarded names, asked once to fill the cache, then over and over;
@@ -22,8 +22,9 @@ from pathlib import Path
 from bench import servers
 from bench.dnsperf import Load, Result, run_dnsperf
 from bench.queries import write_queries
-from tests.conftest import DEMO, kubeadm_corefile
-from tests.upstream import FakeUpstream
+from harness.paths import DEMO
+from harness.server import kubeadm_corefile
+from harness.upstream import FakeUpstream
 
 SERVER_CORE, LOADER_CORE = "0", "1"
 HIT_NAMES = 1000

@@ -1,6 +1,6 @@
 """Propagation delay: from a write on the (fake) API server to the new answer over DNS.
 
-Starts the fake API server (tests/fakeapi.py) in this process and the real `clusterdns
+Starts the fake API server (harness/fakeapi.py) in this process and the real `clusterdns
 serve --kubeconfig` as a child on loopback, then makes N changes one at a time: each adds
 an endpoint to a headless service, and the clock runs until a UDP query for the new
 endpoint name answers it. The query loop polls as fast as the server answers, so the
@@ -25,9 +25,9 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
-from tests.conftest import start_server, stop_server  # noqa: E402
-from tests.fakeapi import FakeKubeAPI  # noqa: E402
-from tests.snapshots import endpoint, endpoint_slice, namespace, service  # noqa: E402
+from harness.fakeapi import FakeKubeAPI  # noqa: E402
+from harness.server import start_server, stop_server  # noqa: E402
+from harness.snapshots import endpoint, endpoint_slice, namespace, service  # noqa: E402
 
 TARGET_P99_MS = 50.0
 COREFILE = ".:53 {\n    kubernetes cluster.local {\n        ttl 5\n    }\n}\n"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from clusterdns.plugins.kubernetes.client import make_api_client  # noqa: E402
 from clusterdns.plugins.kubernetes.informer import Informer  # noqa: E402
-from tests.fakeapi import FakeKubeAPI, StateLoop  # noqa: E402
+from harness.fakeapi import FakeKubeAPI, StateLoop  # noqa: E402
 
 TARGET_SECONDS = 5.0
 TARGET_MB = 100.0

@@ -1,102 +1,17 @@
-"""Shared fixtures: states built from snapshot YAML, resolvers, and a real server process."""
+"""Fixtures shared by the whole suite: the test Corefile and the real server on the demo
+cluster. Everything else the tests share is in harness/."""
 
 from __future__ import annotations
 
 import os
-import queue
-import re
-import subprocess
-import sys
-import threading
-import time
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from clusterdns.server.directives import DEFAULT_COREFILE
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "zones" / "demo-cluster.yaml"
-
-# A Corefile for tests: no `forward`, so nothing ever leaves the machine.
-TEST_COREFILE = """\
-.:53 {
-    errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        pods insecure
-        ttl 30
-    }
-}
-"""
-
-
-def kubeadm_corefile(edits: dict[str, str]) -> str:
-    """The built-in kubeadm Corefile with its HTTP listeners (health, ready, prometheus) on
-    free loopback ports, and `edits` (text → replacement, each of which must be there)."""
-    text = DEFAULT_COREFILE
-    loopback = {
-        "    health {": "    health 127.0.0.1:0 {",
-        "    ready\n": "    ready 127.0.0.1:0\n",
-        "prometheus :9153": "prometheus 127.0.0.1:0",
-    }
-    for old, new in (loopback | edits).items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[str]
-    host: str
-    port: int
-    log: list[str]
-
-
-def start_server(args: list[str], timeout: float = 15.0) -> ServerProcess:
-    """Start `clusterdns serve ARGS --listen 127.0.0.1:0` and wait for its listening line."""
-    cmd = [sys.executable, "-m", "clusterdns", "serve", "--listen", "127.0.0.1:0", *args]
-    process = subprocess.Popen(
-        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    log: list[str] = []
-    lines: queue.Queue[str | None] = queue.Queue()
-    # a thread drains stderr for the whole run, so a chatty server never blocks on the pipe
-    threading.Thread(target=_drain, args=(process, log, lines), daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        found = re.search(r"serving DNS on (\S+) port (\d+)", line)
-        if found:
-            return ServerProcess(process, found.group(1), int(found.group(2)), log)
-    process.kill()
-    process.wait()
-    raise AssertionError("server did not start:\n" + "".join(log))
-
-
-def _drain(process: subprocess.Popen[str], log: list[str], lines: queue.Queue[str | None]) -> None:
-    assert process.stderr is not None
-    for line in process.stderr:
-        log.append(line)
-        lines.put(line)
-    lines.put(None)
-
-
-def stop_server(server: ServerProcess) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+from harness.paths import DEMO
+from harness.server import TEST_COREFILE, ServerProcess, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +27,17 @@ def demo_server(test_corefile: Path) -> Iterator[ServerProcess]:
     server = start_server(["--conf", str(test_corefile), "--snapshot", str(DEMO)])
     yield server
     stop_server(server)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `root` test, with the reason, where what it needs is missing: root itself
+    (`root("why")`) or tools that `make system-deps` installs (`root(tools=[...])`)."""
+    for mark in item.iter_markers("root"):
+        reason = mark.args[0] if mark.args else mark.kwargs.get("reason")
+        if reason and os.geteuid() != 0:
+            pytest.skip(f"needs root: {reason} (CI runs the suite as root)")
+        missing = [tool for tool in mark.kwargs.get("tools", ()) if shutil.which(tool) is None]
+        if missing:
+            it = "it" if len(missing) == 1 else "them"
+            pytest.skip(f"{', '.join(missing)} not installed (`make system-deps`, as root, "
+                        f"installs {it})")

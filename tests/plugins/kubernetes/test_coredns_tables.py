@@ -1,0 +1,250 @@
+"""CoreDNS's own kubernetes-plugin behaviour tables (tests/data/coredns_cases.yaml), replayed
+against our resolver with the same fixture cluster and options: each case's rcode and
+sections, its TC bit and CNAME order where the Go test checks them, and the AXFR/IXFR streams
+through the transfer plugin. Every case shows in the report: one the table says not to replay
+(or a Go-internal result) is a skip with the reason, one we answer otherwise a strict xfail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+import yaml
+from dnslib import QTYPE, RCODE, RR, SOA, DNSRecord
+
+from clusterdns.plugins.kubernetes.index import RecordIndex
+from clusterdns.plugins.kubernetes.objects import Endpoint, endpoint_name
+from clusterdns.plugins.kubernetes.records import BuildOptions
+from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
+from clusterdns.plugins.kubernetes.setup import KUBERNETES
+from clusterdns.plugins.kubernetes.zone import ClusterZones
+from clusterdns.plugins.transfer import TransferConfig, ZoneTransfer
+from clusterdns.server.directives import load_config
+from harness.paths import TEST_DATA
+from harness.resolvers import handler_for, state_from_items
+
+TABLES = yaml.safe_load((TEST_DATA / "coredns_cases.yaml").read_text())
+DEFAULT_CLUSTER = yaml.safe_load((TEST_DATA / TABLES["default_cluster"]).read_text())["items"]
+IGNORED_TTL = 303  # the Go tests' "any TTL" marker
+GO_SERIAL = 3  # the SOA serial of the Go fixture (its fake API's Modified())
+
+
+def groups(*kinds: str) -> list[dict[str, Any]]:
+    return [group for group in TABLES["groups"] if group.get("kind", "dns") in kinds]
+
+
+def why_not_replayed(group: dict[str, Any], case: dict[str, Any]) -> str | None:
+    """The table's own reason not to replay a case (its group's, or the case's), if any."""
+    if group.get("skip"):
+        return f"{group['name']}: {group['skip']}"
+    if case.get("skip"):
+        return case["skip"]
+    if group.get("enforced") is False:
+        return "CoreDNS's own test ignores this comparison (its expectation is stale)"
+    return None
+
+
+# Cases where our server answers otherwise than CoreDNS, by "group[case number]": the
+# difference, for an xfail that must keep failing (strict) until one of the two changes.
+AXFR_DIFFERS = (
+    "clusterdns's full zone transfer (SPEC §10 order: every name the resolver answers) is not "
+    "CoreDNS's k.Transfer stream: after NS and glue it sends dns-version.cluster.local. TXT; "
+    "it groups a service's records by owner name (all of hdls1's A/AAAA, then SRV) where "
+    "CoreDNS sends service A/AAAA, endpoint A/AAAA and _port._proto SRV endpoint by endpoint; "
+    "and it also sends names CoreDNS leaves out: SRV at headless service and endpoint names, "
+    "A/AAAA at _port._proto names, the endpoint names of ClusterIP services (ep1a.svc1, "
+    "172-0-0-100.kubedns), with the dual-stack service's SRV weight 50 where CoreDNS has 100"
+)
+DIFFERS = {
+    "xfr_test.TestKubernetesAXFR/IXFR[0]": AXFR_DIFFERS,  # AXFR
+    "xfr_test.TestKubernetesAXFR/IXFR[1]": AXFR_DIFFERS,  # IXFR from an old serial: the AXFR
+}
+
+
+def params(kinds: tuple[str, ...], case_id) -> list[Any]:
+    """Every case of these kinds; one the table says not to replay is a visible skip, one we
+    know we answer otherwise a strict xfail saying how."""
+    found = []
+    for group in groups(*kinds):
+        for i, case in enumerate(group["cases"]):
+            where = f"{group['name']}[{i}]"
+            reason = why_not_replayed(group, case)
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            if where in DIFFERS:
+                marks.append(pytest.mark.xfail(strict=True, reason=DIFFERS[where]))
+            found.append(pytest.param(group, case, id=f"{where}-{case_id(case)}", marks=marks))
+    return found
+
+
+def dns_cases() -> list[Any]:
+    return params(("dns",), lambda case: f"{case['qname']}-{case['qtype']}")
+
+
+_resolvers: dict[str, Resolver] = {}
+
+
+def resolver_for(group: dict[str, Any]) -> Resolver:
+    if group["name"] not in _resolvers:
+        (server,) = load_config(".:53 {\n" + group["corefile"] + "}\n", group["name"])
+        k8s = server.get(KUBERNETES)
+        assert k8s is not None
+        items = group["cluster"]["items"] if "cluster" in group else DEFAULT_CLUSTER
+        state = state_from_items(items, synced=group.get("api_synced", True))
+        options = BuildOptions(k8s.endpoint_pod_names, k8s.noendpoints, k8s.ignore_empty_service)
+        index = RecordIndex(state, k8s.zones, options, k8s.namespaces)
+        own = tuple(group.get("local_ips") or ("127.0.0.1",))
+        settings = ResolverSettings(
+            k8s.zones, k8s.reverse_zones, k8s.ttl, k8s.pods, k8s.fallthrough, own
+        )
+        _resolvers[group["name"]] = Resolver(index, settings)
+    return _resolvers[group["name"]]
+
+
+def normalise(text: str) -> tuple[str, int | None, str, str]:
+    """(owner exactly as written, TTL, type, rdata) — SOA rdata reduced to its MNAME."""
+    owner, ttl, rdclass, rdtype, rdata = text.split(None, 4)
+    parsed = dns.rdata.from_text(dns.rdataclass.from_text(rdclass), dns.rdatatype.from_text(rdtype), rdata)
+    value = parsed.mname.to_text() if rdtype == "SOA" else parsed.to_text()
+    if rdtype in ("SRV", "CNAME", "PTR", "NS"):
+        value = rdata.split()[-1]  # keep the target's case exactly as written
+    return owner, None if int(ttl) == IGNORED_TTL else int(ttl), rdtype, value
+
+
+def ours(records) -> list[tuple[str, int | None, str, str]]:
+    return sorted(normalise(" ".join(rr.toZone().split())) for rr in records)
+
+
+def expected(lines: list[str]) -> list[tuple[str, int | None, str, str]]:
+    return sorted(normalise(line) for line in lines)
+
+
+def without_ignored_ttls(got, want):
+    return [(o, None if w[1] is None else t, ty, v) for (o, t, ty, v), w in zip(got, want, strict=True)]
+
+
+def reply_over_tcp(resolver: Resolver, case: dict[str, Any]) -> DNSRecord:
+    """The reply on the wire, as the Go test's recorder sees it: a plain query (no EDNS), no
+    size limit but the message's own (TCP), so TC is set only if the answer itself says so."""
+    query = DNSRecord.question(case["qname"], case["qtype"])
+    reply = handler_for(resolver).handle(bytes(query.pack()), over_tcp=True)
+    assert isinstance(reply, bytes), reply
+    return DNSRecord.parse(reply)
+
+
+def cname_after_its_target(records: list[RR]) -> list[str]:
+    """Go's test.CNAMEOrder: each CNAME that comes after a record owned by its target."""
+    return [
+        f"{rr.rname} CNAME {rr.rdata.label} after {earlier.rname} {QTYPE.get(earlier.rtype)}"
+        for i, rr in enumerate(records) if rr.rtype == QTYPE.CNAME
+        for earlier in records[:i] if str(earlier.rname) == str(rr.rdata.label)
+    ]
+
+
+@pytest.mark.parametrize(("group", "case"), dns_cases())
+def test_coredns_case(group, case):
+    resolver = resolver_for(group)
+    answer = resolver.resolve(case["qname"], getattr(QTYPE, case["qtype"]))
+    checks = case["checks"]
+    got_rcode = "FORWARD" if answer.forward else RCODE.get(answer.rcode)
+    if "rcode" in checks:
+        assert got_rcode == case["rcode"]
+    for section, records in (("answer", answer.answer), ("ns", answer.authority), ("extra", answer.additional)):
+        if section not in checks:
+            continue
+        want = expected(case.get(section) or [])
+        got = ours(records)
+        assert len(got) == len(want), (section, got, want)
+        assert without_ignored_ttls(got, want) == want, section
+    if "truncated" in checks:
+        assert bool(reply_over_tcp(resolver, case).header.tc) == case.get("truncated", False)
+    if "cname_order" in checks:
+        assert cname_after_its_target(answer.answer) == []
+        assert cname_after_its_target(reply_over_tcp(resolver, case).rr) == []
+
+
+def hostname_cases() -> list[Any]:
+    (group,) = [g for g in TABLES["groups"] if g.get("kind") == "endpoint_hostname"]
+    return [pytest.param(case, id=f"{case['ip']}-{case['hostname']}-{case['target_ref_pod']}-{case['endpoint_pod_names']}") for case in group["cases"]]
+
+
+@pytest.mark.parametrize("case", hostname_cases())
+def test_coredns_endpoint_hostname(case):
+    ep = Endpoint((case["ip"],), True, case["hostname"], case["target_ref_pod"])
+    assert endpoint_name(ep, case["ip"], case["endpoint_pod_names"]) == case["expected"]
+
+
+# -- zone transfers: xfr_test.go's AXFR and IXFR streams ----------------------------------
+
+
+def transfer_cases() -> list[Any]:
+    return params(("transfer",), lambda case: f"{case['qtype']}-{case['qname']}")
+
+
+def transfer_request(case: dict[str, Any], serial: int | None) -> bytes:
+    request = DNSRecord.question(case["qname"], case["qtype"])
+    if serial is not None:  # IXFR: the client's SOA in the authority section
+        zone = case["qname"]
+        soa = SOA(f"ns.dns.{zone}", f"hostmaster.{zone}", (serial, 0, 0, 0, 0))
+        request.add_auth(RR(zone, QTYPE.SOA, rdata=soa))
+    return bytes(request.pack())
+
+
+def duplicate_key(text: str, serial: int | None = None) -> tuple[str, str, str]:
+    """What miekg/dns's IsDuplicate compares: owner (any case), type and the whole rdata;
+    not the TTL. A SOA's serial becomes `serial` when given."""
+    owner, _ttl, rdclass, rdtype, rdata = text.split(None, 4)
+    parsed = dns.rdata.from_text(dns.rdataclass.from_text(rdclass),
+                                 dns.rdatatype.from_text(rdtype), rdata)
+    if rdtype == "SOA" and serial is not None:
+        parsed = parsed.replace(serial=serial)
+    return owner.lower(), rdtype, parsed.to_text().lower()
+
+
+@pytest.mark.parametrize(("group", "case"), transfer_cases())
+def test_coredns_transfer(group, case):
+    """The Go test calls k.Transfer(zone, serial) directly; here the transfer plugin asks
+    the kubernetes plugin's zones (ClusterZones) for a client it allows (`to *`). The Go
+    fixture's serial is its fake API's Modified() (3): ours is the index's. So the expected
+    SOAs carry our serial, an IXFR that is "current" asks from ours, and one from 1 (older
+    than either) falls back to the full zone."""
+    resolver = resolver_for(group)
+    zones = ClusterZones(resolver)
+    transfer = ZoneTransfer(zones, [TransferConfig(tuple(group["zones"]), tuple(group["transfer_to"]))])
+    current = zones.serial
+    asked = case.get("ixfr_serial")
+    if asked == GO_SERIAL:
+        asked = current  # "the client is current"
+    elif asked is not None:
+        assert asked != current  # the client is behind
+    messages = [DNSRecord.parse(m) for m in transfer.replies(transfer_request(case, asked), "127.0.0.1")]
+    assert [RCODE.get(m.header.rcode) for m in messages] == [case["rcode"]] * len(messages)
+    records = [" ".join(rr.toZone().split()) for m in messages for rr in m.rr]
+    assert records and records[0].split()[3] == "SOA"  # first_is_soa (validateAXFR too)
+    if "record_count" in case["checks"]:
+        assert len(records) == len(case["records"])
+    if "records_in_order" in case["checks"]:
+        want = [duplicate_key(line, current) for line in case["records"]]
+        got = [duplicate_key(line) for line in records]
+        assert got[: len(want)] == want
+
+
+# -- what cannot be replayed: Go-internal results -----------------------------------------
+
+NOT_A_MESSAGE = {
+    "internal": "a Go-internal function's result, not a DNS message",
+    "parse_request": "Go's parseRequest() result (a recordRequest string), not a DNS message; "
+                     "the same names are asked as DNS queries in the dns groups",
+}
+
+
+def internal_cases() -> list[Any]:
+    return params(tuple(NOT_A_MESSAGE), lambda case: case.get("qname") or case.get("function"))
+
+
+@pytest.mark.parametrize(("group", "case"), internal_cases())
+def test_coredns_internal_result(group, case):
+    """Listed so that every case in the tables shows in the report: none is left out quietly."""
+    pytest.skip(NOT_A_MESSAGE[group["kind"]])

@@ -1,0 +1,80 @@
+"""Loading kubectl dumps: formats, all-or-nothing errors that name the file and the item."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+
+from clusterdns.plugins.kubernetes.objects import Service
+from clusterdns.plugins.kubernetes.snapshot import SnapshotError, load_snapshot
+from harness.paths import DEMO
+from harness.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
+
+
+def test_demo_cluster_loads_every_kind():
+    objects = load_snapshot(DEMO)
+    assert {kind.__name__: len(items) for kind, items in objects.items()} == {
+        "Service": 9, "EndpointSlice": 7, "Namespace": 3, "Pod": 11,
+    }
+
+
+def test_json_list_and_multi_document_yaml(tmp_path):
+    items = [namespace("a"), service("a", "s", ["10.0.0.1"], [("http", "TCP", 80)])]
+    as_json = tmp_path / "dump.json"
+    as_json.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    multi = tmp_path / "multi.yaml"
+    multi.write_text(yaml.safe_dump_all(items))
+    for path in (as_json, multi):
+        services = load_snapshot(path)[Service]
+        assert [(s.namespace, s.name, s.cluster_ips) for s in services] == [("a", "s", ("10.0.0.1",))]
+
+
+def test_unknown_kinds_are_skipped_and_counted(tmp_path, caplog):
+    items = [namespace("a"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}]
+    path = write_snapshot(tmp_path / "s.yaml", items)
+    with caplog.at_level(logging.INFO, logger="clusterdns.snapshot"):
+        load_snapshot(path)
+    assert "skipped 1 objects of other kinds (ConfigMap: 1)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([{"kind": "Service", "metadata": {"namespace": "a"}}], "item 0 (Service a/<no name>): metadata.name is missing"),
+        ([namespace("a"), {"kind": "Service", "metadata": {"name": "s", "namespace": "a"},
+                           "spec": {"ports": [{"port": "eighty"}]}}],
+         "item 1 (Service a/s): spec.ports[0].port must be a port number, not 'eighty'"),
+        ([endpoint_slice("a", "s", "sl", [{"addresses": "10.0.0.1"}])],
+         "item 0 (EndpointSlice a/sl): endpoints[0].addresses must be a list, not str"),
+        ([{"kind": "EndpointSlice", "metadata": {"name": "sl", "namespace": "a"}, "endpoints": []}],
+         "item 0 (EndpointSlice a/sl): addressType is missing"),
+        (["just a string"], "item 0: not a mapping but str"),
+    ],
+)
+def test_bad_objects_name_file_and_item(tmp_path, items, message):
+    path = write_snapshot(tmp_path / "bad.yaml", items)
+    with pytest.raises(SnapshotError) as error:
+        load_snapshot(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_invalid_yaml_and_json_and_missing_file(tmp_path):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("items: [unclosed\n")
+    with pytest.raises(SnapshotError, match=r"bad\.yaml: not valid YAML"):
+        load_snapshot(bad_yaml)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{")
+    with pytest.raises(SnapshotError, match=r"bad\.json: not valid JSON"):
+        load_snapshot(bad_json)
+    with pytest.raises(SnapshotError, match="cannot read"):
+        load_snapshot(tmp_path / "missing.yaml")
+
+
+def test_endpoint_defaults(tmp_path):
+    path = write_snapshot(tmp_path / "s.yaml", [endpoint_slice("a", "s", "sl", [endpoint("10.0.0.1", ready=None)])])
+    (sl,) = next(v for k, v in load_snapshot(path).items() if k.__name__ == "EndpointSlice")
+    assert sl.endpoints[0].ready is True and sl.service == "s"

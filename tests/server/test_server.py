@@ -1,0 +1,142 @@
+"""The real server process on a loopback port, asked over real UDP and TCP with dnspython."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from harness.query import query, raw_udp, rdatas, replies_before_probe
+from harness.server import start_server, stop_server
+from harness.snapshots import big_headless_snapshot
+
+pytestmark = pytest.mark.usefixtures("demo_server")
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_statefulset_pod_name(demo_server, tcp):
+    response = query(demo_server, "web-0.web.demo.svc.cluster.local.", tcp=tcp)
+    assert response.rcode() == dns.rcode.NOERROR
+    assert rdatas(response) == {"10.244.2.10"}
+    assert response.flags & dns.flags.AA
+    assert not response.flags & dns.flags.RA
+    assert response.answer[0].ttl == 30
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_nxdomain_carries_soa(demo_server, tcp):
+    response = query(demo_server, "nope.demo.svc.cluster.local.", tcp=tcp)
+    assert response.rcode() == dns.rcode.NXDOMAIN
+    assert [rrset.rdtype for rrset in response.authority] == [dns.rdatatype.SOA]
+    assert response.authority[0][0].minimum == 30
+
+
+def test_nodata_is_noerror_with_soa(demo_server):
+    response = query(demo_server, "nginx.demo.svc.cluster.local.", "AAAA")
+    assert response.rcode() == dns.rcode.NOERROR
+    assert response.answer == []
+    assert [rrset.rdtype for rrset in response.authority] == [dns.rdatatype.SOA]
+
+
+def test_case_is_preserved(demo_server):
+    response = query(demo_server, "NGINX.Demo.SVC.cluster.LOCAL.")
+    assert response.answer[0].name.to_text() == "NGINX.Demo.SVC.cluster.LOCAL."
+    assert response.question[0].name.to_text() == "NGINX.Demo.SVC.cluster.LOCAL."
+
+
+def test_srv_with_additional(demo_server):
+    response = query(demo_server, "_http._tcp.web.demo.svc.cluster.local.", "SRV")
+    targets = {rd.target.to_text() for rd in response.answer[0]}
+    assert targets == {f"web-{i}.web.demo.svc.cluster.local." for i in range(3)}
+    glue = {(rrset.name.to_text(), rd.address) for rrset in response.additional for rd in rrset}
+    assert glue == {(f"web-{i}.web.demo.svc.cluster.local.", f"10.244.2.1{i}") for i in range(3)}
+
+
+def test_ptr(demo_server):
+    response = query(demo_server, "34.12.96.10.in-addr.arpa.", "PTR")
+    assert rdatas(response) == {"nginx.demo.svc.cluster.local."}
+
+
+def test_edns_is_echoed_and_absent_without_it(demo_server):
+    with_edns = query(demo_server, "nginx.demo.svc.cluster.local.", use_edns=0, payload=1232)
+    assert with_edns.edns == 0 and with_edns.payload == 1232
+    without = query(demo_server, "nginx.demo.svc.cluster.local.")
+    assert without.edns == -1
+
+
+def test_many_queries_on_one_tcp_connection(demo_server):
+    with socket.create_connection((demo_server.host, demo_server.port), timeout=10) as sock:
+        names = ["nginx", "web", "api", "kubernetes.default", "orders"]
+        for i, name in enumerate(names * 4):
+            fqdn = f"{name}.svc.cluster.local." if "." in name else f"{name}.demo.svc.cluster.local."
+            msg = dns.message.make_query(fqdn, "A")
+            msg.id = i
+            dns.query.send_tcp(sock, msg)
+            response, _ = dns.query.receive_tcp(sock)
+            assert response.id == i
+            assert response.rcode() == dns.rcode.NOERROR
+            assert response.answer
+
+
+def test_outside_names_are_refused_without_forward(demo_server):
+    # The test Corefile has no `forward`: nothing leaves the machine.
+    response = query(demo_server, "example.com.")
+    assert response.rcode() == dns.rcode.REFUSED
+
+
+def test_udp_truncation_sets_tc_and_tcp_gets_everything(tmp_path, test_corefile):
+    path = big_headless_snapshot(tmp_path, endpoints=100)
+    server = start_server(["--conf", str(test_corefile), "--snapshot", str(path)])
+    try:
+        udp = query(server, "big.demo.svc.cluster.local.")
+        assert udp.flags & dns.flags.TC
+        assert len(udp.to_wire()) <= 512
+        edns = query(server, "big.demo.svc.cluster.local.", use_edns=0, payload=4096)
+        assert not edns.flags & dns.flags.TC and len(rdatas(edns)) == 100
+        tcp = query(server, "big.demo.svc.cluster.local.", tcp=True)
+        assert not tcp.flags & dns.flags.TC and len(rdatas(tcp)) == 100
+    finally:
+        stop_server(server)
+
+
+def test_malformed_packets(demo_server):
+    # too short for a header: dropped
+    assert replies_before_probe(demo_server, b"\x12\x34\x01") == []
+    # a header that promises a question that is not there: FORMERR with the same ID
+    reply = raw_udp(demo_server, struct.pack("!HHHHHH", 0xBEEF, 0x0100, 1, 0, 0, 0))
+    assert reply is not None
+    ident, flags = struct.unpack("!HH", reply[:4])
+    assert ident == 0xBEEF and flags & 0x8000 and flags & 0xF == dns.rcode.FORMERR
+    # a response sent to us is never answered
+    assert replies_before_probe(demo_server, struct.pack("!HHHHHH", 1, 0x8180, 0, 0, 0, 0)) == []
+    # an opcode we do not implement
+    notify = dns.message.make_query("cluster.local.", "SOA")
+    notify.set_opcode(dns.opcode.NOTIFY)
+    reply = raw_udp(demo_server, notify.to_wire())
+    assert reply is not None and struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.NOTIMP
+    # and the server still answers
+    assert query(demo_server, "nginx.demo.svc.cluster.local.").rcode() == dns.rcode.NOERROR
+
+
+@pytest.mark.parametrize("name", ["nginx.demo.svc.cluster.local.", "example.com."])
+def test_unknown_edns_version_gets_badvers(demo_server, name):
+    for _ in range(2):  # the second time too: a BADVERS is never served from a cache
+        response = query(demo_server, name, use_edns=1)
+        assert response.rcode() == dns.rcode.BADVERS
+        assert response.edns == 0 and response.answer == []
+    assert query(demo_server, name, use_edns=0).rcode() != dns.rcode.BADVERS
+
+
+def test_two_opt_records_are_formerr(demo_server):
+    wire = dns.message.make_query("nginx.demo.svc.cluster.local.", "A", use_edns=0).to_wire()
+    opt = wire[-11:]  # the OPT record dnspython appends (no options)
+    doubled = wire[:10] + struct.pack("!H", 2) + wire[12:] + opt
+    reply = raw_udp(demo_server, doubled)
+    assert reply is not None and struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.FORMERR

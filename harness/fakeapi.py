@@ -4,8 +4,9 @@ that feeds a ClusterState from it the way the server does (an asyncio loop ownin
 The fake keeps a global resourceVersion counter and an event log, answers paged LISTs of
 services, endpointslices, namespaces and pods (cluster-wide and per namespace), streams
 WATCHes as chunked JSON lines with periodic BOOKMARKs, and answers 410 for versions older than
-its compaction point. Test hooks break it on demand: `compact`, `drop_watches`,
-`stall_watches`, `fail_with`.
+its compaction point. A `labelSelector` filters LISTs and WATCHes as the API server does: an
+object whose labels change into the selection is ADDED to the watch, out of it DELETED. Test
+hooks break it on demand: `compact`, `drop_watches`, `stall_watches`, `fail_with`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from kubernetes.client import ApiClient
 
 from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.selector import Selector, parse_selector
 from clusterdns.plugins.kubernetes.state import ClusterState
 
 T = TypeVar("T")
@@ -56,15 +58,28 @@ FAST = {
 }
 
 
+def selector_in(query: dict[str, str]) -> Selector | None:
+    text = query.get("labelSelector")
+    return parse_selector(text) if text else None
+
+
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}
+
+
+Labels = dict[str, str]
+
+
+def labels_of(obj: dict[str, Any]) -> Labels:
+    return obj.get("metadata", {}).get("labels") or {}
 
 
 @dataclass(eq=False)
 class _Watch:
     resource: str
     namespace: str | None
+    selector: Selector | None
     position: int  # resourceVersion of the last event sent
     deadline: float
     bookmarks: bool
@@ -78,12 +93,40 @@ class _Log:
     """The event log: encoded watch lines by resourceVersion, in order."""
 
     versions: list[int] = field(default_factory=list)
-    events: list[tuple[str, str, bytes]] = field(default_factory=list)  # resource, ns, line
+    events: list[_Event] = field(default_factory=list)
 
-    def after(self, version: int, resource: str, namespace: str | None) -> list[bytes]:
+    def after(self, version: int, watch: _Watch) -> list[bytes]:
         start = bisect.bisect_right(self.versions, version)
-        return [line for res, ns, line in self.events[start:]
-                if res == resource and namespace in (None, ns)]
+        lines = []
+        for event in self.events[start:]:
+            if event.resource == watch.resource and watch.namespace in (None, event.namespace):
+                kind = event.seen_as(watch.selector)
+                if kind is not None:
+                    lines.append(b'{"type":"%s","object":%s}\n' % (kind.encode(), event.encoded))
+        return lines
+
+
+@dataclass(frozen=True)
+class _Event:
+    resource: str
+    namespace: str
+    kind: str  # ADDED, MODIFIED, DELETED
+    encoded: bytes  # the object as it is after the event (as it was, when DELETED)
+    before: Labels | None  # its labels before the event (None: it did not exist)
+    after: Labels | None  # and after (None: it no longer exists)
+
+    def seen_as(self, selector: Selector | None) -> str | None:
+        """The event a watch with `selector` gets: moving into the selection is ADDED, out
+        of it DELETED, as the API server's watch cache sends them; None: not at all."""
+        if selector is None:
+            return self.kind
+        was = self.before is not None and selector.matches(self.before)
+        is_ = self.after is not None and selector.matches(self.after)
+        if was and is_:
+            return "MODIFIED"
+        if is_:
+            return "ADDED"
+        return "DELETED" if was else None
 
 
 class FakeKubeAPI:
@@ -180,15 +223,17 @@ class FakeKubeAPI:
                 raise KeyError(f"{event} {resource} {key}: " +
                                ("already exists" if key in table else "not found"))
             self._version += 1
+            before = labels_of(table[key][0]) if key in table else None
             source = table.pop(key)[0] if event == "DELETED" else obj
             stored = {**source, "metadata": {**source["metadata"],
                                              "resourceVersion": str(self._version)}}
             encoded = json.dumps(stored).encode()
+            after = None
             if event != "DELETED":
                 table[key] = (stored, encoded)
-            line = b'{"type":"%s","object":%s}\n' % (event.encode(), encoded)
+                after = labels_of(stored)
             self._log.versions.append(self._version)
-            self._log.events.append((resource, key[0], line))
+            self._log.events.append(_Event(resource, key[0], event, encoded, before, after))
             self._cond.notify_all()
 
     # -- test hooks: the API misbehaves -------------------------------------------------
@@ -227,7 +272,12 @@ class FakeKubeAPI:
     # -- HTTP side, called by the handler threads ------------------------------------------
 
     def list_page(
-        self, resource: str, namespace: str | None, limit: int, token: str | None
+        self,
+        resource: str,
+        namespace: str | None,
+        limit: int,
+        token: str | None,
+        selector: Selector | None = None,
     ) -> tuple[int, bytes]:
         kind, api_version, _ = RESOURCES[resource]
         with self._cond:
@@ -239,8 +289,9 @@ class FakeKubeAPI:
                 version, items, offset = self._continues.pop(token)
             else:
                 version, offset = self._version, 0
-                items = [encoded for key, (_, encoded) in sorted(self._objects[resource].items())
-                         if namespace in (None, key[0])]
+                items = [encoded for key, (obj, encoded) in sorted(self._objects[resource].items())
+                         if namespace in (None, key[0])
+                         and (selector is None or selector.matches(labels_of(obj)))]
             end = offset + limit if limit > 0 else len(items)
             metadata: dict[str, Any] = {"resourceVersion": str(version)}
             if end < len(items):
@@ -262,7 +313,7 @@ class FakeKubeAPI:
             if start < self._compacted:
                 return None
             watch = _Watch(
-                resource, namespace, start,
+                resource, namespace, selector_in(query), start,
                 deadline=now + int(query.get("timeoutSeconds", "1800")),
                 bookmarks=query.get("allowWatchBookmarks") == "true",
                 next_bookmark=now + self.bookmark_interval,
@@ -291,7 +342,7 @@ class FakeKubeAPI:
                 if self._stalled:
                     self._cond.wait()
                     continue
-                lines = self._log.after(watch.position, watch.resource, watch.namespace)
+                lines = self._log.after(watch.position, watch)
                 watch.position = self._version
                 if lines:
                     return "lines", lines
@@ -376,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.api.on_list_page(resource, "continue" in query)
             limit = int(query.get("limit", "0"))
             self._send(*self.api.list_page(resource, route.group(2), limit,
-                                           query.get("continue")))
+                                           query.get("continue"), selector_in(query)))
 
     def _send_json(self, status: int, body: dict[str, Any],
                    headers: dict[str, str] | None = None) -> None:

@@ -71,6 +71,12 @@ def pod(ns: str, name: str, ip: str, phase: str = "Running", deleting: bool = Fa
             "status": {"phase": phase, "podIP": ip, "podIPs": [{"ip": ip}]}}
 
 
+def labelled(obj: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """`obj` with `labels` added to (or replacing) its metadata.labels."""
+    metadata = obj["metadata"]
+    return {**obj, "metadata": {**metadata, "labels": {**metadata.get("labels", {}), **labels}}}
+
+
 def write_snapshot(path: Path, items: list[dict[str, Any]]) -> Path:
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
     return path

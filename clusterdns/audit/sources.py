@@ -31,10 +31,11 @@ class Source:
     resource_version: str | None = None
 
 
-def snapshot_source(path: Path) -> Source:
-    """A kubectl dump (SnapshotError on a bad one)."""
+def snapshot_source(path: Path, k8s: KubernetesConfig) -> Source:
+    """A kubectl dump, the objects `k8s`'s label selectors select (SnapshotError on a bad
+    one)."""
     state = ClusterState()
-    populate(state, load_snapshot(path))
+    populate(state, load_snapshot(path, k8s.labels, k8s.namespace_labels))
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
@@ -56,13 +57,7 @@ def cluster_source(
     api = cluster_api_client(k8s, kubeconfig, context)
     state = ClusterState()
     changes: queue.Queue[Callable[[], None]] = queue.Queue()
-    informer = Informer(
-        api,
-        state,
-        changes.put,
-        watch_pods=k8s.pods == "verified",
-        namespaces=k8s.namespaces or None,
-    )
+    informer = Informer.watching(api, state, changes.put, k8s)
     informer.start()
     try:
         # this thread owns the state: it applies the informer's changes until the synced mark

@@ -236,7 +236,7 @@ def _resolver_for(
     if wants_live_cluster(ServeOptions(conf, snapshot, None, kubeconfig, context), k8s):
         source = cluster_source(k8s, kubeconfig, context)
     else:
-        source = snapshot_source(snapshot or DEMO_CLUSTER)
+        source = snapshot_source(snapshot or DEMO_CLUSTER, k8s)
     state = source.state
     progress.note(f"read {len(state.services)} services, {len(state.slices)} slices")
     resolver = build_resolver(state, k8s, own_addresses("127.0.0.1"))

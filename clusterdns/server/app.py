@@ -150,9 +150,9 @@ class ClusterDNS:
         self._hurry = asyncio.Event()  # a second signal: skip the rest of the lameduck
         self._probing: set[asyncio.Task[None]] = set()
 
-    def load_source(self) -> None:
+    def load_source(self, k8s: KubernetesConfig) -> None:
         path = self.options.snapshot or DEMO_CLUSTER
-        populate(self.state, load_snapshot(path))
+        populate(self.state, load_snapshot(path, k8s.labels, k8s.namespace_labels))
         names = len(self.resolver.index.nodes) if self.resolver is not None else 0
         log.info("loaded %s: %d services, %d names", path, len(self.state.services), names)
 
@@ -166,20 +166,13 @@ class ClusterDNS:
         def submit(change: Callable[[], None]) -> None:
             loop.call_soon_threadsafe(change)
 
-        informer = Informer(
-            api,
-            self.state,
-            submit,
-            watch_pods=k8s.pods == "verified",
-            namespaces=k8s.namespaces or None,
-            on_slice_change=self._slice_changed,
-        )
+        informer = Informer.watching(api, self.state, submit, k8s, self._slice_changed)
         log.info("watching the cluster at %s", api.configuration.host)
         informer.start()
         return informer
 
     async def _restart_informer(self, k8s: KubernetesConfig, api: ApiClient) -> None:
-        """Watch from the Corefile's new source (API server, namespaces, pods). What is
+        """Watch from the Corefile's new source (API server, namespaces, labels, pods). What is
         served stays until the new informer's first lists replace it, kind by kind."""
         assert self.informer is not None
         await asyncio.to_thread(self.informer.stop)
@@ -208,7 +201,7 @@ class ClusterDNS:
             self.informer = self.start_informer(self.k8s)
             await self.wait_for_sync(self.informer, self.k8s)
         else:
-            self.load_source()
+            self.load_source(self.k8s)
         settle_garbage_collector()
         await self._switch(plan)
         if self.informer is None and self.options.snapshot is None and self.dns:
@@ -366,8 +359,14 @@ class ClusterDNS:
             kube = kubernetes_server(servers)
             k8s = kube.get(KUBERNETES) if kube is not None else None
             api = None  # a client for the informer's new source, made before anything changes
+            snapshot = None  # the snapshot as new label selectors select it, read first too
             if self.informer and k8s and self.k8s and _source(k8s) != _source(self.k8s):
                 api = cluster_api_client(k8s, self.options.kubeconfig, self.options.context)
+            elif (
+                self.informer is None and k8s and self.k8s and _selected(k8s) != _selected(self.k8s)
+            ):
+                path = self.options.snapshot or DEMO_CLUSTER
+                snapshot = load_snapshot(path, k8s.labels, k8s.namespace_labels)
             resolver = self._resolver_for(servers)
             plan = self._build(servers, resolver)
             try:
@@ -385,12 +384,19 @@ class ClusterDNS:
             self.state.unsubscribe(self.resolver.index)
         if api is not None and k8s is not None:
             await self._restart_informer(k8s, api)
+        if snapshot is not None:
+            populate(self.state, snapshot)
+            log.info("plugin/reload: label selectors changed: the snapshot selected again")
         self.servers, self.k8s, self.resolver = servers, k8s, resolver
         reload.show_version(digest if plan.reload is not None else None)
         log.info("plugin/reload: Running configuration SHA512 = %s", digest)
         return plan.reload
 
 
+def _selected(k8s: KubernetesConfig) -> tuple[object, ...]:
+    return (k8s.labels, k8s.namespace_labels)
+
+
 def _source(k8s: KubernetesConfig) -> tuple[object, ...]:
     """What the informer was started with: changing these starts a new one."""
-    return (k8s.kubeconfig, k8s.endpoint, k8s.namespaces, k8s.pods == "verified")
+    return (k8s.kubeconfig, k8s.endpoint, k8s.namespaces, k8s.pods == "verified", *_selected(k8s))

@@ -16,6 +16,7 @@ from clusterdns.plugins.cache.setup import CACHE, CacheConfig
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD, ForwardConfig
 from clusterdns.plugins.health import HEALTH, HealthConfig
+from clusterdns.plugins.kubernetes.selector import parse_selector
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG
@@ -201,10 +202,9 @@ def test_kubernetes_defaults() -> None:
         ("endpoint https://10.0.0.1:6443", "endpoint", "https://10.0.0.1:6443"),
         ("endpoint http://localhost:8080", "endpoint", "http://localhost:8080"),
         ("startup_timeout 30s", "startup_timeout", 30.0),
-        ("resyncperiod 1m", "resyncperiod", 60.0),
-        ("labels environment=prod", "labels", "environment=prod"),
-        ("labels app in (a, b)", "labels", "app in (a, b)"),
-        ("namespace_labels team=dns", "namespace_labels", "team=dns"),
+        ("labels environment=prod", "labels", parse_selector("environment=prod")),
+        ("labels app in (a, b)", "labels", parse_selector("app in (b,a)")),
+        ("namespace_labels team=dns", "namespace_labels", parse_selector("team=dns")),
     ],
 )
 def test_kubernetes_options(option: str, field: str, value: Any) -> None:
@@ -412,6 +412,11 @@ BODY_ERRORS = [
     ("kubernetes cluster.local {\n  pods insecure {\n    x\n  }\n}", 4, "unknown pods option 'x'"),
     ("kubernetes cluster.local {\n  namespaces a\n  namespace_labels x=y\n}", 2,
      "namespaces and namespace_labels cannot both be set"),
+    ("kubernetes cluster.local {\n  resyncperiod 1m\n}", 3, "removed in CoreDNS 1.7"),
+    ("kubernetes cluster.local {\n  labels app in nginx\n}", 3, "labels: 'app in nginx': expected '('"),
+    ("kubernetes cluster.local {\n  labels size>3\n}", 3, "'>' and '<' are not supported"),
+    ("kubernetes cluster.local {\n  namespace_labels team=a b\n}", 3, "expected ','"),
+    ("kubernetes cluster.local {\n  labels -bad=1\n}", 3, "'-bad' is not a valid label key"),
     ("kubernetes in-addr.arpa 10.0.0.0/8", 2, "at least one zone that is not a reverse zone"),
     ("kubernetes cluster..local", 2, "'cluster..local' is not a valid domain name"),
     ("kubernetes cluster.local\nkubernetes other.local", 3, "only be used once per server block"),

@@ -19,6 +19,8 @@ from kubernetes.client import ApiClient
 
 from clusterdns.plugins.kubernetes.api import RESOURCES
 from clusterdns.plugins.kubernetes.reflector import Reflector, Settings
+from clusterdns.plugins.kubernetes.selector import Selector
+from clusterdns.plugins.kubernetes.setup import KubernetesConfig
 from clusterdns.plugins.kubernetes.sink import Sink, SliceHook, Submit
 from clusterdns.plugins.kubernetes.state import ClusterState
 
@@ -34,6 +36,8 @@ class Informer:
         *,
         watch_pods: bool = False,
         namespaces: Collection[str] | None = None,
+        labels: Selector | None = None,
+        namespace_labels: Selector | None = None,
         page_size: int = 500,
         watch_timeout: int = 300,
         read_timeout: float = 60.0,
@@ -42,7 +46,9 @@ class Informer:
         backoff_max: float = 30.0,
         on_slice_change: SliceHook | None = None,
     ) -> None:
-        """`namespaces`: keep only objects of these namespaces (CoreDNS `namespaces` option).
+        """`namespaces`: keep only objects of these namespaces (CoreDNS `namespaces` option);
+        `labels`, `namespace_labels`: only the Services, EndpointSlices and Pods, and the
+        Namespaces, these select (CoreDNS's options of those names).
         `on_slice_change`: called on the submit thread for every EndpointSlice that an event
         or a list adds or changes, the first list included (`state.synced` is still False
         then): the hook of the DNS programming latency metric."""
@@ -56,12 +62,36 @@ class Informer:
         settings = Settings(
             page_size, watch_timeout, read_timeout, stall_timeout, backoff_base, backoff_max,
             frozenset(namespaces) if namespaces is not None else None,
+            labels.query if labels is not None else None,
+            namespace_labels.query if namespace_labels is not None else None,
         )
         sink = Sink(state, submit, on_slice_change, self._kind_listed)
         kinds = ["Service", "EndpointSlice", "Namespace"] + (["Pod"] if watch_pods else [])
         self._reflectors = [
             Reflector(api, RESOURCES[kind], settings, sink, self._stopping) for kind in kinds
         ]
+
+    @classmethod
+    def watching(
+        cls,
+        api: ApiClient,
+        state: ClusterState,
+        submit: Submit,
+        k8s: KubernetesConfig,
+        on_slice_change: SliceHook | None = None,
+    ) -> Informer:
+        """An informer for what the `kubernetes` directive asks: pods when `pods verified`,
+        the namespaces and labels it selects."""
+        return cls(
+            api,
+            state,
+            submit,
+            watch_pods=k8s.pods == "verified",
+            namespaces=k8s.namespaces or None,
+            labels=k8s.labels,
+            namespace_labels=k8s.namespace_labels,
+            on_slice_change=on_slice_change,
+        )
 
     def start(self) -> None:
         if self._threads:

@@ -60,6 +60,8 @@ class Settings:
     backoff_base: float
     backoff_max: float
     namespaces: frozenset[str] | None  # None: all
+    labels: str | None = None  # labelSelector of Services, EndpointSlices and Pods
+    namespace_labels: str | None = None  # labelSelector of Namespaces
 
 
 class Reflector:
@@ -78,6 +80,9 @@ class Reflector:
         self._resource = resource
         self._record = KINDS[resource.kind]
         self._t = settings
+        # the API server filters by labels: an object whose labels stop matching is DELETED
+        selector = settings.namespace_labels if resource.kind == "Namespace" else settings.labels
+        self._selector = [("labelSelector", selector)] if selector else []
         self._sink = sink
         self._stopping = stopping
         self._response: urllib3.BaseHTTPResponse | None = None
@@ -297,7 +302,7 @@ class Reflector:
         request = self._api.param_serialize(
             method="GET",
             resource_path=self._resource.path,
-            query_params=query,
+            query_params=query + self._selector,
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )

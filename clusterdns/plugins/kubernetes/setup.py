@@ -24,6 +24,7 @@ from clusterdns.config.checks import (
 )
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
+from clusterdns.plugins.kubernetes.selector import Selector, SelectorError, parse_selector
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +42,27 @@ class KubernetesConfig:
     kubeconfig: tuple[str, str | None] | None = None  # (path, context)
     endpoint: str | None = None  # API server URL
     startup_timeout: float = 5.0
-    resyncperiod: float = 0.0  # 0: no periodic resync
-    labels: str | None = None  # label selector for services and endpoints
-    namespace_labels: str | None = None  # label selector for exposed namespaces
+    labels: Selector | None = None  # services, EndpointSlices and pods served
+    namespace_labels: Selector | None = None  # namespaces exposed
 
 
 def _selector(field: str) -> OptionParser:
-    # CoreDNS joins the arguments: `labels app in (a, b)` is one selector.
-    return lambda option: {field: " ".join(arguments(option, 1, None))}
+    def parse(option: Directive) -> dict[str, Any]:
+        # CoreDNS joins the arguments: `labels app in (a, b)` is one selector.
+        text = " ".join(arguments(option, 1, None))
+        try:
+            return {field: parse_selector(text)}
+        except SelectorError as exc:
+            raise fail(option, f"{field}: {exc}") from None
+
+    return parse
+
+
+def _removed(why: str) -> OptionParser:
+    def parse(option: Directive) -> dict[str, Any]:
+        raise fail(option, f"kubernetes option '{option.name}' {why}")
+
+    return parse
 
 
 def _fallthrough(option: Directive) -> dict[str, Any]:
@@ -85,7 +99,8 @@ _KUBERNETES_OPTIONS: dict[str, OptionParser] = {
     "kubeconfig": _kubeconfig,
     "endpoint": _endpoint,
     "startup_timeout": duration_option("startup_timeout"),
-    "resyncperiod": duration_option("resyncperiod"),
+    # CoreDNS 1.14 refuses it too ("unknown property"): it never did anything
+    "resyncperiod": _removed("was removed in CoreDNS 1.7 (it had no effect): delete it"),
     "labels": _selector("labels"),
     "namespace_labels": _selector("namespace_labels"),
 }

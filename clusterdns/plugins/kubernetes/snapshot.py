@@ -16,6 +16,7 @@ import yaml
 
 from clusterdns.errors import SourceError
 from clusterdns.plugins.kubernetes.objects import KINDS, KubeObject, ObjectError, parse_object
+from clusterdns.plugins.kubernetes.selector import Selector
 from clusterdns.plugins.kubernetes.state import ClusterState
 
 log = logging.getLogger("clusterdns.snapshot")
@@ -51,16 +52,25 @@ def read_items(path: Path) -> list[Any]:
     return items
 
 
-def load_snapshot(path: Path) -> dict[type, list[KubeObject]]:
-    """Parse every known object of the file, by record type. Raises SnapshotError."""
+def load_snapshot(
+    path: Path, labels: Selector | None = None, namespace_labels: Selector | None = None
+) -> dict[type, list[KubeObject]]:
+    """Parse every known object of the file, by record type: the Services, EndpointSlices
+    and Pods `labels` selects, the Namespaces `namespace_labels` selects, as the API server
+    would list them for the informer. Raises SnapshotError."""
     objects: dict[type, list[KubeObject]] = {kind: [] for kind in KINDS.values()}
     skipped: Counter[str] = Counter()
+    unselected = 0
     for i, item in enumerate(read_items(path)):
         if not isinstance(item, dict):
             raise SnapshotError(f"{path}: item {i}: not a mapping but {type(item).__name__}")
         kind = item.get("kind")
         if kind not in KINDS:
             skipped[str(kind)] += 1
+            continue
+        selector = namespace_labels if kind == "Namespace" else labels
+        if selector is not None and not selector.matches(_labels(item)):
+            unselected += 1
             continue
         try:
             obj = parse_object(kind, item)
@@ -74,8 +84,16 @@ def load_snapshot(path: Path) -> dict[type, list[KubeObject]]:
             sum(skipped.values()),
             ", ".join(f"{k}: {n}" for k, n in sorted(skipped.items())),
         )
+    if unselected:
+        log.info("%s: left out %d objects the label selectors do not select", path, unselected)
     log.info("%s: %s", path, ", ".join(f"{len(v)} {k.__name__}s" for k, v in objects.items()))
     return objects
+
+
+def _labels(item: dict[str, Any]) -> dict[str, str]:
+    meta = item.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels if isinstance(labels, dict) else {}
 
 
 def _item_name(item: dict[str, Any]) -> str:

@@ -24,9 +24,10 @@ from clusterdns.plugins.kubernetes.objects import (
     EndpointSlice,
     ServiceKind,
 )
+from clusterdns.plugins.kubernetes.selector import parse_selector
 from clusterdns.plugins.kubernetes.state import ClusterState
 from harness.fakeapi import FakeKubeAPI, StateLoop, running_informer
-from harness.snapshots import endpoint, endpoint_slice, namespace, pod, service
+from harness.snapshots import endpoint, endpoint_slice, labelled, namespace, pod, service
 from harness.wait import wait_for
 
 KINDS = ("Service", "EndpointSlice", "Namespace")
@@ -401,3 +402,29 @@ def test_backoff_delay_doubles_with_jitter_up_to_the_cap():
     assert [backoff_delay(n, 1.0, 8.0, lambda: 1.0) for n in (1, 2, 3, 4, 5, 100)] == [
         1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     assert backoff_delay(3, 1.0, 8.0, lambda: 0.0) == 2.0  # jitter spans half the delay
+
+
+def test_label_selectors_choose_what_is_listed_and_follow_labels_as_they_change(fake, start, loop):
+    """`labels` selects Services, EndpointSlices and Pods, `namespace_labels` Namespaces, on
+    the API server: an object whose labels change into or out of the selection is added to
+    or deleted from the state, as the watch sends it."""
+    fake.add(labelled(namespace("a"), {"team": "dns"}))
+    fake.add(labelled(namespace("b"), {"team": "web"}))
+    prod = labelled(service("a", "api", ["10.96.0.1"]), {"env": "prod"})
+    fake.add(prod)
+    fake.add(labelled(service("a", "dev", ["10.96.0.2"]), {"env": "dev"}))
+    fake.add(labelled(endpoint_slice("a", "api", "api-x", [endpoint("10.244.0.1")]), {"env": "prod"}))
+    fake.add(endpoint_slice("a", "dev", "dev-x", [endpoint("10.244.0.2")]))
+    fake.add(labelled(pod("a", "api-0", "10.244.0.1"), {"env": "prod"}))
+    fake.add(pod("a", "other-0", "10.244.0.9"))
+    synced(start(watch_pods=True, labels=parse_selector("env in (prod)"),
+                 namespace_labels=parse_selector("team=dns")))
+    assert loop.read(lambda s: (set(s.services), set(s.slices), set(s.pods), set(s.namespaces))) == (
+        {("a", "api")}, {("a", "api-x")}, {("a", "api-0")}, {("", "a")})
+    fake.update(labelled(prod, {"env": "retired"}))  # out of the selection: deleted
+    until(loop, lambda s: ("a", "api") not in s.services, "api deleted as its labels changed")
+    fake.update(labelled(service("a", "dev", ["10.96.0.2"]), {"env": "prod"}))  # into it
+    until(loop, lambda s: ("a", "dev") in s.services, "dev added as its labels changed")
+    fake.update(labelled(namespace("b"), {"team": "dns"}))
+    until(loop, lambda s: ("", "b") in s.namespaces, "namespace b added as its labels changed")
+    assert fake.requests[("services", "list")] == 1  # all of it by watch events, no re-list

@@ -8,10 +8,21 @@ import logging
 import pytest
 import yaml
 
-from clusterdns.plugins.kubernetes.objects import Service
+from clusterdns.plugins.kubernetes.objects import Namespace, Service
+from clusterdns.plugins.kubernetes.selector import parse_selector
 from clusterdns.plugins.kubernetes.snapshot import SnapshotError, load_snapshot
 from harness.paths import DEMO
-from harness.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
+from harness.query import ask
+from harness.server import start_server, stop_server
+from harness.snapshots import (
+    endpoint,
+    endpoint_slice,
+    labelled,
+    namespace,
+    service,
+    write_snapshot,
+)
+from harness.wait import wait_for
 
 
 def test_demo_cluster_loads_every_kind():
@@ -78,3 +89,44 @@ def test_endpoint_defaults(tmp_path):
     path = write_snapshot(tmp_path / "s.yaml", [endpoint_slice("a", "s", "sl", [endpoint("10.0.0.1", ready=None)])])
     (sl,) = next(v for k, v in load_snapshot(path).items() if k.__name__ == "EndpointSlice")
     assert sl.endpoints[0].ready is True and sl.service == "s"
+
+
+LABELLED = [
+    labelled(namespace("shop"), {"team": "web"}),
+    labelled(namespace("ops"), {"team": "infra"}),
+    labelled(service("shop", "cart", ["10.96.0.1"]), {"env": "prod"}),
+    labelled(service("shop", "beta", ["10.96.0.2"]), {"env": "dev"}),
+    labelled(service("ops", "grafana", ["10.96.0.3"]), {"env": "prod"}),
+]
+
+
+def selecting(labels: str, namespace_labels: str) -> str:
+    return (".:53 {\n    reload 2s 1s\n    kubernetes cluster.local {\n"
+            f"        labels {labels}\n        namespace_labels {namespace_labels}\n    }}\n}}\n")
+
+
+def test_a_snapshot_is_served_as_the_label_selectors_select_it_and_reselected_on_reload(tmp_path):
+    snapshot = write_snapshot(tmp_path / "cluster.yaml", LABELLED)
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(selecting("env=prod", "team in (web)"))
+    server = start_server(["--conf", str(corefile), "--snapshot", str(snapshot)])
+    try:
+        assert ask(server, "cart.shop.svc.cluster.local.") == ("NOERROR", {"10.96.0.1"})
+        assert ask(server, "beta.shop.svc.cluster.local.")[0] == "NXDOMAIN"  # env=dev
+        assert ask(server, "grafana.ops.svc.cluster.local.")[0] == "NXDOMAIN"  # team=infra
+        corefile.write_text(selecting("env!=prod", "team"))
+        wait_for(lambda: ask(server, "beta.shop.svc.cluster.local.") == ("NOERROR", {"10.96.0.2"}),
+                 what="beta selected after the reload")
+        assert ask(server, "cart.shop.svc.cluster.local.")[0] == "NXDOMAIN"
+        assert ask(server, "grafana.ops.svc.cluster.local.")[0] == "NXDOMAIN"  # env=prod
+    finally:
+        stop_server(server)
+
+
+def test_label_selectors_leave_out_what_they_do_not_select(tmp_path, caplog):
+    path = write_snapshot(tmp_path / "cluster.yaml", LABELLED)
+    with caplog.at_level(logging.INFO, logger="clusterdns.snapshot"):
+        objects = load_snapshot(path, parse_selector("env=prod"), parse_selector("!nothing"))
+    assert sorted(s.name for s in objects[Service]) == ["cart", "grafana"]
+    assert sorted(n.name for n in objects[Namespace]) == ["ops", "shop"]
+    assert "left out 1 objects the label selectors do not select" in caplog.text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from clusterdns.config.checks import IPNetwork, Origins, fail, zone_origins
-from clusterdns.config.corefile import CorefileError, ServerBlock, parse_corefile
+from clusterdns.config.corefile import ServerBlock, parse_corefile, read_file
 from clusterdns.config.registry import Plugin, Registry
 
 T = TypeVar("T")
@@ -41,17 +41,8 @@ def load_config(text: str, filename: str, registry: Registry) -> list[ServerConf
 
 
 def load_config_file(path: str, registry: Registry) -> list[ServerConfig]:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise CorefileError(path, 0, f"cannot read Corefile: {e.strerror or e}") from e
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise CorefileError(path, line, "not UTF-8 text") from e
-    return load_config(text, path, registry)
+    return load_config(read_file(path), path, registry)
+
 
 def _key(block: ServerBlock, key: str) -> tuple[Origins, int]:
     """A server block key `[dns://]ZONE[:PORT]` as its zones and port."""

@@ -1,4 +1,4 @@
-"""CoreDNS's `reload`: re-read the Corefile when its content changes.
+"""CoreDNS's `reload`: re-read the Corefile when its content, or an imported file's, changes.
 
 Every `interval` ± `jitter` the file's SHA-512 is compared with the one running; new content is
 handed to `apply`, which swaps the new configuration in or logs why it cannot (the old one
@@ -9,6 +9,7 @@ once: a broken file is not re-applied on every tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterdns.config.checks import Origins, arguments, duration, fail, no_block
-from clusterdns.config.corefile import Directive
+from clusterdns.config.corefile import Directive, read_corefile
 from clusterdns.config.registry import Plugin
+from clusterdns.errors import ClusterDNSError
 from clusterdns.metrics.registry import METRICS
 
 log = logging.getLogger("clusterdns.reload")
@@ -69,15 +71,26 @@ def show_version(digest: str | None) -> None:
     VERSION_INFO.values = {("sha512", digest): 1} if digest else {}
 
 
-def corefile_digest(data: bytes) -> str:
-    return hashlib.sha512(data).hexdigest()
+def corefile_digest(path: Path) -> str:
+    """SHA-512 of the Corefile, then of each file it imports as they are now (a Corefile
+    without imports hashes as CoreDNS hashes it). Raises OSError when it cannot be read."""
+    data = path.read_bytes()
+    hasher = hashlib.sha512(data)
+    try:
+        imported = read_corefile(data.decode("utf-8"), str(path)).files
+    except (UnicodeDecodeError, ClusterDNSError):
+        imported = ()  # broken: applying it says why; a fix changes the Corefile's hash
+    for name in imported:
+        with contextlib.suppress(OSError):  # gone since: the next read says so
+            hasher.update(Path(name).read_bytes())
+    return hasher.hexdigest()
 
 
 class CorefileWatcher:
-    def __init__(self, path: Path, config: ReloadConfig, running: bytes, apply: Apply) -> None:
+    def __init__(self, path: Path, config: ReloadConfig, running: str, apply: Apply) -> None:
         self.path = path
         self.config = config
-        self.digest = corefile_digest(running)
+        self.digest = running  # corefile_digest of what is running
         self.apply = apply
         self._task: asyncio.Task[None] | None = None
 
@@ -93,11 +106,10 @@ class CorefileWatcher:
             jitter = self.config.jitter
             await asyncio.sleep(self.config.interval + random.uniform(-jitter, jitter))
             try:
-                data = self.path.read_bytes()
+                digest = corefile_digest(self.path)
             except OSError as exc:
                 log.warning("plugin/reload: cannot read %s: %s", self.path, exc.strerror or exc)
                 continue
-            digest = corefile_digest(data)
             if digest == self.digest:
                 continue
             self.digest = digest

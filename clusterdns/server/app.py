@@ -32,7 +32,7 @@ from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
 from clusterdns.plugins.ready import Ready
-from clusterdns.plugins.reload import CorefileWatcher, ReloadConfig
+from clusterdns.plugins.reload import CorefileWatcher, ReloadConfig, corefile_digest
 from clusterdns.server.directives import DEFAULT_COREFILE, load_config, load_config_file
 from clusterdns.server.handler import QueryHandler
 from clusterdns.server.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
@@ -221,7 +221,7 @@ class ClusterDNS:
                     task.add_done_callback(self._probing.discard)
         conf = self.options.conf
         if conf is not None and plan.reload is not None:
-            running = conf.read_bytes()
+            running = corefile_digest(conf)
             self.watcher = CorefileWatcher(conf, plan.reload, running, self._reload)
             self.watcher.start()
             reload.show_version(self.watcher.digest)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from clusterdns.config.corefile import CorefileError, Directive, ServerBlock, parse_corefile
+from clusterdns.config.corefile import (
+    CorefileError,
+    Directive,
+    ServerBlock,
+    parse_corefile,
+    read_corefile,
+)
 from clusterdns.errors import ConfigError
 from clusterdns.server.directives import DEFAULT_COREFILE
 
@@ -170,10 +178,16 @@ def test_corefile_error_fields() -> None:
         (".:53 { errors\n}\n", 1, "'{' must be the last token"),
         (".:53 {\n  ttl 30 }\n", 2, "'}' must be on a line of its own"),
         (".:53 {\n  errors\n} .:54 {\n}\n", 3, "'}' must be on a line of its own"),
-        ("import common\n", 1, "import is not supported"),
-        (".:53 {\n  import snippets/*\n}\n", 2, "import is not supported"),
-        (".:53 {\n  kubernetes {\n    import x\n  }\n}\n", 3, "import is not supported"),
-        ("(common) {\n  errors\n}\n", 1, "snippets are not supported"),
+        ("import no-such-file\n", 1, "file to import not found: no-such-file"),
+        (".:53 {\n  kubernetes {\n    import nowhere.conf\n  }\n}\n", 3, "file to import not found"),
+        (".:53 {\n  import\n}\n", 2, "import takes one argument"),
+        (".:53 {\n  import a b\n}\n", 2, "import takes one argument"),
+        ("(common) {\n  errors\n}\n", 1, "empty Corefile: no server blocks"),
+        ("(common) {\n  errors\n", 1, "'{' is never closed"),
+        ("(a) {\n}\n(a) {\n}\n.:53 {\n}\n", 3, "snippet (a) is already defined at Corefile:1"),
+        ("(a) {\n  import a\n}\n.:53 {\n  import a\n}\n", 2,
+         "import loop: Corefile:5 imports snippet (a), Corefile:2 imports snippet (a)"),
+        (".:53 {\n  import */*.conf\n}\n", 2, "a glob may hold one wildcard"),
         ("{\n  errors\n}\n", 1, "server block has no keys"),
         ('"" {\n}\n', 1, "server block has no keys"),
     ],
@@ -183,3 +197,81 @@ def test_syntax_errors_name_the_line(text: str, where: int, message: str) -> Non
         parse_corefile(text)
     assert str(caught.value).startswith(f"Corefile:{where}: ")
     assert message in caught.value.message
+
+
+# --- import ------------------------------------------------------------------------------
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def names(block: ServerBlock) -> list[str]:
+    return [d.name for d in block.directives]
+
+
+def test_a_snippet_is_spliced_where_it_is_imported_in_any_block():
+    text = (
+        "(common) {\n  errors\n  cache 30\n}\n"
+        "(k8s-options) {\n  pods insecure\n  ttl 30\n}\n"
+        ".:53 {\n  import common\n  kubernetes cluster.local {\n    import k8s-options\n  }\n}\n"
+        "example.org:53 {\n  import common\n}\n"
+    )
+    first, second = parse_corefile(text)
+    assert names(first) == ["errors", "cache", "kubernetes"]
+    assert [(o.name, o.args) for o in first.directives[2].block] == [
+        ("pods", ("insecure",)), ("ttl", ("30",))]
+    assert names(second) == ["errors", "cache"]
+    assert first.directives[1].line == 3  # where the snippet wrote it
+
+
+def test_a_glob_imports_every_file_it_matches_in_name_order_relative_to_the_corefile(tmp_path):
+    # k3s: `import /etc/coredns/custom/*.override` in the block, `*.server` at the top level
+    write(tmp_path / "custom" / "b.override", "log\n")
+    write(tmp_path / "custom" / "a.override", "loadbalance\n")
+    write(tmp_path / "custom" / "stub.server", "example.org:53 {\n    forward . 10.0.0.1\n}\n")
+    corefile = write(tmp_path / "Corefile",
+                     ".:53 {\n    errors\n    import custom/*.override\n}\nimport custom/*.server\n")
+    loaded = read_corefile(corefile.read_text(), str(corefile))
+    main, stub = loaded.blocks
+    assert names(main) == ["errors", "loadbalance", "log"]
+    assert (stub.keys, stub.file, stub.line) == (("example.org:53",), str(tmp_path / "custom" / "stub.server"), 1)
+    assert main.directives[2].file == str(tmp_path / "custom" / "b.override")
+    assert loaded.files == tuple(str(tmp_path / "custom" / f) for f in ("a.override", "b.override", "stub.server"))
+
+
+def test_a_glob_that_matches_nothing_imports_nothing_and_says_so(tmp_path, caplog):
+    corefile = write(tmp_path / "Corefile", ".:53 {\n    errors\n    import custom/*.override\n}\n")
+    with caplog.at_level(logging.WARNING, logger="clusterdns.config"):
+        (block,) = parse_corefile(corefile.read_text(), str(corefile))
+    assert names(block) == ["errors"]
+    assert "no files match the import glob custom/*.override" in caplog.text
+
+
+def test_an_imported_file_imports_relative_to_itself_and_errors_name_its_line(tmp_path):
+    write(tmp_path / "conf.d" / "zones.conf", "import more/extra.conf\n")
+    write(tmp_path / "conf.d" / "more" / "extra.conf", "errors\nttl 30 }\n")
+    corefile = write(tmp_path / "Corefile", ".:53 {\n    import conf.d/zones.conf\n}\n")
+    with pytest.raises(CorefileError) as caught:
+        parse_corefile(corefile.read_text(), str(corefile))
+    assert caught.value.file == str(tmp_path / "conf.d" / "more" / "extra.conf")
+    assert caught.value.line == 2
+
+
+def test_an_import_loop_is_an_error_naming_the_chain(tmp_path):
+    write(tmp_path / "a.conf", "import b.conf\n")
+    write(tmp_path / "b.conf", "errors\nimport a.conf\n")
+    corefile = write(tmp_path / "Corefile", ".:53 {\n    import a.conf\n}\n")
+    with pytest.raises(CorefileError, match="import loop: ") as caught:
+        parse_corefile(corefile.read_text(), str(corefile))
+    a, b = tmp_path / "a.conf", tmp_path / "b.conf"
+    assert caught.value.message == (
+        f"import loop: {corefile}:2 imports {a}, {a}:1 imports {b}, {b}:2 imports {a}")
+
+
+def test_a_corefile_that_imports_itself_is_a_loop(tmp_path):
+    corefile = write(tmp_path / "Corefile", ".:53 {\n    import Corefile\n}\n")
+    with pytest.raises(CorefileError, match=f"{corefile}:2 imports {corefile}"):
+        parse_corefile(corefile.read_text(), str(corefile))

@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient
 
 from clusterdns.config.addresses import parse_listen
 from clusterdns.config.blocks import ServerConfig
-from clusterdns.errors import ClusterDNSError, ConfigError
+from clusterdns.errors import ClusterDNSError, ConfigError, ServeError
 from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
@@ -129,6 +129,8 @@ class ClusterDNS:
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
+        # hashed before it is read: a change in between is then seen by the watcher
+        self.digest = _digest(options.conf)
         self.servers = load_servers(options.conf)
         if options.listen:
             self.override: tuple[str, int] | None = parse_listen(options.listen)
@@ -221,7 +223,7 @@ class ClusterDNS:
                     task.add_done_callback(self._probing.discard)
         conf = self.options.conf
         if conf is not None and plan.reload is not None:
-            running = corefile_digest(conf)
+            running = self.digest or corefile_digest(conf)
             self.watcher = CorefileWatcher(conf, plan.reload, running, self._reload)
             self.watcher.start()
             reload.show_version(self.watcher.digest)
@@ -301,7 +303,7 @@ class ClusterDNS:
 
     async def _switch(self, plan: Plan) -> None:
         """Serve `plan` instead of the running one. New listeners start first: if one cannot,
-        the ones just started stop again and the running plan stays (OSError)."""
+        the ones just started stop again and the running plan stays (ServeError)."""
         wanted = {(listener.host, listener.port): listener for listener in plan.dns}
         opened_http: dict[str, HttpServer] = {}
         opened_dns: dict[tuple[str, int], DnsServer] = {}
@@ -323,7 +325,7 @@ class ClusterDNS:
                         udp_buffer=self.options.udp_buffer,
                     )
                     await opened_dns[key].start()
-        except OSError:
+        except ServeError:
             for server in opened_dns.values():
                 await server.stop()
             for http in opened_http.values():
@@ -371,7 +373,7 @@ class ClusterDNS:
             plan = self._build(servers, resolver)
             try:
                 await self._switch(plan)
-            except OSError:
+            except ServeError:
                 plan.close()
                 raise
         except (ClusterDNSError, OSError) as exc:
@@ -391,6 +393,15 @@ class ClusterDNS:
         reload.show_version(digest if plan.reload is not None else None)
         log.info("plugin/reload: Running configuration SHA512 = %s", digest)
         return plan.reload
+
+
+def _digest(conf: Path | None) -> str | None:
+    """The Corefile's reload digest; None when there is none (or it cannot be read: loading
+    it says why)."""
+    try:
+        return corefile_digest(conf) if conf is not None else None
+    except OSError:
+        return None
 
 
 def _selected(k8s: KubernetesConfig) -> tuple[object, ...]:

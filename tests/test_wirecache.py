@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from clusterdns.dns import message as wire
 from clusterdns.dns.message import parse_query, reply_size_limit
+from clusterdns.dns.request import question_key
 from clusterdns.plugins.kubernetes.objects import Service
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.wirecache import WireCache, question_key, scope_of
+from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
 from tests.conftest import DEMO

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from clusterdns.dns.message import UDP_DEFAULT_SIZE, Query, size_limit
 from clusterdns.dns.packet import opt_record
+from clusterdns.dns.request import HEADER_SIZE
+from clusterdns.dns.request import Key as WireKey
 from clusterdns.plugins.cache.cache import Key, cache_key
-from clusterdns.plugins.kubernetes.wirecache import HEADER_SIZE
-from clusterdns.plugins.kubernetes.wirecache import Key as WireKey
 
 
 @dataclass(frozen=True, slots=True)

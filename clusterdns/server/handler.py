@@ -25,10 +25,11 @@ from clusterdns.dns.message import (
     reply_size_limit,
 )
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.request import Key, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.requests import QueryCounts
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.wirecache import Key, WireCache, question_key, scope_of
+from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
 from clusterdns.server.asked import Asked, asked_by, asked_plain

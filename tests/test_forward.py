@@ -9,7 +9,7 @@ import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
 from clusterdns.config.servers import CacheConfig, ForwardConfig
-from clusterdns.dns.message import parse_query
+from clusterdns.dns.request import Request
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.forward import (
@@ -18,7 +18,6 @@ from clusterdns.plugins.forward.forward import (
     UpstreamConfigError,
     upstream_addresses,
 )
-from clusterdns.server.asked import asked_by
 from clusterdns.server.relay import Relay
 from tests.upstream import FakeUpstream
 
@@ -208,9 +207,9 @@ def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:
     """The relay's reply and whether it came from the cache."""
     data = question(name, edns=edns)
-    asked = asked_by(parse_query(data), data, name.lower(), over_tcp=False, limit=4096)
-    hit = relay.cached(asked)
-    reply = hit if hit is not None else await relay.fetch(asked)
+    request = Request(data, over_tcp=False, limit=4096)
+    hit = relay.cached(request)
+    reply = hit if hit is not None else await relay.fetch(request)
     return DNSRecord.parse(reply), hit is not None
 
 

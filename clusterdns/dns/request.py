@@ -1,7 +1,8 @@
-"""One query as the server reads it, parsed once.
+"""One query as every stage of the server reads it: a `Request`, parsed once.
 
 A plain query's question is read straight from its bytes (`question_key`): that is all the
-wire cache and the relay need of most queries, so they are answered without dnslib.
+wire cache and the relay need of most queries, so they are answered without dnslib. The
+dnslib parse is made once, when a stage first needs it (the resolver, `encode`).
 
 Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
 answer or authority records, at most one OPT record (options well formed, ignored, as the
@@ -11,7 +12,16 @@ slow path every time.
 
 from __future__ import annotations
 
-from clusterdns.dns.message import UDP_DEFAULT_SIZE, UDP_MAX_SIZE
+from clusterdns.dns.message import (
+    TCP_MAX_SIZE,
+    UDP_DEFAULT_SIZE,
+    UDP_MAX_SIZE,
+    Query,
+    parse_query,
+    size_limit,
+)
+
+Peer = tuple[str, int]  # the client's address and port (IPv6 ones carry more fields)
 
 # The question of a plain query: its name (lower-cased but for SRV, without the root
 # label), the bytes after it (root label, type, class), and what else shapes the reply
@@ -80,3 +90,163 @@ def _edns_variant(data: bytes, at: int) -> int:
     size = min(max(UDP_DEFAULT_SIZE, int.from_bytes(data[at + 3 : at + 5])), UDP_MAX_SIZE)
     do_bit = data[at + 7] >> 7
     return size << 1 | do_bit
+
+
+class Request:
+    """One query: its bytes, how and from whom they came, and what every stage asks of
+    them, each worked out once, on first use (CoreDNS's request.Request).
+
+    A plain query's name, type, class, EDNS buffer and DO bit are read from its bytes; the
+    dnslib `Query` is parsed only for the stages that need its objects (the resolver,
+    `encode`), and for any other query. `zone` is the zone of the server block the query
+    was routed to ("" until then).
+    """
+
+    __slots__ = (
+        "_edns",
+        "_limit",
+        "_name",
+        "_query",
+        "data",
+        "key",
+        "over_tcp",
+        "peer",
+        "start",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        over_tcp: bool = False,
+        peer: Peer | None = None,
+        start: float = 0.0,
+        limit: int = 0,
+    ) -> None:
+        self.data = data  # the query as it came
+        self.over_tcp = over_tcp
+        self.peer = peer  # the client's address and port; None when we ask ourselves
+        self.start = start  # time.perf_counter() when it came
+        self.zone = ""
+        self.key = question_key(data, over_tcp)  # every query is first looked up by it
+        self._limit = limit  # 0: work it out from the transport and EDNS
+        self._name: str | None = None
+        self._query: Query | None = None
+        self._edns: tuple[int | None, bool] | None = None
+
+    @property
+    def query(self) -> Query:
+        """The parsed query. Raises Reject (with the reply to send, or None to drop)."""
+        query = self._query
+        if query is None:
+            query = self._query = parse_query(self.data)
+        return query
+
+    @property
+    def name(self) -> str:
+        """The question's name, lower case, absolute, spelled as dnslib spells it."""
+        name = self._name
+        if name is None:
+            key = self.key
+            if key is not None:
+                name = dotted(key[0]).lower()  # (SRV keys keep the question's case)
+            else:
+                name = str(self.query.question.qname).lower()
+            self._name = name
+        return name
+
+    @property
+    def qtype(self) -> int:
+        key = self.key
+        if key is None:
+            return self.query.question.qtype
+        return key[1][1] << 8 | key[1][2]
+
+    @property
+    def qclass(self) -> int:
+        key = self.key
+        if key is None:
+            return self.query.question.qclass
+        return key[1][3] << 8 | key[1][4]
+
+    @property
+    def id(self) -> int:
+        return self.data[0] << 8 | self.data[1]
+
+    @property
+    def edns_size(self) -> int | None:
+        """The client's UDP buffer (at least 512) when it sent OPT, else None."""
+        edns = self._edns
+        return (edns if edns is not None else self._read_edns())[0]
+
+    @property
+    def do(self) -> bool:
+        """The DO bit of the client's OPT (False without one)."""
+        edns = self._edns
+        return (edns if edns is not None else self._read_edns())[1]
+
+    @property
+    def size(self) -> int:
+        """CoreDNS's Size(): 64K over TCP, else the client's EDNS buffer or 512 (uncapped;
+        what the log shows)."""
+        if self.over_tcp:
+            return TCP_MAX_SIZE
+        return self.edns_size or UDP_DEFAULT_SIZE
+
+    @property
+    def limit(self) -> int:
+        """The most the reply may take (`message.size_limit`), unless the maker set it."""
+        limit = self._limit
+        if not limit:
+            limit = self._limit = size_limit(self.edns_size, self.over_tcp)
+        return limit
+
+    @property
+    def proto(self) -> str:
+        return "tcp" if self.over_tcp else "udp"
+
+    @property
+    def family(self) -> str:
+        """CoreDNS's `family` label: "1" for IPv4 clients, "2" for IPv6."""
+        peer = self.peer
+        return "2" if peer is not None and ":" in peer[0] else "1"
+
+    def _read_edns(self) -> tuple[int | None, bool]:
+        """The EDNS buffer and DO bit, read once: a plain query's OPT, if any, follows its
+        question (`question_key` checked it); any other query's are the parse's."""
+        key, data = self.key, self.data
+        if key is None:
+            query = self.query
+            edns = (query.edns_size, query.do_bit)
+        else:
+            at = HEADER_SIZE + len(key[0]) + len(key[1])
+            if len(data) > at:
+                size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])  # as parse_query
+                edns = (size, bool(data[at + 7] & 0x80))
+            else:
+                edns = (None, False)
+        self._edns = edns
+        return edns
+
+
+def family(peer: Peer | None) -> str:
+    """CoreDNS's `family` label of a client: "1" for IPv4, "2" for IPv6."""
+    return "2" if peer is not None and ":" in peer[0] else "1"
+
+
+def dotted(wire_name: bytes) -> str:
+    """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (uncompressed, no root label),
+    as dnslib writes a name: bytes outside '!' to '~' as \\ddd."""
+    labels, pos = [], 0
+    while pos < len(wire_name):
+        length = wire_name[pos]
+        labels.append(wire_name[pos + 1 : pos + 1 + length].decode("latin-1"))
+        pos += 1 + length
+    text = ".".join(labels) + "."
+    if text.isascii() and text.isprintable() and " " not in text:
+        return text
+    return ".".join("".join(_escaped(c) for c in label) for label in labels) + "."
+
+
+def _escaped(char: str) -> str:
+    return char if "!" <= char <= "~" else f"\\{ord(char):03d}"

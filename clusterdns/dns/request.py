@@ -237,15 +237,21 @@ def family(peer: Peer | None) -> str:
 def dotted(wire_name: bytes) -> str:
     """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (uncompressed, no root label),
     as dnslib writes a name: bytes outside '!' to '~' as \\ddd."""
-    labels, pos = [], 0
-    while pos < len(wire_name):
-        length = wire_name[pos]
-        labels.append(wire_name[pos + 1 : pos + 1 + length].decode("latin-1"))
-        pos += 1 + length
-    text = ".".join(labels) + "."
+    name = bytearray(wire_name)
+    at = 0
+    while at < len(name):  # each length byte becomes a dot
+        length = name[at]
+        name[at] = 0x2E
+        at += 1 + length
+    text = name[1:].decode("latin-1") + "."
     if text.isascii() and text.isprintable() and " " not in text:
         return text
-    return ".".join("".join(_escaped(c) for c in label) for label in labels) + "."
+    labels, at = [], 0
+    while at < len(wire_name):
+        length = wire_name[at]
+        labels.append("".join(map(_escaped, wire_name[at + 1 : at + 1 + length].decode("latin-1"))))
+        at += 1 + length
+    return ".".join(labels) + "."
 
 
 def _escaped(char: str) -> str:

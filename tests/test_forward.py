@@ -207,7 +207,7 @@ def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:
     """The relay's reply and whether it came from the cache."""
     data = question(name, edns=edns)
-    request = Request(data, over_tcp=False, limit=4096)
+    request = Request.read(data, over_tcp=False, limit=4096)
     hit = relay.cached(request)
     reply = hit if hit is not None else await relay.fetch(request)
     return DNSRecord.parse(reply), hit is not None

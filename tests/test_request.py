@@ -1,5 +1,6 @@
 """The per-query Request: what it reads from a plain query's bytes is what dnslib's parse
-gives, the parse is made once and only when a stage needs it, and every path logs alike."""
+gives, a query is parsed at most once (a plain one only when a stage needs it), and every
+path logs a query alike."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_a_plain_query_is_read_from_its_bytes_as_dnslib_reads_it(resolver):
             qtype = rng.choice([*QTYPES, "IXFR"])  # zone transfers have no key: parsed
             qclass = rng.choice([CLASS.IN, CLASS.IN, CLASS.CH, 255])
             data = query(random_case(name, rng), qtype, variant, rng.randrange(65536), qclass)
-            request = Request(data, variant.over_tcp)
+            request = Request.read(data, variant.over_tcp)
             assert request_parts(request) == parsed_parts(data, variant.over_tcp), data
             assert (request.key is None) == (qtype in ("AXFR", "IXFR"))
             assert request.key is None or request._query is None  # read without a parse
@@ -70,7 +71,7 @@ def test_names_are_spelled_as_dnslib_spells_them(labels, upper):
     wire = b"".join(bytes([len(label)]) + label for label in labels)
     assert dotted(wire) == str(DNSLabel(tuple(labels)))
     root = query(".", "A", Variant(), 1)
-    request = Request(root[:12] + wire + root[12:])
+    request = Request.read(root[:12] + wire + root[12:])
     assert request.key is not None
     if all(_utf8(label) for label in labels):  # dnslib refuses the rest (FORMERR)
         assert request.name == str(parse_query(request.data).question.qname).lower()
@@ -122,8 +123,10 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
     handler.handle(query("www.Example.", "A", Variant(do_bit=True, edns=1232), 3), False, peer)
     over_tcp = query("nope.demo.svc.cluster.local.", "AAAA", Variant(), 4)
     handler.handle(over_tcp, True, peer)
-    assert parsed == [first, over_tcp]
-    assert len(caplog.records) == 6
+    not_plain = query("cluster.local.", "AXFR", Variant(), 5)  # parsed with its Request
+    handler.handle(not_plain, False, peer)
+    assert parsed == [first, over_tcp, not_plain]
+    assert len(caplog.records) == 7
     assert '"A IN www.example. udp 40 true 1232" NOERROR qr,rd,ra ' in caplog.messages[4]
 
 

@@ -12,6 +12,8 @@ slow path every time.
 
 from __future__ import annotations
 
+from typing import Self
+
 from clusterdns.dns.message import (
     TCP_MAX_SIZE,
     UDP_DEFAULT_SIZE,
@@ -94,23 +96,29 @@ def _edns_variant(data: bytes, at: int) -> int:
 
 class Request:
     """One query: its bytes, how and from whom they came, and what every stage asks of
-    them, each worked out once, on first use (CoreDNS's request.Request).
+    them, read once (CoreDNS's request.Request).
 
-    A plain query's name, type, class, EDNS buffer and DO bit are read from its bytes; the
-    dnslib `Query` is parsed only for the stages that need its objects (the resolver,
-    `encode`), and for any other query. `zone` is the zone of the server block the query
-    was routed to ("" until then).
+    A plain query's type, class, EDNS buffer and DO bit are read from its bytes when the
+    Request is made, its name when first asked for; the dnslib `Query` is parsed only for
+    a stage that needs its objects (the resolver, `encode`). Any other query is parsed
+    when its Request is made (which raises Reject, as `parse_query`). `zone` is the zone
+    of the server block the query was routed to ("" until then).
     """
 
     __slots__ = (
-        "_edns",
-        "_limit",
         "_name",
         "_query",
         "data",
+        "do",
+        "edns_size",
+        "family",
         "key",
+        "limit",
         "over_tcp",
         "peer",
+        "proto",
+        "qclass",
+        "qtype",
         "start",
         "zone",
     )
@@ -118,25 +126,52 @@ class Request:
     def __init__(
         self,
         data: bytes,
+        key: Key | None,
         over_tcp: bool = False,
         peer: Peer | None = None,
         start: float = 0.0,
         limit: int = 0,
     ) -> None:
+        """`key` is `question_key(data, over_tcp)` (`read` works it out); `limit`, when
+        given, is the most the reply may take instead of what transport and EDNS allow."""
         self.data = data  # the query as it came
+        self.key = key
         self.over_tcp = over_tcp
+        self.proto = "tcp" if over_tcp else "udp"  # the metrics' and the log's label
         self.peer = peer  # the client's address and port; None when we ask ourselves
+        self.family = "2" if peer is not None and ":" in peer[0] else "1"  # as `family`
         self.start = start  # time.perf_counter() when it came
         self.zone = ""
-        self.key = question_key(data, over_tcp)  # every query is first looked up by it
-        self._limit = limit  # 0: work it out from the transport and EDNS
         self._name: str | None = None
         self._query: Query | None = None
-        self._edns: tuple[int | None, bool] | None = None
+        self.edns_size: int | None  # the client's UDP buffer (at least 512) if it sent OPT
+        self.do: bool  # the DO bit of its OPT
+        if key is None:
+            query = self._query = parse_query(data)
+            question = query.question
+            self.qtype, self.qclass = question.qtype, question.qclass
+            self.edns_size, self.do = query.edns_size, query.do_bit
+        else:
+            rest = key[1]  # root label, type, class; then the OPT, if any (question_key)
+            self.qtype, self.qclass = rest[1] << 8 | rest[2], rest[3] << 8 | rest[4]
+            at = HEADER_SIZE + len(key[0]) + 5
+            if len(data) > at:
+                self.edns_size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])
+                self.do = data[at + 7] >= 0x80
+            else:
+                self.edns_size, self.do = None, False
+        self.limit = limit or size_limit(self.edns_size, over_tcp)  # the most the reply takes
+
+    @classmethod
+    def read(
+        cls, data: bytes, over_tcp: bool = False, peer: Peer | None = None, limit: int = 0
+    ) -> Self:
+        """The Request of `data` (raises Reject for a query that cannot be parsed)."""
+        return cls(data, question_key(data, over_tcp), over_tcp, peer, limit=limit)
 
     @property
     def query(self) -> Query:
-        """The parsed query. Raises Reject (with the reply to send, or None to drop)."""
+        """The parsed query (a plain query's is parsed on first use)."""
         query = self._query
         if query is None:
             query = self._query = parse_query(self.data)
@@ -156,81 +191,18 @@ class Request:
         return name
 
     @property
-    def qtype(self) -> int:
-        key = self.key
-        if key is None:
-            return self.query.question.qtype
-        return key[1][1] << 8 | key[1][2]
-
-    @property
-    def qclass(self) -> int:
-        key = self.key
-        if key is None:
-            return self.query.question.qclass
-        return key[1][3] << 8 | key[1][4]
-
-    @property
     def id(self) -> int:
         return self.data[0] << 8 | self.data[1]
 
     @property
-    def edns_size(self) -> int | None:
-        """The client's UDP buffer (at least 512) when it sent OPT, else None."""
-        edns = self._edns
-        return (edns if edns is not None else self._read_edns())[0]
-
-    @property
-    def do(self) -> bool:
-        """The DO bit of the client's OPT (False without one)."""
-        edns = self._edns
-        return (edns if edns is not None else self._read_edns())[1]
-
-    @property
     def size(self) -> int:
-        """CoreDNS's Size(): 64K over TCP, else the client's EDNS buffer or 512 (uncapped;
-        what the log shows)."""
-        if self.over_tcp:
-            return TCP_MAX_SIZE
-        return self.edns_size or UDP_DEFAULT_SIZE
-
-    @property
-    def limit(self) -> int:
-        """The most the reply may take (`message.size_limit`), unless the maker set it."""
-        limit = self._limit
-        if not limit:
-            limit = self._limit = size_limit(self.edns_size, self.over_tcp)
-        return limit
-
-    @property
-    def proto(self) -> str:
-        return "tcp" if self.over_tcp else "udp"
-
-    @property
-    def family(self) -> str:
-        """CoreDNS's `family` label: "1" for IPv4 clients, "2" for IPv6."""
-        peer = self.peer
-        return "2" if peer is not None and ":" in peer[0] else "1"
-
-    def _read_edns(self) -> tuple[int | None, bool]:
-        """The EDNS buffer and DO bit, read once: a plain query's OPT, if any, follows its
-        question (`question_key` checked it); any other query's are the parse's."""
-        key, data = self.key, self.data
-        if key is None:
-            query = self.query
-            edns = (query.edns_size, query.do_bit)
-        else:
-            at = HEADER_SIZE + len(key[0]) + len(key[1])
-            if len(data) > at:
-                size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])  # as parse_query
-                edns = (size, bool(data[at + 7] & 0x80))
-            else:
-                edns = (None, False)
-        self._edns = edns
-        return edns
+        """CoreDNS's Size(): 64K over TCP, else the client's EDNS buffer or 512 (uncapped,
+        as the log shows it; `limit` caps it)."""
+        return TCP_MAX_SIZE if self.over_tcp else self.edns_size or UDP_DEFAULT_SIZE
 
 
 def family(peer: Peer | None) -> str:
-    """CoreDNS's `family` label of a client: "1" for IPv4, "2" for IPv6."""
+    """CoreDNS's `family` label of a client: "1" for IPv4 (or none), "2" for IPv6."""
     return "2" if peer is not None and ":" in peer[0] else "1"
 
 

@@ -75,7 +75,7 @@ class Relay:
         None when the upstreams fail. NXDOMAIN is an empty list: the CNAME stands alone."""
         question = DNSRecord.question(name, QTYPE.get(qtype))
         question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
-        request = Request(bytes(question.pack()), limit=TCP_MAX_SIZE)  # over UDP, not cut
+        request = Request.read(bytes(question.pack()), limit=TCP_MAX_SIZE)  # over UDP, not cut
         reply = self.cached(request)
         if reply is None:
             reply = await self.fetch(request)
@@ -134,7 +134,7 @@ def _cache_key(request: Request) -> Key:
 
 
 def _opt(request: Request) -> bytes:
-    """The OPT our reply carries: the client's buffer mirrored, its DO bit, if it sent one."""
+    """Our reply's OPT: the client's buffer mirrored and its DO bit, if it sent one."""
     return opt_record(request.edns_size, request.do)
 
 

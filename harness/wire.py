@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import random
 
 from dnslib import CLASS, EDNS0, QTYPE, DNSQuestion, DNSRecord, EDNSOption
 
@@ -19,6 +20,24 @@ class Variant:
     cookie: bool = False  # an EDNS option (ignored by the server)
     rd: bool = True
     over_tcp: bool = False
+
+
+QTYPES = ["A", "AAAA", "SRV", "PTR", "TXT", "SOA", "NS", "CNAME", "ANY", "MX", "AXFR"]
+
+VARIANTS = [
+    Variant(),
+    Variant(rd=False),
+    Variant(over_tcp=True),
+    Variant(edns=512),
+    Variant(edns=1232, do_bit=True),
+    Variant(edns=4096, cookie=True),
+    Variant(edns=100),  # below 512: read as 512
+    Variant(edns=65000, over_tcp=True),  # above our maximum: capped
+]
+
+
+def random_case(name: str, rng: random.Random) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in name)
 
 
 def wire_query(

@@ -11,7 +11,6 @@ import struct
 from dataclasses import dataclass, field
 
 from dnslib import (
-    CLASS,
     EDNS0,
     OPCODE,
     QTYPE,
@@ -26,7 +25,6 @@ from dnslib import (
 
 from clusterdns.errors import ProtocolError
 
-Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
 HEADER = struct.Struct("!HHHHHH")
 UDP_DEFAULT_SIZE = 512
 UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
@@ -253,10 +251,6 @@ def pack(record: DNSRecord) -> bytes:
     return bytes(buffer.data)
 
 
-def reply_size_limit(query: Query, over_tcp: bool) -> int:
-    return size_limit(query.edns_size, over_tcp)
-
-
 def size_limit(edns_size: int | None, over_tcp: bool) -> int:
     """The most a reply may take: 64K over TCP, else the EDNS buffer (capped) or 512."""
     if over_tcp:
@@ -272,7 +266,3 @@ def _opt(query: Query) -> EDNS0 | None:
     # like CoreDNS, mirror the client's buffer size (capped to what we send at most)
     size = min(query.edns_size, UDP_MAX_SIZE)
     return EDNS0(udp_len=size, flags="do" if query.do_bit else "")
-
-
-def is_internet_class(query: Query) -> bool:
-    return query.question.qclass in (CLASS.IN, CLASS_ANY)

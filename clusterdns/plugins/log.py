@@ -17,7 +17,7 @@ from dnslib import CLASS, QTYPE, RCODE
 from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import TCP_MAX_SIZE, UDP_DEFAULT_SIZE, Peer, Query
+from clusterdns.dns.request import Request
 
 log = logging.getLogger("clusterdns.log")
 
@@ -33,21 +33,11 @@ _FLAGS = (
 )
 
 
-def log_query(
-    peer: Peer | None,
-    query: Query,
-    name: str,
-    proto: str,
-    request_size: int,
-    reply: bytes,
-    seconds: float,
-) -> None:
+def log_query(request: Request, reply: bytes, seconds: float) -> None:
+    peer = request.peer
     host, port = peer[:2] if peer else ("-", 0)
     remote = f"[{host}]" if ":" in host else host
-    qtype = QTYPE.get(query.question.qtype)
-    qclass = "ANY" if query.question.qclass == 255 else CLASS.get(query.question.qclass)
-    # CoreDNS's state.Size(): 64K over TCP, else the EDNS buffer or 512
-    size = TCP_MAX_SIZE if proto == "tcp" else query.edns_size or UDP_DEFAULT_SIZE
+    qclass = "ANY" if request.qclass == 255 else CLASS.get(request.qclass)
     flags = reply[2] << 8 | reply[3]
     rflags = ",".join(label for bit, label in _FLAGS if flags & bit)
     duration = f"{seconds:.9f}".rstrip("0").rstrip(".")
@@ -55,14 +45,14 @@ def log_query(
         '%s:%s - %d "%s %s %s %s %d %s %d" %s %s %d %ss',
         remote,
         port,
-        query.id,
-        qtype,
+        request.id,
+        QTYPE.get(request.qtype),
         qclass,
-        name,
-        proto,
-        request_size,
-        str(query.do_bit).lower(),
-        size,
+        request.name,
+        request.proto,
+        len(request.data),
+        str(request.do).lower(),
+        request.size,  # CoreDNS's state.Size(): 64K over TCP, else the EDNS buffer or 512
         RCODE.get(flags & 0xF),
         rflags,
         len(reply),

@@ -20,7 +20,7 @@ from dnslib import QTYPE, DNSRecord
 from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import Peer
+from clusterdns.dns.request import Peer
 
 log = logging.getLogger("clusterdns.loop")
 

@@ -13,26 +13,18 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dnslib import QTYPE, RCODE
+from dnslib import CLASS, QTYPE, RCODE
 
-from clusterdns.dns.message import (
-    Answer,
-    Query,
-    Reject,
-    encode,
-    is_internet_class,
-    parse_query,
-    reply_size_limit,
-)
+from clusterdns.dns.message import CLASS_ANY, Answer, Reject, encode
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.request import Peer, Request, family, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.requests import QueryCounts
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.wirecache import Key, WireCache, question_key, scope_of
+from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
-from clusterdns.server.asked import Asked, asked_by, asked_plain
-from clusterdns.transport.protocols import Peer, Reply
+from clusterdns.transport.protocols import Reply
 
 if TYPE_CHECKING:
     from clusterdns.server.block import Block
@@ -40,7 +32,7 @@ if TYPE_CHECKING:
 
 Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
-_INTERNET_CLASSES = (b"\x00\x01", b"\x00\xff")  # IN and ANY, as is_internet_class
+_INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # as message.is_internet_class
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +41,14 @@ class Hit:
 
     block: Block
     counts: QueryCounts  # the metrics it is counted in
+
+
+class Routed(Request):
+    """A Request with the server block routing chose for it (set with its `zone`; None for
+    a query no block takes). The dns layer knows no blocks: they are the server's."""
+
+    __slots__ = ("block",)
+    block: Block | None
 
 
 class QueryHandler:
@@ -94,104 +94,65 @@ class QueryHandler:
             if hit is not None:
                 return self._cached(data, hit, start, over_tcp, peer)
         key = question_key(data, over_tcp)
-        if key is not None:
-            if self.wire_cache is not None:
-                hit = self.wire_cache.get(key, data)
-                if hit is not None:
-                    return self._cached(data, hit, start, over_tcp, peer)
-            relayed = self._relayed(key, data, start, over_tcp, peer)
-            if relayed is not None:
-                return relayed
-        try:
-            query = parse_query(data)
+        if key is not None and self.wire_cache is not None:
+            hit = self.wire_cache.get(key, data)
+            if hit is not None:
+                return self._cached(data, hit, start, over_tcp, peer)
+        try:  # (a Request parses any query but a plain one; a plain one's parse waits for
+            # a stage that needs it, which the relay's fast path does not)
+            request = Routed(data, key, over_tcp, peer, start)
+            if key is not None:
+                relayed = self._relayed(request)
+                if relayed is not None:
+                    return relayed
+            query = request.query
         except Reject as reject:
             return reject.reply  # not counted: CoreDNS never sees these either
-        name = str(query.question.qname).lower()
-        limit = reply_size_limit(query, over_tcp)
+        name = request.name
         found = self.route(name)
         if found is None:
-            reply = encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit)
-            return self._done(None, DROPPED, query, name, data, (reply, ""), start, over_tcp, peer)
-        zone, block = found
+            request.zone, request.block = DROPPED, None
+            refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
+            return self._done(request, (encode(query, refused, request.limit), ""))
+        request.zone, request.block = found
+        block = found[1]
         if block.loop is not None and block.loop.active:
-            block.loop.observe(name, query.question.qtype, peer)
-        answered = self._answer(block, zone, query, data, name, key, over_tcp, limit)
+            block.loop.observe(name, request.qtype, peer)
+        answered = self._answer(request, block)
         if isinstance(answered, tuple):
-            return self._done(block, zone, query, name, data, answered, start, over_tcp, peer)
-        return self._done_later(block, zone, query, name, data, answered, start, over_tcp, peer)
+            return self._done(request, answered)
+        return self._done_later(request, answered)
 
-    def _relayed(
-        self, key: Key, data: bytes, start: float, over_tcp: bool, peer: Peer | None
-    ) -> Reply:
+    def _relayed(self, request: Routed) -> Reply:
         """A plain query for a name a relay forwards: from its cache without parsing the
         query, else forwarded. None for every other query (the full path decides)."""
-        name = _dotted(key[0]).lower()  # SRV keys keep the question's case
+        name = request.name
         found = self.route(name)
         if found is None:
             return None
-        zone, block = found
+        block = found[1]
         relay, resolver = block.relay, block.resolver
         if relay is None or (resolver is not None and resolver.zone_of(name) is not None):
             return None  # nothing forwarded here, or the resolver decides first (fallthrough)
-        if key[1][3:5] not in _INTERNET_CLASSES or not relay.matches(name):
+        if request.qclass not in _INTERNET_CLASSES or not relay.matches(name):
             return None
-        asked = asked_plain(data, key, name, over_tcp)
+        request.zone, request.block = found
         if block.loop is not None and block.loop.active:
-            block.loop.observe(name, asked.qtype, peer)
-        reply = relay.cached(asked)
+            block.loop.observe(name, request.qtype, request.peer)
+        reply = relay.cached(request)
         if reply is not None:
-            return self._relayed_done(block, zone, asked, reply, "cache", start, peer)
-        return self._relayed_later(relay, block, zone, asked, start, peer)
+            return self._done(request, (reply, "cache"))
+        return self._relayed_later(relay, request)
 
-    def _relayed_done(
-        self,
-        block: Block,
-        zone: str,
-        asked: Asked,
-        reply: bytes,
-        plugin: str,
-        start: float,
-        peer: Peer | None,
-    ) -> bytes:
-        """Count and log a reply of the fast path (as `_done` does with a parsed query)."""
-        if block.loadbalance:
-            reply = shuffle_addresses(reply)
-        seconds = time.perf_counter() - start
-        proto = "tcp" if asked.over_tcp else "udp"
-        size = len(asked.data)
-        query_metrics.record_query(
-            self.server, zone, proto, _family(peer), asked.qtype, asked.do_bit, size,
-            len(reply), reply[3] & 0xF, plugin, seconds,
-        )  # fmt: skip
-        if block.log:
-            log_query(peer, parse_query(asked.data), asked.name, proto, size, reply, seconds)
-        return reply
+    async def _relayed_later(self, relay: Relay, request: Routed) -> bytes:
+        reply = await relay.fetch(request)
+        return self._done(request, (reply, "forward"))
 
-    async def _relayed_later(
-        self,
-        relay: Relay,
-        block: Block,
-        zone: str,
-        asked: Asked,
-        start: float,
-        peer: Peer | None,
-    ) -> bytes:
-        reply = await relay.fetch(asked)
-        return self._relayed_done(block, zone, asked, reply, "forward", start, peer)
-
-    def _answer(
-        self,
-        block: Block,
-        zone: str,
-        query: Query,
-        data: bytes,
-        name: str,
-        key: Key | None,
-        over_tcp: bool,
-        limit: int,
-    ) -> Answered | Coroutine[Any, Any, Answered]:
-        if not is_internet_class(query):
+    def _answer(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
+        query, limit = request.query, request.limit
+        if request.qclass not in _INTERNET_CLASSES:
             return encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit), ""
+        name = request.name
         resolver = block.resolver
         if resolver is not None:
             answer = resolver.resolve(query.question.qname, query.question.qtype)
@@ -199,28 +160,29 @@ class QueryHandler:
                 if answer.chase is not None:
                     relay = self._relay_for(answer.chase)
                     if relay is not None:
-                        return self._chase(resolver, relay, query, name, answer, limit)
+                        return self._chase(request, resolver, relay, answer)
                 reply = encode(query, answer, limit)
+                key = request.key
                 if key is not None and answer.chase is None:  # a pure function of the index
                     assert self.wire_cache is not None
+                    zone = request.zone
                     counts = query_metrics.counts(
-                        self.server, zone, "tcp" if over_tcp else "udp",
-                        query.question.qtype, answer.rcode, "kubernetes", query.do_bit,
+                        self.server, zone, request.proto, request.qtype, answer.rcode,
+                        "kubernetes", request.do,
                     )  # fmt: skip
                     crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
                     cluster_zone, reverse = resolver.zone_of(name) or (zone, True)
                     scope = scope_of(name, cluster_zone, reverse, crossed)
                     note = Hit(block, counts)
-                    self.wire_cache.put(key, data, reply, note, scope)
+                    self.wire_cache.put(key, request.data, reply, note, scope)
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
             return encode(query, _unforwardable(resolver, name), limit), ""
-        asked = asked_by(query, data, name, over_tcp, limit)
-        cached = relay.cached(asked)
+        cached = relay.cached(request)
         if cached is not None:
             return cached, "cache"
-        return _forwarded(relay.fetch(asked))
+        return _forwarded(relay.fetch(request))
 
     def _relay_for(self, name: str) -> Relay | None:
         """The relay that forwards `name` (an ExternalName target), as a query for it would
@@ -230,82 +192,53 @@ class QueryHandler:
         return relay if relay is not None and relay.matches(name) else None
 
     async def _chase(
-        self, resolver: Resolver, relay: Relay, query: Query, name: str, answer: Answer, limit: int
+        self, request: Routed, resolver: Resolver, relay: Relay, answer: Answer
     ) -> Answered:
         """Complete an ExternalName CNAME with the target's records from upstream (SPEC §3):
         the upstream's NXDOMAIN is not passed on, and a failed lookup drops the CNAME."""
         assert answer.chase is not None
-        found = await relay.lookup(answer.chase, query.question.qtype)
+        found = await relay.lookup(answer.chase, request.qtype)
         if found is None:
-            zone = resolver.zone_of(name)
+            zone = resolver.zone_of(request.name)
             assert zone is not None
             answer = Answer(authority=[resolver.soa(zone[0])])
         else:
             answer.answer += [rr for rr in found if rr.rtype != QTYPE.SOA]
-        return encode(query, answer, limit), "kubernetes"
+        return encode(request.query, answer, request.limit), "kubernetes"
 
     def _cached(
-        self,
-        data: bytes,
-        hit: tuple[bytes, Hit],
-        start: float,
-        over_tcp: bool,
-        peer: Peer | None,
+        self, data: bytes, hit: tuple[bytes, Hit], start: float, over_tcp: bool, peer: Peer | None
     ) -> bytes:
         """A wire cache hit: a cluster reply, counted and logged like any other, with the
-        labels worked out when it was stored."""
+        labels worked out when it was stored. No Request is made for it (that would cost
+        an exact hit a tenth of its time) unless it is logged."""
         reply, note = hit
         block = note.block
         if block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - start
-        note.counts.record(_family(peer) == "2", len(data), len(reply), seconds)
+        note.counts.record(family(peer) == "2", len(data), len(reply), seconds)
         if block.log:
-            proto = "tcp" if over_tcp else "udp"
-            query = parse_query(data)
-            name = str(query.question.qname).lower()  # as the slow path logs it
-            log_query(peer, query, name, proto, len(data), reply, seconds)
+            log_query(Request.read(data, over_tcp, peer), reply, seconds)
         return reply
 
-    def _done(
-        self,
-        block: Block | None,
-        zone: str,
-        query: Query,
-        name: str,
-        data: bytes,
-        answered: Answered,
-        start: float,
-        over_tcp: bool,
-        peer: Peer | None,
-    ) -> bytes:
+    def _done(self, request: Routed, answered: Answered) -> bytes:
+        """Count and log a reply (`request.block` None: no block took the query)."""
         reply, plugin = answered
+        block = request.block
         if block is not None and block.loadbalance:
             reply = shuffle_addresses(reply)
-        proto = "tcp" if over_tcp else "udp"
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - request.start
         query_metrics.record_query(
-            self.server, zone, proto, _family(peer), query.question.qtype, query.do_bit,
-            len(data), len(reply), reply[3] & 0xF, plugin, seconds,
+            self.server, request.zone, request.proto, request.family, request.qtype,
+            request.do, len(request.data), len(reply), reply[3] & 0xF, plugin, seconds,
         )  # fmt: skip
         if block is not None and block.log:
-            log_query(peer, query, name, proto, len(data), reply, seconds)
+            log_query(request, reply, seconds)
         return reply
 
-    async def _done_later(
-        self,
-        block: Block,
-        zone: str,
-        query: Query,
-        name: str,
-        data: bytes,
-        answered: Awaitable[Answered],
-        start: float,
-        over_tcp: bool,
-        peer: Peer | None,
-    ) -> bytes:
-        result = await answered
-        return self._done(block, zone, query, name, data, result, start, over_tcp, peer)
+    async def _done_later(self, request: Routed, answered: Awaitable[Answered]) -> bytes:
+        return self._done(request, await answered)
 
 
 async def _forwarded(reply: Awaitable[bytes]) -> Answered:
@@ -317,18 +250,3 @@ def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
     # outside them no plugin serves the name at all.
     inside = resolver is not None and resolver.zone_of(name) is not None
     return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)
-
-
-def _family(peer: Peer | None) -> str:
-    """CoreDNS's `family` label: 1 for IPv4 clients, 2 for IPv6."""
-    return "2" if peer is not None and ":" in peer[0] else "1"
-
-
-def _dotted(wire_name: bytes) -> str:
-    """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (labels as bytes, no pointers)."""
-    labels, pos = [], 0
-    while pos < len(wire_name):
-        length = wire_name[pos]
-        labels.append(wire_name[pos + 1 : pos + 1 + length].decode("latin-1"))
-        pos += 1 + length
-    return ".".join(labels) + "." if labels else "."

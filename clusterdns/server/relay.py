@@ -13,12 +13,12 @@ import logging
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
 
-from clusterdns.dns.message import TCP_MAX_SIZE, parse_query
-from clusterdns.dns.packet import Layout, failure, rcode, render, without_opt
+from clusterdns.dns.message import TCP_MAX_SIZE
+from clusterdns.dns.packet import Layout, failure, opt_record, rcode, render, without_opt
+from clusterdns.dns.request import Request
 from clusterdns.plugins.cache import metrics as cache_metrics
-from clusterdns.plugins.cache.cache import ResponseCache
+from clusterdns.plugins.cache.cache import Key, ResponseCache, cache_key
 from clusterdns.plugins.forward.forward import Forward, ForwardError
-from clusterdns.server.asked import Asked, asked_by
 
 log = logging.getLogger("clusterdns.errors")
 
@@ -35,13 +35,13 @@ class Relay:
     def matches(self, name: str) -> bool:
         return self.forward.matches(name)
 
-    def cached(self, asked: Asked) -> bytes | None:
+    def cached(self, request: Request) -> bytes | None:
         """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
         schedules a prefetch or a stale entry's refresh."""
         cache = self.cache
-        if cache is None or not cache.covers(asked.name):
+        if cache is None or not cache.covers(request.name):
             return None
-        found = cache.get(asked.key)
+        found = cache.get(_cache_key(request))
         if found is None:
             return None
         entry, remaining = found
@@ -49,37 +49,36 @@ class Relay:
             if cache.config.serve_stale_mode == "verify":
                 return None  # ask upstream first; `fetch` falls back to the stale entry
             cache_metrics.SERVED_STALE.inc(cache.labels)
-            self._refresh(asked)
+            self._refresh(request)
         elif cache.should_prefetch(entry, remaining):
             cache_metrics.PREFETCHES.inc(cache.labels)
-            self._refresh(asked)
-        return _render(entry.template, entry.layout, asked, max(remaining, 0), hit=True)
+            self._refresh(request)
+        return _render(entry.template, entry.layout, request, max(remaining, 0), hit=True)
 
-    async def fetch(self, asked: Asked) -> bytes:
+    async def fetch(self, request: Request) -> bytes:
         """Ask upstream, store, relay; on failure an error reply or a stale entry."""
         try:
-            template, layout, ttl = await self._fetch_and_store(asked, asked.over_tcp)
+            template, layout, ttl = await self._fetch_and_store(request, request.over_tcp)
         except ForwardError as exc:
             if self.log_errors:
-                qtype = QTYPE.get(asked.qtype)
-                log.error("plugin/errors: %d %s %s: %s", exc.rcode, asked.name, qtype, exc)
-            return self._stale(asked) or failure(asked.data, exc.rcode, asked.opt)
+                qtype = QTYPE.get(request.qtype)
+                log.error("plugin/errors: %d %s %s: %s", exc.rcode, request.name, qtype, exc)
+            return self._stale(request) or failure(request.data, exc.rcode, _opt(request))
         if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
-            stale = self._stale(asked)  # RFC 8767: better stale than failed
+            stale = self._stale(request)  # RFC 8767: better stale than failed
             if stale is not None:
                 return stale
-        return _render(template, layout, asked, ttl, hit=False)
+        return _render(template, layout, request, ttl, hit=False)
 
     async def lookup(self, name: str, qtype: int) -> list[RR] | None:
         """The answer records for `name` (an ExternalName target) through cache and forward;
         None when the upstreams fail. NXDOMAIN is an empty list: the CNAME stands alone."""
         question = DNSRecord.question(name, QTYPE.get(qtype))
         question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
-        data = bytes(question.pack())
-        asked = asked_by(parse_query(data), data, name, over_tcp=False, limit=TCP_MAX_SIZE)
-        reply = self.cached(asked)
+        request = Request.read(bytes(question.pack()), limit=TCP_MAX_SIZE)  # over UDP, not cut
+        reply = self.cached(request)
         if reply is None:
-            reply = await self.fetch(asked)
+            reply = await self.fetch(request)
         if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
             return None
         return DNSRecord.parse(reply).rr
@@ -92,29 +91,30 @@ class Relay:
             task.cancel()
 
     async def _fetch_and_store(
-        self, asked: Asked, over_tcp: bool
+        self, request: Request, over_tcp: bool
     ) -> tuple[bytes, Layout, int | None]:
         """The upstream reply without OPT, its layout, and the TTL the cache gave it."""
-        reply, layout = await self.forward.exchange(asked.data, over_tcp)
+        reply, layout = await self.forward.exchange(request.data, over_tcp)
         template, layout = without_opt(reply, layout)
         ttl = None
-        if self.cache is not None and self.cache.covers(asked.name):
-            ttl = self.cache.put(asked.key, asked.name, template, layout)
+        if self.cache is not None and self.cache.covers(request.name):
+            ttl = self.cache.put(_cache_key(request), request.name, template, layout)
         return template, layout, ttl
 
-    def _stale(self, asked: Asked) -> bytes | None:
+    def _stale(self, request: Request) -> bytes | None:
         cache = self.cache
         if cache is None or not cache.config.serve_stale:
             return None
-        entry = cache.stale(asked.key)
+        entry = cache.stale(_cache_key(request))
         if entry is None:
             return None
         cache_metrics.SERVED_STALE.inc(cache.labels)
-        return _render(entry.template, entry.layout, asked, max(cache.remaining(entry), 0), True)
+        remaining = max(cache.remaining(entry), 0)
+        return _render(entry.template, entry.layout, request, remaining, hit=True)
 
-    def _refresh(self, asked: Asked) -> None:
+    def _refresh(self, request: Request) -> None:
         """Fetch and store in the background (prefetch, stale refresh); nobody waits for it."""
-        task = asyncio.ensure_future(self._fetch_and_store(asked, over_tcp=False))
+        task = asyncio.ensure_future(self._fetch_and_store(request, over_tcp=False))
         self._refreshing.add(task)
         task.add_done_callback(self._refreshed)
 
@@ -124,5 +124,20 @@ class Relay:
             task.exception()  # a failed refresh changes nothing: the entry expires as it would
 
 
-def _render(template: bytes, layout: Layout, asked: Asked, ttl: int | None, hit: bool) -> bytes:
-    return render(template, layout, asked.data, ttl, clear_aa=hit, opt=asked.opt, limit=asked.limit)
+def _cache_key(request: Request) -> Key:
+    """The cache's key of a request: a plain one's from the parts its key was read into (the
+    name lower-cased here too, as SRV keys keep the question's case)."""
+    key = request.key
+    if key is None:
+        return cache_key(request.data, request.do)
+    return key[0].lower(), key[1], request.do
+
+
+def _opt(request: Request) -> bytes:
+    """Our reply's OPT: the client's buffer mirrored and its DO bit, if it sent one."""
+    return opt_record(request.edns_size, request.do)
+
+
+def _render(template: bytes, layout: Layout, request: Request, ttl: int | None, hit: bool) -> bytes:
+    opt, limit = _opt(request), request.limit
+    return render(template, layout, request.data, ttl, clear_aa=hit, opt=opt, limit=limit)

@@ -23,7 +23,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from clusterdns.dns.message import Peer
+from clusterdns.dns.request import Peer
 
 log = logging.getLogger("clusterdns.udp")
 

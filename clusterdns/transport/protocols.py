@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
-from clusterdns.dns.message import Peer
+from clusterdns.dns.request import Peer
 
 Reply = bytes | None | Awaitable[bytes | None]  # bytes now, None to drop, or later
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from clusterdns.dns.message import parse_query
+from clusterdns.dns.request import Request
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CacheConfig
 from clusterdns.plugins.forward import metrics
@@ -19,7 +19,6 @@ from clusterdns.plugins.forward.forward import (
     upstream_addresses,
 )
 from clusterdns.plugins.forward.setup import ForwardConfig
-from clusterdns.server.asked import asked_by
 from clusterdns.server.relay import Relay
 from harness.upstream import FakeUpstream
 from harness.wait import wait_for, wait_for_async
@@ -207,9 +206,9 @@ def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:
     """The relay's reply and whether it came from the cache."""
     data = question(name, edns=edns)
-    asked = asked_by(parse_query(data), data, name.lower(), over_tcp=False, limit=4096)
-    hit = relay.cached(asked)
-    reply = hit if hit is not None else await relay.fetch(asked)
+    request = Request.read(data, over_tcp=False, limit=4096)
+    hit = relay.cached(request)
+    reply = hit if hit is not None else await relay.fetch(request)
     return DNSRecord.parse(reply), hit is not None
 
 

@@ -1,0 +1,230 @@
+"""One query as every stage of the server reads it: a `Request`, parsed once.
+
+A plain query's question is read straight from its bytes (`question_key`): that is all the
+wire cache and the relay need of most queries, so they are answered without dnslib. The
+dnslib parse is made once, when a stage first needs it (the resolver, `encode`).
+
+Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
+answer or authority records, at most one OPT record (options well formed, ignored, as the
+slow path ignores them) and nothing after it; not a zone transfer. Anything else takes the
+slow path every time.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from clusterdns.dns.message import (
+    TCP_MAX_SIZE,
+    UDP_DEFAULT_SIZE,
+    UDP_MAX_SIZE,
+    Query,
+    parse_query,
+    size_limit,
+)
+
+Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
+
+# The question of a plain query: its name (lower-cased but for SRV, without the root
+# label), the bytes after it (root label, type, class), and what else shapes the reply
+# (`variant`: RD, transport, EDNS buffer and DO bit). The wire cache's key.
+Key = tuple[bytes, bytes, int]
+
+HEADER_SIZE = 12
+ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
+NO_ADDITIONAL, ONE_ADDITIONAL = b"\x00\x00", b"\x00\x01"
+OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
+OPT_FIXED = 11  # owner, type, class (buffer size), TTL (extended rcode, version, flags), rdlen
+# SRV targets spell the zone as asked and are never compressed (RFC 2782), so an SRV reply
+# depends on the question's case: SRV questions are kept by their exact name.
+SRV = b"\x00\x21"
+ZONE_TRANSFERS = (b"\x00\xfb", b"\x00\xfc")  # IXFR, AXFR: they depend on who asks
+NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
+RD = 0x01
+OVER_TCP = 0x02  # in a key's variant
+
+
+def question_key(data: bytes, over_tcp: bool) -> Key | None:
+    """The key of a plain query, or None (see the module's docstring)."""
+    size = len(data)
+    if size < HEADER_SIZE + 5 or data[2] & NOT_QUERY or data[4:10] != ONE_QUESTION:
+        return None
+    end = HEADER_SIZE
+    while length := data[end]:
+        if length > 63:  # a compression pointer, or not a label at all
+            return None
+        end += length + 1
+        if end >= size:
+            return None
+    question_end = end + 5
+    if data[end + 1 : end + 3] in ZONE_TRANSFERS:
+        return None
+    additional = data[10:12]
+    if additional == NO_ADDITIONAL and question_end == size:
+        edns = 0
+    elif additional == ONE_ADDITIONAL:
+        edns = _edns_variant(data, question_end)
+        if not edns:
+            return None
+    else:
+        return None
+    variant = (data[2] & RD) | over_tcp * OVER_TCP | edns << 2
+    name = data[HEADER_SIZE:end]
+    if data[end + 1 : end + 3] != SRV:
+        name = name.lower()
+    return name, data[end:question_end], variant
+
+
+def _edns_variant(data: bytes, at: int) -> int:
+    """What of the OPT record at `at` shapes the reply (buffer size as the slow path caps it,
+    DO bit), as a positive number; 0 when it is not a well-formed OPT ending the message."""
+    if data[at : at + 3] != OPT_HEAD or len(data) < at + OPT_FIXED or data[at + 6]:
+        return 0  # (data[at + 6]: an EDNS version other than 0 gets BADVERS, never cached)
+    options = at + OPT_FIXED
+    if options + int.from_bytes(data[at + 9 : options]) != len(data):
+        return 0
+    while options < len(data):  # code, length, data: each must fit exactly
+        if options + 4 > len(data):
+            return 0
+        options += 4 + int.from_bytes(data[options + 2 : options + 4])
+    if options != len(data):
+        return 0
+    size = min(max(UDP_DEFAULT_SIZE, int.from_bytes(data[at + 3 : at + 5])), UDP_MAX_SIZE)
+    do_bit = data[at + 7] >> 7
+    return size << 1 | do_bit
+
+
+class Request:
+    """One query: its bytes, how and from whom they came, and what every stage asks of
+    them, read once (CoreDNS's request.Request).
+
+    A plain query's type, class, EDNS buffer and DO bit are read from its bytes when the
+    Request is made, its name when first asked for; the dnslib `Query` is parsed only for
+    a stage that needs its objects (the resolver, `encode`). Any other query is parsed
+    when its Request is made (which raises Reject, as `parse_query`). `zone` is the zone
+    of the server block the query was routed to ("" until then).
+    """
+
+    __slots__ = (
+        "_name",
+        "_query",
+        "data",
+        "do",
+        "edns_size",
+        "family",
+        "key",
+        "limit",
+        "over_tcp",
+        "peer",
+        "proto",
+        "qclass",
+        "qtype",
+        "start",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        key: Key | None,
+        over_tcp: bool = False,
+        peer: Peer | None = None,
+        start: float = 0.0,
+        limit: int = 0,
+    ) -> None:
+        """`key` is `question_key(data, over_tcp)` (`read` works it out); `limit`, when
+        given, is the most the reply may take instead of what transport and EDNS allow."""
+        self.data = data  # the query as it came
+        self.key = key
+        self.over_tcp = over_tcp
+        self.proto = "tcp" if over_tcp else "udp"  # the metrics' and the log's label
+        self.peer = peer  # the client's address and port; None when we ask ourselves
+        self.family = "2" if peer is not None and ":" in peer[0] else "1"  # as `family`
+        self.start = start  # time.perf_counter() when it came
+        self.zone = ""
+        self._name: str | None = None
+        self._query: Query | None = None
+        self.edns_size: int | None  # the client's UDP buffer (at least 512) if it sent OPT
+        self.do: bool  # the DO bit of its OPT
+        if key is None:
+            query = self._query = parse_query(data)
+            question = query.question
+            self.qtype, self.qclass = question.qtype, question.qclass
+            self.edns_size, self.do = query.edns_size, query.do_bit
+        else:
+            rest = key[1]  # root label, type, class; then the OPT, if any (question_key)
+            self.qtype, self.qclass = rest[1] << 8 | rest[2], rest[3] << 8 | rest[4]
+            at = HEADER_SIZE + len(key[0]) + 5
+            if len(data) > at:
+                self.edns_size = max(UDP_DEFAULT_SIZE, data[at + 3] << 8 | data[at + 4])
+                self.do = data[at + 7] >= 0x80
+            else:
+                self.edns_size, self.do = None, False
+        self.limit = limit or size_limit(self.edns_size, over_tcp)  # the most the reply takes
+
+    @classmethod
+    def read(
+        cls, data: bytes, over_tcp: bool = False, peer: Peer | None = None, limit: int = 0
+    ) -> Self:
+        """The Request of `data` (raises Reject for a query that cannot be parsed)."""
+        return cls(data, question_key(data, over_tcp), over_tcp, peer, limit=limit)
+
+    @property
+    def query(self) -> Query:
+        """The parsed query (a plain query's is parsed on first use)."""
+        query = self._query
+        if query is None:
+            query = self._query = parse_query(self.data)
+        return query
+
+    @property
+    def name(self) -> str:
+        """The question's name, lower case, absolute, spelled as dnslib spells it."""
+        name = self._name
+        if name is None:
+            key = self.key
+            if key is not None:
+                name = dotted(key[0]).lower()  # (SRV keys keep the question's case)
+            else:
+                name = str(self.query.question.qname).lower()
+            self._name = name
+        return name
+
+    @property
+    def id(self) -> int:
+        return self.data[0] << 8 | self.data[1]
+
+    @property
+    def size(self) -> int:
+        """CoreDNS's Size(): 64K over TCP, else the client's EDNS buffer or 512 (uncapped,
+        as the log shows it; `limit` caps it)."""
+        return TCP_MAX_SIZE if self.over_tcp else self.edns_size or UDP_DEFAULT_SIZE
+
+
+def family(peer: Peer | None) -> str:
+    """CoreDNS's `family` label of a client: "1" for IPv4 (or none), "2" for IPv6."""
+    return "2" if peer is not None and ":" in peer[0] else "1"
+
+
+def dotted(wire_name: bytes) -> str:
+    """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (uncompressed, no root label),
+    as dnslib writes a name: bytes outside '!' to '~' as \\ddd."""
+    name = bytearray(wire_name)
+    at = 0
+    while at < len(name):  # each length byte becomes a dot
+        length = name[at]
+        name[at] = 0x2E
+        at += 1 + length
+    text = name[1:].decode("latin-1") + "."
+    if text.isascii() and text.isprintable() and " " not in text:
+        return text
+    labels, at = [], 0
+    while at < len(wire_name):
+        length = wire_name[at]
+        labels.append("".join(map(_escaped, wire_name[at + 1 : at + 1 + length].decode("latin-1"))))
+        at += 1 + length
+    return ".".join(labels) + "."
+
+
+def _escaped(char: str) -> str:
+    return char if "!" <= char <= "~" else f"\\{ord(char):03d}"

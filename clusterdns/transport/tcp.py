@@ -53,9 +53,11 @@ class _Connection:
         return self.in_flight == 0
 
     def close(self) -> None:
+        """Let go at once: what the client has not read is dropped (a plain close would
+        wait for a client that does not read)."""
         if self.task is not None:
             self.task.cancel()
-        self.writer.close()
+        self.writer.transport.abort()
 
 
 class TcpServer:
@@ -109,10 +111,12 @@ class TcpServer:
         peer: Peer = writer.get_extra_info("peername")
         room = asyncio.Semaphore(PIPELINE_LIMIT)
         answering: set[asyncio.Task[None]] = set()
+        finished = False  # the client ended it: replies already written still go out
         try:
             while True:
                 data = await self._read_message(connection)
                 if data is None:
+                    finished = True
                     break
                 connection.last_active = time.monotonic()
                 if self.transfer is not None and self.transfer.takes(data):
@@ -120,7 +124,8 @@ class TcpServer:
                     continue
                 reply = self.handler.handle(data, over_tcp=True, peer=peer)
                 if reply is None:
-                    break  # malformed beyond a header: close, as CoreDNS does
+                    finished = True  # malformed beyond a header: close, as CoreDNS does
+                    break
                 if isinstance(reply, bytes):
                     await self._write(connection, reply)
                     continue
@@ -140,7 +145,10 @@ class TcpServer:
             for task in answering:
                 task.cancel()
             self._connections.discard(connection)
-            writer.close()
+            if finished:
+                writer.close()
+            else:  # a timeout, an error, a stop: the client may not be reading
+                writer.transport.abort()
 
     async def _read_message(self, connection: _Connection) -> bytes | None:
         """The next message, or None when the connection should close (idle, or EOF)."""

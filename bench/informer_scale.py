@@ -131,7 +131,8 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 def build_index(loop: StateLoop) -> None:
     """Subscribe the server's record index to the state, as `clusterdns serve` does."""
-    from clusterdns.server.app import build_resolver, kubernetes_block, load_servers
+    from clusterdns.plugins.kubernetes.resolver import build_resolver
+    from clusterdns.server.directives import kubernetes_block, load_servers
 
     _, k8s = kubernetes_block(load_servers(None))
     loop.read(lambda state: build_resolver(state, k8s, ("127.0.0.1",)))

@@ -22,7 +22,13 @@ from clusterdns.dns.names import (
     ip_from_reverse,
 )
 from clusterdns.dns.zone import record_from_rr
-from clusterdns.plugins.kubernetes.objects import EndpointSlice, Port, Service, ServiceKind
+from clusterdns.plugins.kubernetes.objects import (
+    IP_ADDRESS_TYPES,
+    EndpointSlice,
+    Port,
+    Service,
+    ServiceKind,
+)
 from clusterdns.plugins.kubernetes.provenance import SliceAddress, slice_addresses
 from clusterdns.plugins.kubernetes.records import ReadyAddress, port_label, ready_addresses
 from clusterdns.plugins.kubernetes.resolver import PODS_DISABLED, PODS_VERIFIED, Resolver
@@ -301,7 +307,7 @@ class _Explainer:
         for sl in slices:
             ports = ", ".join(_port_text(p) for p in sl.ports) or "no ports"
             count = f"{len(sl.endpoints)} endpoint{'s' if len(sl.endpoints) != 1 else ''}"
-            known = sl.address_type in ("IPv4", "IPv6")
+            known = sl.address_type in IP_ADDRESS_TYPES
             skipped = "" if known else f"; skipped: addressType {sl.address_type} is not served"
             self.result.add("slice", f"{sl.name}: {sl.address_type}, {count}, {ports}{skipped}")
         options = self.index.options
@@ -327,7 +333,7 @@ class _Explainer:
         ep = found.endpoint
         where = f"slice {found.slice.name}" + (f", pod {ep.pod_name}" if ep.pod_name else "")
         head = f"{found.address} ({where})"
-        if found.slice.address_type not in ("IPv4", "IPv6"):
+        if found.slice.address_type not in IP_ADDRESS_TYPES:
             return f"{head}: skipped: addressType {found.slice.address_type} is not served"
         if not ep.ready:
             return f"{head}: skipped: not ready"

@@ -36,18 +36,11 @@ from clusterdns.dns.names import fqdn
 from clusterdns.dns.zone import Record, with_serial
 from clusterdns.errors import ClusterDNSError
 from clusterdns.plugins.forward.forward import RESOLV_CONF
-from clusterdns.plugins.kubernetes.resolver import Resolver
+from clusterdns.plugins.kubernetes.resolver import Resolver, build_resolver
 from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER
 from clusterdns.plugins.kubernetes.zone import zone_records
-from clusterdns.server.app import (
-    ClusterDNS,
-    ServeOptions,
-    build_resolver,
-    kubernetes_block,
-    load_servers,
-    own_addresses,
-    wants_live_cluster,
-)
+from clusterdns.server.app import ClusterDNS, ServeOptions, own_addresses, wants_live_cluster
+from clusterdns.server.directives import kubernetes_block, load_servers
 from clusterdns.server.workers import free_port, run, serve_workers
 from clusterdns.server.workerstats import WorkerLinks
 

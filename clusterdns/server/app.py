@@ -17,25 +17,23 @@ from kubernetes.client import ApiClient
 
 from clusterdns.config.addresses import parse_listen
 from clusterdns.config.blocks import ServerConfig
-from clusterdns.errors import ClusterDNSError, ConfigError, ServeError
+from clusterdns.errors import ClusterDNSError, ServeError
 from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
 from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, cluster_api_client
-from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.informer import Informer
 from clusterdns.plugins.kubernetes.metrics import on_slice_change
 from clusterdns.plugins.kubernetes.objects import EndpointSlice, Pod
-from clusterdns.plugins.kubernetes.records import BuildOptions
-from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
+from clusterdns.plugins.kubernetes.resolver import Resolver, build_resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER, load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
 from clusterdns.plugins.ready import Ready
 from clusterdns.plugins.reload import CorefileWatcher, ReloadConfig, corefile_digest
-from clusterdns.server.directives import DEFAULT_COREFILE, load_config, load_config_file
+from clusterdns.server.directives import kubernetes_server, load_servers
 from clusterdns.server.handler import QueryHandler
-from clusterdns.server.plan import ANY_ADDRESS, Plan, build_plan, kubernetes_server, listeners
+from clusterdns.server.plan import ANY_ADDRESS, Plan, build_plan, listeners
 from clusterdns.server.workerstats import MetricsGatherer, MetricsReporter
 from clusterdns.transport.http import HttpServer, Route
 from clusterdns.transport.listener import DnsServer
@@ -77,20 +75,6 @@ def wants_live_cluster(options: ServeOptions, k8s: KubernetesConfig) -> bool:
     )
 
 
-def load_servers(conf: Path | None) -> list[ServerConfig]:
-    if conf is None:
-        return load_config(DEFAULT_COREFILE, "<built-in kubeadm Corefile>")
-    return load_config_file(str(conf))
-
-
-def kubernetes_block(servers: list[ServerConfig]) -> tuple[ServerConfig, KubernetesConfig]:
-    server = kubernetes_server(servers)
-    k8s = server.get(KUBERNETES) if server is not None else None
-    if server is None or k8s is None:
-        raise ConfigError("the Corefile has no server block with a kubernetes directive")
-    return server, k8s
-
-
 def own_addresses(host: str) -> tuple[str, ...]:
     """Our own addresses for NS answers: POD_IP (downward API), else the bound address."""
     pod_ip = os.environ.get("POD_IP", "")
@@ -102,26 +86,6 @@ def own_addresses(host: str) -> tuple[str, ...]:
         return (socket.gethostbyname(socket.gethostname()),)
     except OSError:
         return ("127.0.0.1",)
-
-
-def build_resolver(
-    state: ClusterState, k8s: KubernetesConfig, own_ips: tuple[str, ...]
-) -> Resolver:
-    options = BuildOptions(
-        endpoint_pod_names=k8s.endpoint_pod_names,
-        noendpoints=k8s.noendpoints,
-        ignore_empty_service=k8s.ignore_empty_service,
-    )
-    index = RecordIndex(state, k8s.zones, options, k8s.namespaces)
-    settings = ResolverSettings(
-        zones=k8s.zones,
-        reverse_zones=k8s.reverse_zones,
-        ttl=k8s.ttl,
-        pods=k8s.pods,
-        fallthrough=k8s.fallthrough,
-        own_ips=own_ips,
-    )
-    return Resolver(index, settings)
 
 
 class ClusterDNS:

@@ -7,16 +7,19 @@ serve one zone on one port and address.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from clusterdns.config import blocks
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.config.corefile import CorefileError
 from clusterdns.config.registry import Registry
+from clusterdns.errors import ConfigError
 from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.health import HEALTH
-from clusterdns.plugins.kubernetes.setup import KUBERNETES
+from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG
 from clusterdns.plugins.loop import LOOP
@@ -88,3 +91,27 @@ def _check_no_overlap(servers: list[ServerConfig]) -> None:
                         f"at line {other.line}",
                     )
             seen[(zone, server.port)].append((server, bound))
+
+
+def load_servers(conf: Path | None) -> list[ServerConfig]:
+    if conf is None:
+        return load_config(DEFAULT_COREFILE, "<built-in kubeadm Corefile>")
+    return load_config_file(str(conf))
+
+
+def kubernetes_block(servers: list[ServerConfig]) -> tuple[ServerConfig, KubernetesConfig]:
+    server = kubernetes_server(servers)
+    k8s = server.get(KUBERNETES) if server is not None else None
+    if server is None or k8s is None:
+        raise ConfigError("the Corefile has no server block with a kubernetes directive")
+    return server, k8s
+
+
+def kubernetes_server(servers: list[ServerConfig]) -> ServerConfig | None:
+    """The one server block with a `kubernetes` directive, if any."""
+    found = [server for server in servers if server.uses(KUBERNETES)]
+    if len(found) > 1:
+        second = found[1]
+        message = "only one server block may use the kubernetes directive"
+        raise CorefileError(second.file, second.line, message)
+    return found[0] if found else None

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from clusterdns.config.addresses import address_label
 from clusterdns.config.blocks import ServerConfig
-from clusterdns.config.corefile import CorefileError
 from clusterdns.errors import ClusterDNSError
 from clusterdns.metrics.registry import Labels, exposition
 from clusterdns.metrics.requests import VIEW
@@ -26,6 +25,7 @@ from clusterdns.plugins.ready import READY, Ready
 from clusterdns.plugins.reload import RELOAD, ReloadConfig
 from clusterdns.plugins.transfer import TRANSFER, ZoneTransfer
 from clusterdns.server.block import Block, build_block, enabled_plugins
+from clusterdns.server.directives import kubernetes_server
 from clusterdns.transport.http import Route
 
 ANY_ADDRESS = "0.0.0.0"
@@ -51,16 +51,6 @@ class Plan:
         for blocks in self.dns.values():
             for block in blocks:
                 block.close()
-
-
-def kubernetes_server(servers: list[ServerConfig]) -> ServerConfig | None:
-    """The one server block with a `kubernetes` directive, if any."""
-    found = [server for server in servers if server.uses(KUBERNETES)]
-    if len(found) > 1:
-        second = found[1]
-        message = "only one server block may use the kubernetes directive"
-        raise CorefileError(second.file, second.line, message)
-    return found[0] if found else None
 
 
 def listeners(

@@ -11,7 +11,7 @@ import pytest
 
 from clusterdns.audit.sources import SourceError, cluster_source
 from clusterdns.dns.zone import Record
-from clusterdns.server.app import kubernetes_block, load_servers
+from clusterdns.server.directives import kubernetes_block, load_servers
 from harness.dumps import cli
 from harness.fakeapi import FakeKubeAPI
 from harness.paths import DEMO

@@ -18,6 +18,14 @@ PROGRAMMING_DURATION = METRICS.histogram(
 )
 
 
+SKIPPED = METRICS.counter(
+    "clusterdns_kubernetes_objects_skipped_total",
+    "Objects from the Kubernetes API that DNS cannot use (a field missing or malformed), "
+    "skipped; the log names each.",
+    ["kind"],
+)
+
+
 def on_slice_change(endpoint_slice: EndpointSlice, service: Service | None) -> None:
     """Observe the DNS programming latency of a slice the informer has just applied.
 

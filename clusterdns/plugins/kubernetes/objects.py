@@ -100,6 +100,7 @@ class Pod:
 
 
 KubeObject = Service | EndpointSlice | Namespace | Pod
+IP_ADDRESS_TYPES = ("IPv4", "IPv6")  # an EndpointSlice's addressType DNS serves (not FQDN)
 
 # API kind → the record type it becomes.
 KINDS: dict[str, type] = {
@@ -168,13 +169,22 @@ def parse_service(obj: dict[str, Any]) -> Service:
         raise ObjectError("spec.clusterIPs must be a list of strings")
     if ips and ips[0] == "None":
         return Service(namespace, name, ServiceKind.HEADLESS, (), "", ports)
-    return Service(namespace, name, ServiceKind.CLUSTER_IP, _canonical_ips(ips), "", ports)
+    path = "spec.clusterIPs" if spec.get("clusterIPs") else "spec.clusterIP"
+    return Service(namespace, name, ServiceKind.CLUSTER_IP, _canonical_ips(ips, path), "", ports)
 
 
-def _canonical_ips(texts: list[str]) -> tuple[str, ...]:
-    """Addresses in canonical form, parsed once here so nothing downstream parses them again;
-    text that is no IP address is dropped (the API server never sends any)."""
-    return tuple(ip for ip in map(canonical_ip, texts) if ip is not None)
+def _canonical_ips(texts: list[str], path: str) -> tuple[str, ...]:
+    """Addresses in canonical form, parsed once here so nothing downstream parses them again.
+    Text that is no IP address is an ObjectError naming its field: the API server validates
+    them, so this is a hand-made snapshot or a broken source, never something to serve."""
+    ips = []
+    for i, text in enumerate(texts):
+        ip = canonical_ip(text)
+        if ip is None:
+            where = f"{path}[{i}]" if path.endswith("s") else path
+            raise ObjectError(f"{where}: {text!r} is not an IP address")
+        ips.append(ip)
+    return tuple(ips)
 
 
 def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
@@ -188,7 +198,7 @@ def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
         if not isinstance(item, dict):
             raise ObjectError(f"endpoints[{i}] must be a mapping")
         try:
-            endpoints.append(_endpoint(item))
+            endpoints.append(_endpoint(item, address_type in IP_ADDRESS_TYPES))
         except ObjectError as exc:
             raise ObjectError(f"endpoints[{i}].{exc}") from None
     return EndpointSlice(
@@ -202,7 +212,8 @@ def parse_endpoint_slice(obj: dict[str, Any]) -> EndpointSlice:
     )
 
 
-def _endpoint(item: dict[str, Any]) -> Endpoint:
+def _endpoint(item: dict[str, Any], ips: bool) -> Endpoint:
+    """`ips`: the slice holds IP addresses; an FQDN slice's are not served, and not kept."""
     # The hot loop of a large list (100k endpoints): plain dict access, not _field's paths.
     addresses = item.get("addresses")
     if not isinstance(addresses, list):
@@ -219,7 +230,7 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
     if hostname is not None and not isinstance(hostname, str):
         raise ObjectError(f"hostname must be a str, not {type(hostname).__name__}")
     return Endpoint(
-        addresses=_canonical_ips(addresses),
+        addresses=_canonical_ips(addresses, "addresses") if ips else (),
         ready=ready is not False,
         hostname=hostname or None,
         pod_name=_pod_name(item),
@@ -248,7 +259,10 @@ def parse_pod(obj: dict[str, Any]) -> Pod:
     phase = _field(status, "phase", str, "")
     deleting = _field(obj, "metadata.deletionTimestamp", str, None) is not None
     running = phase not in ("Succeeded", "Failed") and not deleting
-    return Pod(namespace, name, _canonical_ips([ip for ip in ips if isinstance(ip, str)]), running)
+    texts = [ip for ip in ips if isinstance(ip, str)]
+    if len(texts) != len(ips):
+        raise ObjectError("status.podIPs: every ip must be a string")
+    return Pod(namespace, name, _canonical_ips(texts, "status.podIPs"), running)
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], KubeObject]] = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from clusterdns.dns.names import canonical_ip, ip_family
 from clusterdns.plugins.kubernetes.objects import (
+    IP_ADDRESS_TYPES,
     EndpointSlice,
     Port,
     Service,
@@ -73,7 +74,7 @@ def ready_addresses(slices: Iterable[EndpointSlice], use_pod_names: bool) -> lis
     seen: set[tuple[str, str]] = set()
     ready = []
     for sl in slices:
-        if sl.address_type not in ("IPv4", "IPv6"):
+        if sl.address_type not in IP_ADDRESS_TYPES:
             continue
         for ep in sl.endpoints:
             if not ep.ready:

@@ -37,6 +37,7 @@ from clusterdns.plugins.kubernetes.api import (
     backoff_delay,
     retry_after_seconds,
 )
+from clusterdns.plugins.kubernetes.metrics import SKIPPED
 from clusterdns.plugins.kubernetes.objects import (
     KINDS,
     KubeObject,
@@ -343,6 +344,7 @@ class Reflector:
         except Exception as exc:  # not only ObjectError: one object must never block a stream
             reason = exc if isinstance(exc, ObjectError) else repr(exc)
             log.warning("%s %s: skipped: %s", self.kind, _name(raw), reason)
+            SKIPPED.inc((self.kind,))
             return None
 
     def _key(self, raw: dict[str, Any]) -> Key:

@@ -15,7 +15,9 @@ from clusterdns.dns.message import Answer
 from clusterdns.dns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.objects import ServiceKind
-from clusterdns.plugins.kubernetes.records import Node, service_name
+from clusterdns.plugins.kubernetes.records import BuildOptions, Node, service_name
+from clusterdns.plugins.kubernetes.setup import KubernetesConfig
+from clusterdns.plugins.kubernetes.state import ClusterState
 
 DNS_SCHEMA_VERSION = "1.1.0"
 DNS_VERSION_TTL = 28800
@@ -292,3 +294,23 @@ def _zone_as_asked(qname: DNSLabel | str, zone: str) -> str:
     text = str(qname)
     suffix = text[-len(zone) :] if zone != "." else "."
     return suffix if suffix.lower() == zone else zone
+
+
+def build_resolver(
+    state: ClusterState, k8s: KubernetesConfig, own_ips: tuple[str, ...]
+) -> Resolver:
+    options = BuildOptions(
+        endpoint_pod_names=k8s.endpoint_pod_names,
+        noendpoints=k8s.noendpoints,
+        ignore_empty_service=k8s.ignore_empty_service,
+    )
+    index = RecordIndex(state, k8s.zones, options, k8s.namespaces)
+    settings = ResolverSettings(
+        zones=k8s.zones,
+        reverse_zones=k8s.reverse_zones,
+        ttl=k8s.ttl,
+        pods=k8s.pods,
+        fallthrough=k8s.fallthrough,
+        own_ips=own_ips,
+    )
+    return Resolver(index, settings)

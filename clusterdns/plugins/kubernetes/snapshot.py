@@ -34,6 +34,9 @@ def read_items(path: Path) -> list[Any]:
         text = path.read_text()
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (byte {exc.start}): not a kubectl dump in YAML or JSON"
+        raise SnapshotError(f"{path}: {message}") from exc
     is_json = path.suffix == ".json"
     try:
         documents = [json.loads(text)] if is_json else list(yaml.safe_load_all(text))

@@ -19,6 +19,7 @@ from kubernetes.client import ApiClient, Configuration
 from clusterdns.plugins.kubernetes.api import backoff_delay
 from clusterdns.plugins.kubernetes.client import KubeClientError, make_api_client
 from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.metrics import SKIPPED
 from clusterdns.plugins.kubernetes.objects import (
     TRIGGER_TIME_ANNOTATION,
     EndpointSlice,
@@ -210,8 +211,9 @@ def test_bookmarks_move_the_resource_version(fake, loop, start):
     assert counter(informer, "relists", "Namespace") == 0
 
 
-def test_malformed_objects_are_logged_and_skipped(fake, loop, start, caplog):
+def test_malformed_objects_are_logged_counted_and_skipped(fake, loop, start, caplog):
     caplog.set_level(logging.WARNING, logger="clusterdns.informer")
+    skipped_before = SKIPPED.value(("Service",))
     bad = service("a", "bad", ["10.96.1.1"])
     bad["spec"]["ports"] = [{"name": "http", "port": "eighty"}]
     fake.add(bad)
@@ -228,6 +230,13 @@ def test_malformed_objects_are_logged_and_skipped(fake, loop, start, caplog):
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert any("Service a/bad" in m and "spec.ports[0].port" in m for m in skipped), skipped
     assert any("Service a/worse" in m and "clusterIPs" in m for m in skipped), skipped
+
+    invalid = service("a", "invalid", ["999.1.1.1"])  # the API validates it: a broken source
+    fake.add(invalid)
+    fake.add(service("a", "last", ["10.96.1.5"]))
+    until(loop, lambda s: ("a", "last") in s.services, "the service after the invalid one")
+    assert ("a", "invalid") not in loop.read(lambda s: s.services)
+    assert SKIPPED.value(("Service",)) == skipped_before + 3
 
 
 # -- faults -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from harness.snapshots import (
     endpoint_slice,
     labelled,
     namespace,
+    pod,
     service,
     write_snapshot,
 )
@@ -63,6 +64,14 @@ def test_unknown_kinds_are_skipped_and_counted(tmp_path, caplog):
         ([{"kind": "EndpointSlice", "metadata": {"name": "sl", "namespace": "a"}, "endpoints": []}],
          "item 0 (EndpointSlice a/sl): addressType is missing"),
         (["just a string"], "item 0: not a mapping but str"),
+        ([service("a", "s", ["999.1.1.1"])],
+         "item 0 (Service a/s): spec.clusterIPs[0]: '999.1.1.1' is not an IP address"),
+        ([service("a", "s", ["10.96.0.1", "fd00::zz"])],
+         "item 0 (Service a/s): spec.clusterIPs[1]: 'fd00::zz' is not an IP address"),
+        ([endpoint_slice("a", "s", "sl", [endpoint("10.0.0.1"), endpoint("not-an-ip")])],
+         "item 0 (EndpointSlice a/sl): endpoints[1].addresses[0]: 'not-an-ip' is not an IP address"),
+        ([pod("a", "p", "10.0.0.300")],
+         "item 0 (Pod a/p): status.podIPs[0]: '10.0.0.300' is not an IP address"),
     ],
 )
 def test_bad_objects_name_file_and_item(tmp_path, items, message):
@@ -83,6 +92,13 @@ def test_invalid_yaml_and_json_and_missing_file(tmp_path):
         load_snapshot(bad_json)
     with pytest.raises(SnapshotError, match="cannot read"):
         load_snapshot(tmp_path / "missing.yaml")
+
+
+def test_binary_junk_is_an_error_naming_the_file(tmp_path):
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(bytes(range(256)) * 4096)
+    with pytest.raises(SnapshotError, match=rf"^{junk}: not UTF-8 text \(byte 128\)"):
+        load_snapshot(junk)
 
 
 def test_endpoint_defaults(tmp_path):

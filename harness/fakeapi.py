@@ -100,6 +100,9 @@ class _Log:
         lines = []
         for event in self.events[start:]:
             if event.resource == watch.resource and watch.namespace in (None, event.namespace):
+                if event.raw is not None:
+                    lines.append(event.raw)
+                    continue
                 kind = event.seen_as(watch.selector)
                 if kind is not None:
                     lines.append(b'{"type":"%s","object":%s}\n' % (kind.encode(), event.encoded))
@@ -114,6 +117,7 @@ class _Event:
     encoded: bytes  # the object as it is after the event (as it was, when DELETED)
     before: Labels | None  # its labels before the event (None: it did not exist)
     after: Labels | None  # and after (None: it no longer exists)
+    raw: bytes | None = None  # sent as it is instead (a broken stream: see `break_stream`)
 
     def seen_as(self, selector: Selector | None) -> str | None:
         """The event a watch with `selector` gets: moving into the selection is ADDED, out
@@ -213,7 +217,12 @@ class FakeKubeAPI:
     def delete(self, obj: dict[str, Any]) -> None:
         self._commit("DELETED", obj)
 
-    def _commit(self, event: str, obj: dict[str, Any]) -> None:
+    def break_stream(self, obj: dict[str, Any], line: bytes) -> None:
+        """Add `obj`, but send watches `line` in place of its event (garbage, an ERROR): the
+        change is in the store and in LISTs, and only a re-list finds it."""
+        self._commit("ADDED", obj, raw=line.rstrip(b"\n") + b"\n")
+
+    def _commit(self, event: str, obj: dict[str, Any], raw: bytes | None = None) -> None:
         resource = RESOURCE_OF_KIND[obj["kind"]]
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
@@ -233,7 +242,9 @@ class FakeKubeAPI:
                 table[key] = (stored, encoded)
                 after = labels_of(stored)
             self._log.versions.append(self._version)
-            self._log.events.append(_Event(resource, key[0], event, encoded, before, after))
+            self._log.events.append(
+                _Event(resource, key[0], event, encoded, before, after, raw)
+            )
             self._cond.notify_all()
 
     # -- test hooks: the API misbehaves -------------------------------------------------

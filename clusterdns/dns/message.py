@@ -27,7 +27,10 @@ from clusterdns.errors import ProtocolError
 
 HEADER = struct.Struct("!HHHHHH")
 UDP_DEFAULT_SIZE = 512
-UDP_MAX_SIZE = 4096  # our advertised buffer; larger client sizes are capped to it
+# The most a UDP reply takes, whatever the client advertises (and what our OPT advertises): DNS
+# Flag Day 2020's 1232, as Knot and BIND default to, so a small query cannot draw a large
+# reply at a spoofed address; past it TC, and the client asks again over TCP.
+UDP_MAX_SIZE = 1232
 TCP_MAX_SIZE = 65535
 QR_BIT = 0x8000
 EDNS_VERSION = 0

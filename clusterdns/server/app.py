@@ -22,7 +22,7 @@ from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
 from clusterdns.plugins.forward.forward import RESOLV_CONF
 from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, cluster_api_client
-from clusterdns.plugins.kubernetes.informer import Informer
+from clusterdns.plugins.kubernetes.informer import STALL_TIMEOUT, Informer
 from clusterdns.plugins.kubernetes.metrics import on_slice_change
 from clusterdns.plugins.kubernetes.objects import EndpointSlice, Pod
 from clusterdns.plugins.kubernetes.resolver import Resolver, build_resolver
@@ -53,6 +53,7 @@ class ServeOptions:
     resolv_conf: str = RESOLV_CONF  # read where the Corefile forwards to /etc/resolv.conf
     worker: int | None = None  # which of `--workers` processes (runner.py); None: the only one
     udp_buffer: int | None = None  # receive buffer of the UDP sockets; None: the kernel's
+    watch_stall: float = STALL_TIMEOUT  # a silent watch is dead after this long
     # with workers: how the first gathers the others' metrics, or how they report theirs
     peers: MetricsGatherer | MetricsReporter | None = None
 
@@ -132,7 +133,10 @@ class ClusterDNS:
         def submit(change: Callable[[], None]) -> None:
             loop.call_soon_threadsafe(change)
 
-        informer = Informer.watching(api, self.state, submit, k8s, self._slice_changed)
+        stall = self.options.watch_stall
+        informer = Informer.watching(
+            api, self.state, submit, k8s, self._slice_changed, stall_timeout=stall
+        )
         log.info("watching the cluster at %s", api.configuration.host)
         informer.start()
         return informer

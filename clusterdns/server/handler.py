@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 
 Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
-_INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # as message.is_internet_class
+_INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
+# A name in a block's zones that no plugin of the block answers: CoreDNS's chain ends in
+# plugin.NextOrFailure, SERVFAIL (REFUSED is for names no server block serves; musl clients
+# ignore it and wait out their timeout).
+_NO_PLUGIN = Answer(rcode=RCODE.SERVFAIL, authoritative=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +182,7 @@ class QueryHandler:
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
-            return encode(query, _unforwardable(resolver, name), limit), ""
+            return encode(query, _NO_PLUGIN, limit), ""
         cached = relay.cached(request)
         if cached is not None:
             return cached, "cache"
@@ -243,10 +247,3 @@ class QueryHandler:
 
 async def _forwarded(reply: Awaitable[bytes]) -> Answered:
     return await reply, "forward"
-
-
-def _unforwardable(resolver: Resolver | None, name: str) -> Answer:
-    # Inside our zones (fallthrough with nothing behind it) CoreDNS fails the query;
-    # outside them no plugin serves the name at all.
-    inside = resolver is not None and resolver.zone_of(name) is not None
-    return Answer(rcode=RCODE.SERVFAIL if inside else RCODE.REFUSED, authoritative=False)

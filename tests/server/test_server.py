@@ -85,10 +85,23 @@ def test_many_queries_on_one_tcp_connection(demo_server):
             assert response.answer
 
 
-def test_outside_names_are_refused_without_forward(demo_server):
-    # The test Corefile has no `forward`: nothing leaves the machine.
+def test_a_name_no_plugin_of_its_block_answers_is_servfail(demo_server):
+    """The test Corefile's block serves `.` with no `forward`: example.com is the block's,
+    and its chain ends with no plugin to answer, SERVFAIL as CoreDNS's NextOrFailure (musl
+    would wait out its timeout on REFUSED)."""
     response = query(demo_server, "example.com.")
-    assert response.rcode() == dns.rcode.REFUSED
+    assert response.rcode() == dns.rcode.SERVFAIL
+
+
+def test_a_name_no_server_block_serves_is_refused(tmp_path):
+    corefile = tmp_path / "Corefile"
+    corefile.write_text("cluster.local:53 {\n    kubernetes\n}\n")
+    server = start_server(["--conf", str(corefile)])
+    try:
+        assert query(server, "example.com.").rcode() == dns.rcode.REFUSED
+        assert query(server, "nginx.demo.svc.cluster.local.").rcode() == dns.rcode.NOERROR
+    finally:
+        stop_server(server)
 
 
 def test_udp_truncation_sets_tc_and_tcp_gets_everything(tmp_path, test_corefile):
@@ -98,8 +111,10 @@ def test_udp_truncation_sets_tc_and_tcp_gets_everything(tmp_path, test_corefile)
         udp = query(server, "big.demo.svc.cluster.local.")
         assert udp.flags & dns.flags.TC
         assert len(udp.to_wire()) <= 512
+        # EDNS 4096 asked, 1232 answered (no amplification): as many whole records as fit
         edns = query(server, "big.demo.svc.cluster.local.", use_edns=0, payload=4096)
-        assert not edns.flags & dns.flags.TC and len(rdatas(edns)) == 100
+        assert edns.flags & dns.flags.TC and edns.payload == 1232
+        assert len(edns.to_wire()) <= 1232 and 60 < len(rdatas(edns)) < 100
         tcp = query(server, "big.demo.svc.cluster.local.", tcp=True)
         assert not tcp.flags & dns.flags.TC and len(rdatas(tcp)) == 100
     finally:

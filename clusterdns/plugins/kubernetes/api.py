@@ -60,6 +60,11 @@ class WatchStalled(SourceError):
     """The watch sent nothing, not even a bookmark, for stall_timeout seconds."""
 
 
+class StreamBroken(ApiError):
+    """A watch stream that can no longer be trusted to hold every change: an ERROR event
+    other than 410, or a line that is not an event. Only a new LIST recovers what it lost."""
+
+
 # Errors of the connection, not of the API: refused, reset, timed out, cut mid-stream.
 # ApiException is only raised by the client's REST layer for TLS failures (status 0).
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ApiException)

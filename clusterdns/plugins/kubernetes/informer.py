@@ -26,6 +26,12 @@ from clusterdns.plugins.kubernetes.state import ClusterState
 
 log = logging.getLogger("clusterdns.informer")
 
+# A watch silent this long (no event, not even a bookmark) is taken for dead and re-listed.
+# The API server sends a bookmark about once a minute on a quiet watch, so 90 s tolerates one
+# late bookmark; client-go's HTTP/2 health check (ping after 30 s idle, 15 s to answer) finds a
+# dead connection sooner, but not a live connection whose watch stopped sending.
+STALL_TIMEOUT = 90.0
+
 
 class Informer:
     def __init__(
@@ -41,7 +47,7 @@ class Informer:
         page_size: int = 500,
         watch_timeout: int = 300,
         read_timeout: float = 60.0,
-        stall_timeout: float = 150.0,
+        stall_timeout: float = STALL_TIMEOUT,
         backoff_base: float = 0.8,
         backoff_max: float = 30.0,
         on_slice_change: SliceHook | None = None,
@@ -79,6 +85,7 @@ class Informer:
         submit: Submit,
         k8s: KubernetesConfig,
         on_slice_change: SliceHook | None = None,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> Informer:
         """An informer for what the `kubernetes` directive asks: pods when `pods verified`,
         the namespaces and labels it selects."""
@@ -91,6 +98,7 @@ class Informer:
             labels=k8s.labels,
             namespace_labels=k8s.namespace_labels,
             on_slice_change=on_slice_change,
+            stall_timeout=stall_timeout,
         )
 
     def start(self) -> None:

@@ -33,6 +33,7 @@ from clusterdns.plugins.kubernetes.api import (
     TRANSPORT_ERRORS,
     ApiError,
     Resource,
+    StreamBroken,
     WatchStalled,
     backoff_delay,
     retry_after_seconds,
@@ -129,6 +130,10 @@ class Reflector:
                 if exc.expired and self._doing == "watching":
                     log.info("%s: %s at resourceVersion %s: re-listing",
                              self.kind, exc, self.resource_version)
+                    need_list = True
+                elif isinstance(exc, StreamBroken):
+                    self._back_off(exc)
+                    log.warning("%s: the watch stream broke: re-listing", self.kind)
                     need_list = True
                 else:  # an expired continue token too: the list restarts after a pause
                     self._back_off(exc)
@@ -269,15 +274,16 @@ class Reflector:
         try:
             event = json.loads(line)
         except ValueError as exc:
-            raise ApiError(200, "InvalidJSON", f"watch event: {exc}") from exc
+            raise StreamBroken(200, "InvalidJSON", f"watch line {line[:200]!r}: {exc}") from exc
         if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
-            raise ApiError(200, "InvalidJSON", f"watch event without object: {line[:200]!r}")
+            raise StreamBroken(200, "InvalidJSON", f"watch line without object: {line[:200]!r}")
         return event
 
     def _handle(self, event: dict[str, Any]) -> None:
         kind, raw = event.get("type"), event["object"]
         if kind == "ERROR":
-            raise ApiError.from_status(500, raw)
+            error = ApiError.from_status(500, raw)
+            raise error if error.expired else StreamBroken.from_status(500, raw)
         if kind in ("ADDED", "MODIFIED"):
             obj = self._parse(raw)
             if obj is not None and self._wanted(obj):

@@ -6,6 +6,7 @@ waits with bounded polling. Faults are injected with the fake's hooks.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -437,3 +438,27 @@ def test_label_selectors_choose_what_is_listed_and_follow_labels_as_they_change(
     fake.update(labelled(namespace("b"), {"team": "dns"}))
     until(loop, lambda s: ("", "b") in s.namespaces, "namespace b added as its labels changed")
     assert fake.requests[("services", "list")] == 1  # all of it by watch events, no re-list
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b'{"type": "ADDED", "object": {"kind": "Serv', id="cut-json"),
+        pytest.param(b"<html>502 Bad Gateway</html>", id="not-json"),
+        pytest.param(json.dumps({"type": "ERROR", "object": {
+            "kind": "Status", "code": 500, "reason": "InternalError",
+            "message": "etcd cluster is unavailable"}}).encode(), id="error-500"),
+    ],
+)
+def test_a_broken_watch_stream_is_listed_again_so_no_change_is_lost(fake, loop, start, caplog, line):
+    """A line that is not an event, or an ERROR other than 410, means the stream lost what it
+    was to carry: the informer lists again (after a pause), which finds the change."""
+    caplog.set_level(logging.WARNING, logger="clusterdns.informer")
+    seed(fake)
+    informer = synced(start())
+    fake.break_stream(service("a", "hidden", ["10.96.9.9"]), line)
+    until(loop, lambda s: ("a", "hidden") in s.services, "the change the stream lost, re-listed")
+    assert counter(informer, "relists", "Service") >= 1
+    assert any("re-listing" in r.getMessage() for r in caplog.records)
+    assert any(line[:20].decode(errors="replace") in r.getMessage() or "etcd" in r.getMessage()
+               for r in caplog.records)

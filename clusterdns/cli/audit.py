@@ -1,0 +1,229 @@
+"""The auditor's commands: `dump`, `diff` and `explain`."""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from dnslib import QTYPE
+
+from clusterdns import __version__
+from clusterdns.audit.axfr import fetch_zone
+from clusterdns.audit.diff import diff_dumps
+from clusterdns.audit.diff import json_text as diff_json
+from clusterdns.audit.diff import text_lines as diff_text
+from clusterdns.audit.explain import explain as explain_answer
+from clusterdns.audit.sources import Source, cluster_source, snapshot_source
+from clusterdns.audit.zonefile import (
+    Header,
+    json_lines,
+    normalized,
+    read_dump,
+    zone_lines,
+)
+from clusterdns.cli.common import (
+    ConfOption,
+    ContextOption,
+    KubeconfigOption,
+    LogLevel,
+    SnapshotOption,
+    app,
+    fail,
+    failed,
+    setup_logging,
+)
+from clusterdns.cli.progress import Progress
+from clusterdns.config.addresses import parse_listen
+from clusterdns.dns.names import fqdn
+from clusterdns.dns.zone import Record, with_serial
+from clusterdns.errors import ClusterDNSError
+from clusterdns.plugins.kubernetes.resolver import Resolver, build_resolver
+from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER
+from clusterdns.plugins.kubernetes.zone import zone_records
+from clusterdns.server.app import ServeOptions, own_addresses, wants_live_cluster
+from clusterdns.server.directives import kubernetes_block, load_servers
+
+
+class DumpFormat(enum.StrEnum):
+    zone = "zone"
+    json = "json"
+
+
+def _resolver_for(
+    conf: Path | None,
+    snapshot: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    progress: Progress,
+) -> tuple[Resolver, Source]:
+    """The resolver over the state a one-shot command reads: as `serve` would (a snapshot,
+    else the cluster of a kubeconfig or the pod's service account, else the demo)."""
+    _, k8s = kubernetes_block(load_servers(conf))
+    if wants_live_cluster(ServeOptions(conf, snapshot, None, kubeconfig, context), k8s):
+        source = cluster_source(k8s, kubeconfig, context)
+    else:
+        source = snapshot_source(snapshot or DEMO_CLUSTER, k8s)
+    state = source.state
+    progress.note(f"read {len(state.services)} services, {len(state.slices)} slices")
+    resolver = build_resolver(state, k8s, own_addresses("127.0.0.1"))
+    progress.note(f"indexed {len(resolver.index.nodes)} names")
+    return resolver, source
+
+
+def _write(output: Path | None, lines: Iterable[str]) -> None:
+    """To stdout, or to `output` atomically: a reader sees the old file or the whole new one."""
+    if output is None:
+        try:
+            sys.stdout.writelines(lines)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `dump | head`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@app.command()
+def dump(
+    conf: ConfOption = None,
+    snapshot: SnapshotOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    from_server: Annotated[
+        str | None,
+        typer.Option(
+            "--from-server",
+            metavar="HOST:PORT",
+            help="Read the zone from a running DNS server by AXFR instead.",
+        ),
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option("--zone", help="Cluster zone to dump. Default: the first one.")
+    ] = None,
+    fmt: Annotated[
+        DumpFormat,
+        typer.Option(
+            "--format",
+            help="zone: an RFC 1035 zone file; json: one object per record with the "
+            "Service, EndpointSlice, endpoint and pod it comes from.",
+        ),
+    ] = DumpFormat.zone,
+    stable: Annotated[
+        bool,
+        typer.Option(
+            "--stable",
+            help="Leave out the header (source, time, resourceVersion) and write SOA serial 0: "
+            "the same state then dumps byte-identical.",
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Write here (atomically) instead of stdout.", dir_okay=False
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Write the served zone, records in SPEC §10 order: SOA; NS and glue; every service by
+    name then namespace; SOA. Progress of a long dump goes to stderr."""
+    setup_logging(log_level)
+    progress = Progress("dump", enabled=not quiet)
+    now = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    try:
+        if from_server is not None:
+            host, port = parse_listen(from_server)
+            name = fqdn(zone or kubernetes_block(load_servers(conf))[1].zones[0])
+            records: Iterable[Record] = [normalized(r) for r in fetch_zone(host, port, name)]
+            if stable:
+                records = [with_serial(r, 0) if r.rtype == "SOA" else r for r in records]
+            header = Header(f"clusterdns {__version__}", f"AXFR from {from_server}", now)
+        else:
+            resolver, source = _resolver_for(conf, snapshot, kubeconfig, context, progress)
+            name = fqdn(zone) if zone else resolver.primary_zone
+            if name not in resolver.settings.zones:
+                zones = ", ".join(resolver.settings.zones)
+                raise fail(f"{name} is not a cluster zone (zones: {zones})")
+            records = zone_records(
+                resolver,
+                name,
+                serial=0 if stable else None,
+                origins=fmt is DumpFormat.json,
+                progress=progress.count,
+            )
+            header = Header(
+                f"clusterdns {__version__}", source.description, now, source.resource_version
+            )
+        write = json_lines if fmt is DumpFormat.json else zone_lines
+        _write(output, write(records, name, None if stable else header))
+    except ClusterDNSError as exc:
+        raise failed(exc) from None
+    except OSError as exc:  # writing the output
+        raise fail(str(exc)) from None
+    progress.note(f"wrote {output or 'stdout'}")
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="A zone file or JSON dump; - for stdin.")],
+    new: Annotated[str, typer.Argument(help="A zone file or JSON dump; - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Write the changes as JSON.")] = False,
+) -> None:
+    """Every record added, removed or changed between two dumps, grouped by service.
+
+    Exit status: 0 when equal, 1 when they differ, 2 on error (as diff(1)).
+    Compare with a live cluster: `clusterdns dump --kubeconfig K | clusterdns diff OLD -`."""
+    try:
+        before, after = (read_dump(None if arg == "-" else Path(arg)) for arg in (old, new))
+    except ClusterDNSError as exc:
+        raise failed(exc) from None
+    changes = diff_dumps(before, after)
+    if as_json:
+        sys.stdout.write(diff_json(before, after, changes))
+    else:
+        sys.stdout.writelines(diff_text(changes))
+    raise typer.Exit(1 if changes else 0)
+
+
+@app.command()
+def explain(
+    name: Annotated[
+        str, typer.Argument(help="The name asked, e.g. web-0.web.demo.svc.cluster.local")
+    ],
+    qtype: Annotated[str, typer.Argument(metavar="[TYPE]", help="The type asked.")] = "A",
+    conf: ConfOption = None,
+    snapshot: SnapshotOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Why NAME TYPE gets its answer: the zone and name form, the Service and EndpointSlices
+    used, the endpoints skipped and why, why NXDOMAIN or NODATA, and the answer itself
+    (the resolver's own)."""
+    setup_logging(log_level)
+    number = QTYPE.reverse.get(qtype.upper())
+    if number is None:
+        raise fail(f"unknown record type '{qtype}'")
+    try:
+        resolver, _ = _resolver_for(conf, snapshot, kubeconfig, context, Progress("explain"))
+    except ClusterDNSError as exc:
+        raise failed(exc) from None
+    sys.stdout.write(explain_answer(resolver, fqdn(name), number).text())

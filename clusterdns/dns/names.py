@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
+
+
+def presentation(labels: Sequence[bytes]) -> str:
+    """A name's labels as absolute text, unambiguously: a `.` or `\\` inside a label is
+    escaped (RFC 1035 §5.1), so `nginx.demo` as one label never reads as two; bytes outside
+    `!`..`~` are written `\\DDD`, as dnslib writes them."""
+    if not labels:
+        return "."
+    return ".".join("".join(map(_escaped, label.decode("latin-1"))) for label in labels) + "."
+
+
+def _escaped(char: str) -> str:
+    if char in ".\\":
+        return "\\" + char
+    return char if "!" <= char <= "~" else f"\\{ord(char):03d}"
 
 
 def fqdn(name: str) -> str:

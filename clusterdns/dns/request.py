@@ -22,6 +22,7 @@ from clusterdns.dns.message import (
     parse_query,
     size_limit,
 )
+from clusterdns.dns.names import presentation
 
 Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
 
@@ -186,7 +187,7 @@ class Request:
             if key is not None:
                 name = dotted(key[0]).lower()  # (SRV keys keep the question's case)
             else:
-                name = str(self.query.question.qname).lower()
+                name = presentation(self.query.question.qname.label).lower()
             self._name = name
         return name
 
@@ -208,23 +209,22 @@ def family(peer: Peer | None) -> str:
 
 def dotted(wire_name: bytes) -> str:
     """b'\\x03www\\x07example\\x03com' → 'www.example.com.' (uncompressed, no root label),
-    as dnslib writes a name: bytes outside '!' to '~' as \\ddd."""
+    as `names.presentation` writes it: a `.` or `\\` inside a label escaped, bytes outside
+    '!' to '~' as \\ddd."""
     name = bytearray(wire_name)
-    at = 0
+    at = labels = 0
     while at < len(name):  # each length byte becomes a dot
         length = name[at]
         name[at] = 0x2E
         at += 1 + length
+        labels += 1
     text = name[1:].decode("latin-1") + "."
-    if text.isascii() and text.isprintable() and " " not in text:
+    plain = text.isascii() and text.isprintable() and " " not in text and "\\" not in text
+    if plain and text.count(".") == labels:  # and no dot inside a label
         return text
-    labels, at = [], 0
+    parts, at = [], 0
     while at < len(wire_name):
         length = wire_name[at]
-        labels.append("".join(map(_escaped, wire_name[at + 1 : at + 1 + length].decode("latin-1"))))
+        parts.append(wire_name[at + 1 : at + 1 + length])
         at += 1 + length
-    return ".".join(labels) + "."
-
-
-def _escaped(char: str) -> str:
-    return char if "!" <= char <= "~" else f"\\{ord(char):03d}"
+    return presentation(parts)

@@ -12,6 +12,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+from dnslib import QTYPE, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from harness.query import query, raw_udp, rdatas, replies_before_probe
 from harness.server import start_server, stop_server
@@ -155,3 +156,36 @@ def test_two_opt_records_are_formerr(demo_server):
     doubled = wire[:10] + struct.pack("!H", 2) + wire[12:] + opt
     reply = raw_udp(demo_server, doubled)
     assert reply is not None and struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.FORMERR
+
+
+def labelled_query(labels: list[bytes], qtype: str = "A") -> bytes:
+    """A query whose name is exactly these labels (dots inside a label included)."""
+    question = DNSQuestion(DNSLabel(labels), getattr(QTYPE, qtype))
+    return bytes(DNSRecord(DNSHeader(id=0x5EED, rd=1), q=question).pack())
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_dot_inside_a_label_is_not_a_label_boundary(demo_server, tcp):
+    """`web-0.web.demo` as one label under svc.cluster.local is a name no one has (NXDOMAIN),
+    not web-0's address; the whole service name as one label is not in the cluster zone."""
+    for _ in range(2):  # the second time from the wire cache
+        inside = dns.message.from_wire(send(demo_server, labelled_query(
+            [b"web-0.web.demo", b"svc", b"cluster", b"local"]), tcp))
+        assert inside.rcode() == dns.rcode.NXDOMAIN and not inside.answer
+        assert inside.question[0].name.labels[0] == b"web-0.web.demo"  # echoed as asked
+        whole = dns.message.from_wire(send(demo_server, labelled_query(
+            [b"nginx.demo.svc.cluster.local"]), tcp))
+        assert whole.rcode() == dns.rcode.SERVFAIL and not whole.answer  # the "." block's, no forward
+    plain = query(demo_server, "web-0.web.demo.svc.cluster.local.", tcp=tcp)
+    assert rdatas(plain) == {"10.244.2.10"}
+
+
+def send(server, data: bytes, tcp: bool) -> bytes:
+    if tcp:
+        with socket.create_connection((server.host, server.port), timeout=5) as sock:
+            sock.sendall(struct.pack("!H", len(data)) + data)
+            (length,) = struct.unpack("!H", sock.recv(2, socket.MSG_WAITALL))
+            return sock.recv(length, socket.MSG_WAITALL)
+    reply = raw_udp(server, data)
+    assert reply is not None
+    return reply

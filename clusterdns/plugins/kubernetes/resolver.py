@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
 
 from clusterdns.dns.message import Answer
-from clusterdns.dns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse
+from clusterdns.dns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse, presentation
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.objects import ServiceKind
 from clusterdns.plugins.kubernetes.records import BuildOptions, Node, service_name
@@ -71,15 +71,20 @@ class Resolver:
         return None
 
     def resolve(self, qname: DNSLabel | str, qtype: int) -> Answer:
-        """Answer `qname` (absolute, as asked: its case is kept in owner names) for `qtype`."""
-        name = str(qname).lower()
+        """Answer `qname` (absolute, as asked: its case is kept in owner names) for `qtype`.
+        Names are compared as label sequences: a label holding a dot (`nginx.demo` as one
+        label) is written escaped and matches no name of ours."""
+        text = presentation(qname.label) if isinstance(qname, DNSLabel) else qname
+        name = text.lower()
         found = self.zone_of(name)
         if found is None:
             return Answer(forward=True, authoritative=False)
         zone, reverse = found
-        q = Question(qname, name, qtype, zone, _zone_as_asked(qname, zone))
+        q = Question(qname, name, qtype, zone, _zone_as_asked(text, zone))
         if qtype in (QTYPE.AXFR, QTYPE.IXFR):
             return Answer(rcode=RCODE.REFUSED)
+        if "\\" in name:  # an escaped byte: no Kubernetes name holds one
+            return self._negative(q)
         if name == zone:
             return self._apex(q)
         if reverse:
@@ -290,8 +295,7 @@ def _rtype(ip: str) -> int:
     return QTYPE.A if ip_family(ip) == 4 else QTYPE.AAAA
 
 
-def _zone_as_asked(qname: DNSLabel | str, zone: str) -> str:
-    text = str(qname)
+def _zone_as_asked(text: str, zone: str) -> str:
     suffix = text[-len(zone) :] if zone != "." else "."
     return suffix if suffix.lower() == zone else zone
 

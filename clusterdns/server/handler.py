@@ -8,6 +8,7 @@ target outside our zones is completed through the relay of the block that holds 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from dnslib import CLASS, QTYPE, RCODE
 
-from clusterdns.dns.message import CLASS_ANY, Answer, Reject, encode
+from clusterdns.dns.message import CLASS_ANY, HEADER, Answer, Reject, encode, error_reply
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.packet import PacketError, failure
 from clusterdns.dns.request import Peer, Request, family, question_key
 from clusterdns.metrics import requests as query_metrics
+from clusterdns.metrics.panics import PanicLog
 from clusterdns.metrics.requests import QueryCounts
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from clusterdns.server.relay import Relay
 
 Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
+log = logging.getLogger("clusterdns.server")
+PANIC_LOG = PanicLog(log)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
 _INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
 # A name in a block's zones that no plugin of the block answers: CoreDNS's chain ends in
@@ -91,41 +96,55 @@ class QueryHandler:
 
     def handle(self, data: bytes, over_tcp: bool, peer: Peer | None = None) -> Reply:
         """The reply to one message: bytes now, None to drop, or an awaitable when it
-        needs the network (forwarding)."""
-        start = time.perf_counter()
-        if not over_tcp and self.wire_cache is not None:
-            hit = self.wire_cache.exact(data)
-            if hit is not None:
-                return self._cached(data, hit, start, over_tcp, peer)
-        key = question_key(data, over_tcp)
-        if key is not None and self.wire_cache is not None:
-            hit = self.wire_cache.get(key, data)
-            if hit is not None:
-                return self._cached(data, hit, start, over_tcp, peer)
-        try:  # (a Request parses any query but a plain one; a plain one's parse waits for
-            # a stage that needs it, which the relay's fast path does not)
-            request = Routed(data, key, over_tcp, peer, start)
-            if key is not None:
-                relayed = self._relayed(request)
-                if relayed is not None:
-                    return relayed
-            query = request.query
-        except Reject as reject:
-            return reject.reply  # not counted: CoreDNS never sees these either
-        name = request.name
-        found = self.route(name)
-        if found is None:
-            request.zone, request.block = DROPPED, None
-            refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
-            return self._done(request, (encode(query, refused, request.limit), ""))
-        request.zone, request.block = found
-        block = found[1]
-        if block.loop is not None and block.loop.active:
-            block.loop.observe(name, request.qtype, peer)
-        answered = self._answer(request, block)
-        if isinstance(answered, tuple):
-            return self._done(request, answered)
-        return self._done_later(request, answered)
+        needs the network (forwarding). Whatever goes wrong inside is SERVFAIL, counted and
+        logged (rate-limited), never silence."""
+        try:
+            start = time.perf_counter()
+            if not over_tcp and self.wire_cache is not None:
+                hit = self.wire_cache.exact(data)
+                if hit is not None:
+                    return self._cached(data, hit, start, over_tcp, peer)
+            key = question_key(data, over_tcp)
+            if key is not None and self.wire_cache is not None:
+                hit = self.wire_cache.get(key, data)
+                if hit is not None:
+                    return self._cached(data, hit, start, over_tcp, peer)
+            try:  # (a Request parses any query but a plain one; a plain one's parse waits for
+                # a stage that needs it, which the relay's fast path does not)
+                request = Routed(data, key, over_tcp, peer, start)
+                if key is not None:
+                    relayed = self._relayed(request)
+                    if relayed is not None:
+                        return relayed
+                query = request.query
+            except Reject as reject:
+                return reject.reply  # not counted: CoreDNS never sees these either
+            name = request.name
+            found = self.route(name)
+            if found is None:
+                request.zone, request.block = DROPPED, None
+                refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
+                return self._done(request, (encode(query, refused, request.limit), ""))
+            request.zone, request.block = found
+            block = found[1]
+            if block.loop is not None and block.loop.active:
+                block.loop.observe(name, request.qtype, peer)
+            answered = self._answer(request, block)
+            if isinstance(answered, tuple):
+                return self._done(request, answered)
+            return self._done_later(request, answered)
+        except Exception:
+            return self._failed(data, peer)
+
+    def _failed(self, data: bytes, peer: Peer | None) -> bytes | None:
+        """SERVFAIL for a query whose answer failed inside (CoreDNS's recover does the same)."""
+        PANIC_LOG.record("query from %s failed inside: answered SERVFAIL", peer)
+        if len(data) < HEADER.size or data[2] & 0x80:
+            return None  # no header, or a response: never answered (reflection loops)
+        try:
+            return failure(data, RCODE.SERVFAIL, b"")
+        except PacketError:  # not even a question to echo
+            return error_reply(data[0] << 8 | data[1], data[2] << 8 | data[3], RCODE.SERVFAIL)
 
     def _relayed(self, request: Routed) -> Reply:
         """A plain query for a name a relay forwards: from its cache without parsing the
@@ -148,9 +167,12 @@ class QueryHandler:
             return self._done(request, (reply, "cache"))
         return self._relayed_later(relay, request)
 
-    async def _relayed_later(self, relay: Relay, request: Routed) -> bytes:
-        reply = await relay.fetch(request)
-        return self._done(request, (reply, "forward"))
+    async def _relayed_later(self, relay: Relay, request: Routed) -> bytes | None:
+        try:
+            reply = await relay.fetch(request)
+            return self._done(request, (reply, "forward"))
+        except Exception:
+            return self._failed(request.data, request.peer)
 
     def _answer(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
         query, limit = request.query, request.limit
@@ -241,8 +263,13 @@ class QueryHandler:
             log_query(request, reply, seconds)
         return reply
 
-    async def _done_later(self, request: Routed, answered: Awaitable[Answered]) -> bytes:
-        return self._done(request, await answered)
+    async def _done_later(
+        self, request: Routed, answered: Awaitable[Answered]
+    ) -> bytes | None:
+        try:
+            return self._done(request, await answered)
+        except Exception:
+            return self._failed(request.data, request.peer)
 
 
 async def _forwarded(reply: Awaitable[bytes]) -> Answered:

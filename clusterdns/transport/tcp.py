@@ -24,10 +24,11 @@ import struct
 import time
 from collections.abc import Awaitable
 
-from clusterdns.metrics.requests import PANICS
+from clusterdns.metrics.panics import PanicLog
 from clusterdns.transport.protocols import Handler, Peer, Transfers
 
 log = logging.getLogger("clusterdns.transport")
+PANIC_LOG = PanicLog(log)
 
 MAX_CONNECTIONS = 1000
 IDLE_TIMEOUT = 10.0
@@ -139,8 +140,7 @@ class TcpServer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            PANICS.inc()
-            log.exception("TCP connection from %s failed", peer)
+            PANIC_LOG.record("TCP connection from %s failed", peer)
         finally:
             for task in answering:
                 task.cancel()
@@ -175,8 +175,8 @@ class TcpServer:
         except (TimeoutError, ConnectionError):
             connection.close()
         except Exception:
-            PANICS.inc()
-            log.exception("TCP query from %s failed", connection.writer.get_extra_info("peername"))
+            peer = connection.writer.get_extra_info("peername")
+            PANIC_LOG.record("TCP query from %s failed", peer)
         finally:
             connection.in_flight -= 1
             connection.last_active = time.monotonic()

@@ -16,11 +16,12 @@ import logging
 import socket
 from collections.abc import Awaitable
 
-from clusterdns.metrics.requests import PANICS
+from clusterdns.metrics.panics import PanicLog
 from clusterdns.transport import mmsg
 from clusterdns.transport.protocols import Handler, Peer
 
 log = logging.getLogger("clusterdns.udp")
+PANIC_LOG = PanicLog(log)
 
 DRAIN_LIMIT = 512  # datagrams per wakeup
 UNSUPPORTED = (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP)  # batch calls refused outright
@@ -109,8 +110,7 @@ class UdpListener:
         try:
             reply = self.handler.handle(data, False, addr)
         except Exception:  # a bug must cost one query, never the listener
-            PANICS.inc()
-            log.exception("query from %s failed", addr[0])
+            PANIC_LOG.record("query from %s failed", addr[0])
             return None
         if reply is None or isinstance(reply, bytes):
             return reply
@@ -134,8 +134,7 @@ class UdpListener:
         try:
             data = await reply
         except Exception:
-            PANICS.inc()
-            log.exception("query from %s failed", addr[0])
+            PANIC_LOG.record("query from %s failed", addr[0])
             return
         if data is not None and self.sock.fileno() != -1:  # not closed meanwhile
             self._send(data, addr)

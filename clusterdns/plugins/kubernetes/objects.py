@@ -279,9 +279,15 @@ def parse_object(kind: str, obj: dict[str, Any]) -> KubeObject:
 
 
 def endpoint_name(endpoint: Endpoint, address: str, use_pod_name: bool) -> str:
-    """The label an endpoint address is known by (SPEC §4), lower case."""
-    if endpoint.hostname:
+    """The label an endpoint address is known by (SPEC §4), lower case. A hostname or pod
+    name that cannot be one DNS label (a pod name may be 253 characters, dots included) is
+    passed over for the dashed IP: a name we cannot write is no name to answer to."""
+    if endpoint.hostname and _is_label(endpoint.hostname):
         return endpoint.hostname.lower()
-    if use_pod_name and endpoint.pod_name:
+    if use_pod_name and endpoint.pod_name and _is_label(endpoint.pod_name):
         return endpoint.pod_name.lower()
     return dashed_ip(address).lower()
+
+
+def _is_label(name: str) -> bool:
+    return len(name) <= 63 and "." not in name

@@ -1,0 +1,39 @@
+"""Internal errors (a bug met by one query, a connection's handler failing): each is counted
+in `coredns_panics_total` and logged, but the log is not an attack surface: per
+`INTERVAL` seconds the first `BURST` get a line with the traceback, the rest one summary
+line when the interval ends, however many a flood of bad packets sets off."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from clusterdns.metrics.requests import PANICS
+
+INTERVAL = 10.0
+BURST = 5
+
+
+class PanicLog:
+    def __init__(self, log: logging.Logger, interval: float = INTERVAL, burst: int = BURST):
+        self.log = log
+        self.interval = interval
+        self.burst = burst
+        self._window_start = -interval
+        self._in_window = 0
+
+    def record(self, what: str, *args: object) -> None:
+        """Count the exception being handled and log it if the window has room (call from
+        an `except` block: the traceback is the current exception's)."""
+        PANICS.inc()
+        now = time.monotonic()
+        if now - self._window_start >= self.interval:
+            if self._in_window > self.burst:
+                self.log.error(
+                    "%d more internal errors in the last %.0f s (not logged one by one)",
+                    self._in_window - self.burst, now - self._window_start,
+                )  # fmt: skip
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        if self._in_window <= self.burst:
+            self.log.exception(what, *args)

@@ -88,6 +88,7 @@ def parse_query(data: bytes) -> Query:
     if opcode != OPCODE.QUERY:
         raise Reject(error_reply(ident, flags, RCODE.NOTIMP))
     try:
+        check_names(data)  # bounded, before dnslib follows any pointer
         record = DNSRecord.parse(data)
     except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
         raise Reject(error_reply(ident, flags, RCODE.FORMERR)) from None
@@ -103,6 +104,75 @@ def parse_query(data: bytes) -> Query:
         if (opts[0].ttl >> 16) & 0xFF != EDNS_VERSION:
             raise Reject(badvers_reply(record, edns_size))
     return Query(record, record.questions[0], edns_size, do_bit)
+
+
+MAX_NAME = 255  # bytes on the wire, length bytes and root included (RFC 1035 §2.3.4)
+MAX_POINTERS = 127  # more than a name of 255 bytes can have labels
+# Where each type that dnslib decodes holds names in its data: (bytes before the first name,
+# how many names follow one another there); NAPTR's name comes after three strings.
+_NAMES_IN_DATA = {
+    2: (0, 1), 5: (0, 1), 12: (0, 1), 39: (0, 1),  # NS, CNAME, PTR, DNAME
+    15: (2, 1), 33: (6, 1), 6: (0, 2), 17: (0, 2),  # MX, SRV, SOA, RP
+    46: (18, 1), 47: (0, 1), 64: (2, 1), 65: (2, 1),  # RRSIG, NSEC, SVCB, HTTPS
+}
+_NAPTR = 35
+
+
+def check_names(data: bytes) -> None:
+    """Walk every name of a message as dnslib would decode it, within bounds, before it
+    does: a name longer than 255 bytes, a pointer that does not point backwards, or more
+    pointers than a name can hold raises ValueError, so no packet costs more than a walk
+    over its own bytes (dnslib follows pointer chains recursively, without a bound)."""
+    _, _, questions, answers, authorities, additionals = HEADER.unpack_from(data)
+    pos = HEADER.size
+    for _ in range(questions):
+        pos = _name_end(data, pos) + 4
+    for _ in range(answers + authorities + additionals):
+        pos = _name_end(data, pos)
+        if pos + 10 > len(data):
+            raise ValueError("a record runs past the end of the message")
+        rtype = data[pos] << 8 | data[pos + 1]
+        start, end = pos + 10, pos + 10 + (data[pos + 8] << 8 | data[pos + 9])
+        if rtype in _NAMES_IN_DATA:
+            skip, names = _NAMES_IN_DATA[rtype]
+            at = start + skip
+            for _ in range(names):
+                at = _name_end(data, at)
+        elif rtype == _NAPTR:
+            at = start + 4
+            for _ in range(3):  # flags, services, regexp: length-prefixed strings
+                at += 1 + data[at] if at < len(data) else 0
+            _name_end(data, at)
+        pos = end
+
+
+def _name_end(data: bytes, pos: int) -> int:
+    """Where the name at `pos` ends in the message (after its root or first pointer),
+    having followed it whole. Raises ValueError."""
+    end, size, pointers = -1, 0, 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("a name runs past the end of the message")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= len(data):
+                raise ValueError("a pointer runs past the end of the message")
+            target = (length & 0x3F) << 8 | data[pos + 1]
+            pointers += 1
+            if target >= pos or pointers > MAX_POINTERS:
+                raise ValueError("a compression pointer that does not point back, or a chain")
+            if end < 0:
+                end = pos + 2
+            pos = target
+            continue
+        if length & 0xC0:
+            raise ValueError("unknown label type")
+        size += 1 + length
+        if size > MAX_NAME:
+            raise ValueError("a name longer than 255 bytes")
+        if length == 0:
+            return end if end >= 0 else pos + 1
+        pos += 1 + length
 
 
 def badvers_reply(record: DNSRecord, edns_size: int) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Self
 
 from clusterdns.dns.message import (
+    MAX_NAME,
     TCP_MAX_SIZE,
     UDP_DEFAULT_SIZE,
     UDP_MAX_SIZE,
@@ -57,6 +58,8 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
         end += length + 1
         if end >= size:
             return None
+    if end - HEADER_SIZE >= MAX_NAME:  # over 255 bytes with its root: the slow path refuses
+        return None
     question_end = end + 5
     if data[end + 1 : end + 3] in ZONE_TRANSFERS:
         return None

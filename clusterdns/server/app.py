@@ -317,6 +317,7 @@ class ClusterDNS:
         self.http.update(opened_http)
         self.dns.update(opened_dns)
         self.plan, previous = plan, self.plan
+        plan.start()
         previous.close()
         PLUGIN_ENABLED.values = dict.fromkeys(plan.plugins, 1)
 

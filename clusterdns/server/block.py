@@ -1,8 +1,9 @@
 """A server block as the query handler runs it: its zones and the plugins that answer in it.
 
-Built from a ServerConfig for one listener: the `kubernetes` resolver (shared by every listener
-of the block), and per listener the cache and forwarder, which carry that listener's `server`
-metrics label.
+Built from a ServerConfig for one listener: the plugins that may answer before the
+`kubernetes` resolver (hosts), in CoreDNS's plugin order; the resolver (shared by every
+listener of the block); and per listener the cache and forwarder, which carry that listener's
+`server` metrics label.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
+from clusterdns.plugins.hosts.hosts import Hosts
+from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG
 from clusterdns.plugins.loop import LOOP, LoopProbe
+from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
 from clusterdns.server.relay import Relay
 
@@ -33,6 +37,12 @@ class Block:
     loadbalance: bool = False
     log: bool = False
     loop: LoopProbe | None = None
+    before: tuple[Answerer, ...] = ()  # answer first, in plugin order (hosts)
+
+    def start(self) -> None:
+        """Start what runs beside the queries (re-reading a hosts file)."""
+        for plugin in self.before:
+            plugin.start()
 
     def close(self) -> None:
         """Release the upstream sockets and cache of a block that is being replaced."""
@@ -40,6 +50,8 @@ class Block:
             self.relay.close()
         if self.loop is not None:
             self.loop.active = False
+        for plugin in self.before:
+            plugin.close()
 
 
 def build_block(
@@ -55,7 +67,9 @@ def build_block(
     if forward is not None:
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
         relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
+    hosts = server.get(HOSTS)
     return Block(
+        before=(Hosts(hosts),) if hosts is not None else (),
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,

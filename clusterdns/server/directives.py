@@ -19,6 +19,7 @@ from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.health import HEALTH
+from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG
@@ -30,8 +31,8 @@ from clusterdns.plugins.transfer import TRANSFER
 
 PLUGINS = Registry(
     [
-        BIND, CACHE, ERRORS, FORWARD, HEALTH, KUBERNETES, LOADBALANCE, LOG, LOOP, PROMETHEUS,
-        READY, RELOAD, TRANSFER,
+        BIND, CACHE, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES, LOADBALANCE, LOG, LOOP,
+        PROMETHEUS, READY, RELOAD, TRANSFER,
     ]
 )  # fmt: skip
 

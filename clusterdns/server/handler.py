@@ -86,6 +86,15 @@ class QueryHandler:
             self.wire_cache.clear()  # its notes name the blocks they were answered by
         elif resolver is not None:
             self.wire_cache = WireCache(resolver.index)
+        for block in self.blocks:
+            for plugin in block.before:
+                plugin.subscribe(self._chain_changed)
+
+    def _chain_changed(self) -> None:
+        """A plugin before the resolver changed what it answers: a kept cluster reply may
+        now be that plugin's to give."""
+        if self.wire_cache is not None:
+            self.wire_cache.clear()
 
     def route(self, name: str) -> tuple[str, Block] | None:
         """The zone and block that serve `name` (absolute, lower case): longest zone wins."""
@@ -155,8 +164,10 @@ class QueryHandler:
             return None
         block = found[1]
         relay, resolver = block.relay, block.resolver
-        if relay is None or (resolver is not None and resolver.zone_of(name) is not None):
-            return None  # nothing forwarded here, or the resolver decides first (fallthrough)
+        if relay is None or block.before:
+            return None  # nothing forwarded here, or other plugins answer first (the chain)
+        if resolver is not None and resolver.zone_of(name) is not None:
+            return None  # the resolver decides first (fallthrough)
         if request.qclass not in _INTERNET_CLASSES or not relay.matches(name):
             return None
         request.zone, request.block = found
@@ -179,6 +190,10 @@ class QueryHandler:
         if request.qclass not in _INTERNET_CLASSES:
             return encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit), ""
         name = request.name
+        for plugin in block.before:  # hosts, in plugin order: the first to answer does
+            answered = plugin.answer(request)
+            if answered is not None:
+                return encode(query, answered, limit), plugin.name
         resolver = block.resolver
         if resolver is not None:
             answer = resolver.resolve(query.question.qname, query.question.qtype)

@@ -47,6 +47,12 @@ class Plan:
     lameduck: float = 0.0
     reload: ReloadConfig | None = None
 
+    def start(self) -> None:
+        """Start what the blocks run beside the queries, once this plan serves."""
+        for blocks in self.dns.values():
+            for block in blocks:
+                block.start()
+
     def close(self) -> None:
         for blocks in self.dns.values():
             for block in blocks:

@@ -392,7 +392,7 @@ def test_same_zone_on_different_addresses_is_allowed() -> None:
 # fragment of the message.
 BODY_ERRORS = [
     ("whoami", 2, "unknown directive 'whoami'"),
-    ("errors\nhosts /etc/hosts", 3, "unknown directive 'hosts'"),
+    ("errors\ntemplate ANY ANY", 3, "unknown directive 'template'"),
     ("kubernetes cluster.local {\n  pods insecure\n  multicluster clusterset.local\n}", 4,
      "unknown kubernetes option 'multicluster'"),
     ("kubernetes cluster.local {\n  ttl 4000\n}", 3, "ttl must be in range 0..3600, got 4000"),

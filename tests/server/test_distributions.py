@@ -1,0 +1,73 @@
+"""Distributions' own Corefiles run unchanged (tests/data/corefiles/, with sources): each
+starts on loopback and answers a cluster name, a name its extra plugins serve, and a name it
+forwards, to the test's own upstream (never the machine's resolver)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.paths import DEMO, REPO
+from harness.query import ask
+from harness.server import start_server, stop_server
+from harness.upstream import FakeUpstream
+
+CORES = REPO / "tests" / "data" / "corefiles"
+LOOPBACK = {
+    re.compile(r"^(\s*)health\b", re.M): r"\1health 127.0.0.1:0",
+    re.compile(r"^(\s*)ready$", re.M): r"\1ready 127.0.0.1:0",
+    re.compile(r"prometheus :9153"): "prometheus 127.0.0.1:0",
+    re.compile(r"%\{CLUSTER_DOMAIN\}%"): "cluster.local",
+}
+
+
+def runnable(name: str, upstream: FakeUpstream, root: Path) -> Path:
+    """The distribution's Corefile with only what a test cannot use rewritten."""
+    text = (CORES / name).read_text()
+    for pattern, replacement in LOOPBACK.items():
+        text = pattern.sub(replacement, text)
+    text = text.replace("forward . /etc/resolv.conf", f"forward . {upstream.address}")
+    text = text.replace("/etc/coredns/", f"{root}/")
+    path = root / "Corefile"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def upstream():
+    with FakeUpstream(records={"example.org.": ["203.0.113.7"]}) as fake:
+        yield fake
+
+
+def test_k3s_with_node_hosts_and_custom_imports(tmp_path, upstream):
+    (tmp_path / "NodeHosts").write_text("172.18.0.2 k3d-server-0\n")
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "log.override").write_text("log\n")  # coredns-custom's documented use
+    (custom / "stub.server").write_text(
+        f"corp.internal:53 {{\n    errors\n    forward . {upstream.address}\n}}\n"
+    )
+    server = start_server(["--conf", str(runnable("k3s.Corefile", upstream, tmp_path)),
+                           "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "k3d-server-0.") == ("NOERROR", {"172.18.0.2"})  # NodeHosts
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})  # forwarded
+        assert ask(server, "db.corp.internal.")[0] == "NOERROR"  # the imported stub domain
+        assert upstream.asked("db.corp.internal.")
+        assert any('"A IN nginx.demo.svc.cluster.local.' in line for line in server.log)  # log
+    finally:
+        stop_server(server)
+
+
+def test_minikube_with_its_inline_host(tmp_path, upstream):
+    server = start_server(["--conf", str(runnable("minikube.Corefile", upstream, tmp_path)),
+                           "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "host.minikube.internal.") == ("NOERROR", {"192.168.49.1"})
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+    finally:
+        stop_server(server)

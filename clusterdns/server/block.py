@@ -22,7 +22,7 @@ from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
-from clusterdns.plugins.log import LOG
+from clusterdns.plugins.log import LOG, LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
@@ -35,7 +35,7 @@ class Block:
     resolver: Resolver | None = None  # `kubernetes`
     relay: Relay | None = None  # `cache` in front of `forward`
     loadbalance: bool = False
-    log: bool = False
+    log: LogConfig | None = None  # `log`: which queries, how written
     loop: LoopProbe | None = None
     before: tuple[Answerer, ...] = ()  # answer first, in plugin order (hosts)
 
@@ -74,7 +74,7 @@ def build_block(
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,
         loadbalance=server.uses(LOADBALANCE),
-        log=server.uses(LOG),
+        log=server.get(LOG),
         loop=LoopProbe(server.zones[0], on_loop) if server.uses(LOOP) and relay else None,
     )
 

@@ -259,8 +259,8 @@ class QueryHandler:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - start
         note.counts.record(family(peer) == "2", len(data), len(reply), seconds)
-        if block.log:
-            log_query(Request.read(data, over_tcp, peer), reply, seconds)
+        if block.log is not None:
+            log_query(block.log, Request.read(data, over_tcp, peer), reply, seconds)
         return reply
 
     def _done(self, request: Routed, answered: Answered) -> bytes:
@@ -274,8 +274,8 @@ class QueryHandler:
             self.server, request.zone, request.proto, request.family, request.qtype,
             request.do, len(request.data), len(reply), reply[3] & 0xF, plugin, seconds,
         )  # fmt: skip
-        if block is not None and block.log:
-            log_query(request, reply, seconds)
+        if block is not None and block.log is not None:
+            log_query(block.log, request, reply, seconds)
         return reply
 
     async def _done_later(

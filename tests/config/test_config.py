@@ -19,7 +19,7 @@ from clusterdns.plugins.health import HEALTH, HealthConfig
 from clusterdns.plugins.kubernetes.selector import parse_selector
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
-from clusterdns.plugins.log import LOG
+from clusterdns.plugins.log import COMBINED, COMMON, LOG, LogConfig, LogRule
 from clusterdns.plugins.loop import LOOP
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
@@ -330,7 +330,16 @@ def test_cache_options(option: str, fields: dict[str, Any]) -> None:
         ("prometheus [::]:9253", "prometheus", "[::]:9253"),
         ("errors", "errors", True),
         ("errors stdout", "errors", True),
-        ("log", "log", True),
+        ("log", "log", LogConfig((LogRule(".", COMMON, frozenset({"all"})),))),
+        ("log . {\n  class error\n}", "log", LogConfig((LogRule(".", COMMON, frozenset({"error"})),))),
+        ("log example.org cluster.local {combined}", "log", LogConfig((
+            LogRule("example.org.", COMBINED, frozenset({"all"})),
+            LogRule("cluster.local.", COMBINED, frozenset({"all"})),
+        ))),
+        ("log a.local\nlog b.local {\n  class denial success\n}", "log", LogConfig((
+            LogRule("a.local.", COMMON, frozenset({"all"})),
+            LogRule("b.local.", COMMON, frozenset({"denial", "success"})),
+        ))),
         ("loop", "loop", True),
         ("loadbalance", "loadbalance", True),
         ("loadbalance round_robin", "loadbalance", True),
@@ -451,7 +460,8 @@ BODY_ERRORS = [
     ("prometheus {\n  port 1\n}", 3, "unknown prometheus option 'port'"),
     ("errors /var/log/dns", 2, "'/var/log/dns' is not one of stdout"),
     ("errors {\n  consolidate 5m .*\n}", 3, "unknown errors option 'consolidate'"),
-    ("log . {combined}", 2, "'log' takes no arguments, got 2"),
+    ("log . {name} {upstream}", 2, "placeholder {upstream} is not supported"),
+    ("log . {\n  class nope\n}", 3, "'nope' is not one of all, success, denial, error"),
     ("loop x", 2, "'loop' takes no arguments, got 1"),
     ("loadbalance weighted /etc/w", 2, "'loadbalance' takes 0 to 1 arguments"),
     ("loadbalance weighted", 2, "'weighted' is not one of round_robin"),

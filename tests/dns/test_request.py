@@ -17,12 +17,15 @@ from clusterdns.dns import request as request_module
 from clusterdns.dns.message import UDP_DEFAULT_SIZE, parse_query, size_limit
 from clusterdns.dns.names import presentation
 from clusterdns.dns.request import Request, dotted
+from clusterdns.plugins.log import COMMON, LogConfig, LogRule
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
 from harness.paths import DEMO
 from harness.resolvers import make_resolver, state_from_file
 from harness.wire import QTYPES, VARIANTS, Variant, demo_names, random_case
 from harness.wire import wire_query as query
+
+LOG_ALL = LogConfig((LogRule(".", COMMON, frozenset({"all"})),))  # a bare `log`
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +120,8 @@ def counting_parses(monkeypatch) -> list[bytes]:
 def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, monkeypatch, caplog):
     parsed = counting_parses(monkeypatch)
     handler = QueryHandler([
-        Block(zones=(".",), resolver=resolver, log=True),
-        Block(zones=("example.",), relay=CachedRelay(), log=True),  # type: ignore[arg-type]
+        Block(zones=(".",), resolver=resolver, log=LOG_ALL),
+        Block(zones=("example.",), relay=CachedRelay(), log=LOG_ALL),  # type: ignore[arg-type]
     ])  # fmt: skip
     caplog.set_level(logging.INFO, logger="clusterdns.log")
     peer = ("10.0.0.1", 5353)
@@ -141,7 +144,7 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
 @pytest.mark.parametrize("name", ["web.demo.svc.cluster.local.", "nope.demo.svc.cluster.local."])
 def test_every_path_logs_the_same_line(resolver, caplog, name):
     """Slow path, keyed hit and exact hit of one question: one line but for the time."""
-    handler = QueryHandler([Block(zones=(".",), resolver=resolver, log=True)])
+    handler = QueryHandler([Block(zones=(".",), resolver=resolver, log=LOG_ALL)])
     caplog.set_level(logging.INFO, logger="clusterdns.log")
     asked = query(random_case(name, random.Random(1)), "A", Variant(edns=4096), 77)
     for data in (asked, query(name, "A", Variant(edns=4096), 77), asked):

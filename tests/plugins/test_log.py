@@ -1,0 +1,48 @@
+"""`log` over real sockets: the names and reply classes it logs, and its formats."""
+
+from __future__ import annotations
+
+from harness.paths import DEMO
+from harness.query import ask
+from harness.server import start_server, stop_server
+from harness.wait import wait_for
+
+
+def serve(tmp_path, log: str):
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f".:53 {{\n    {log}\n    kubernetes cluster.local\n}}\n")
+    return start_server(["--conf", str(corefile), "--snapshot", str(DEMO)])
+
+
+def logged(server) -> list[str]:
+    return [line.split("clusterdns.log: ", 1)[1].strip()
+            for line in server.log if "clusterdns.log: " in line]
+
+
+def test_class_denial_logs_nxdomain_and_nodata_only(tmp_path):
+    # Talos and MicroK8s ship `log . { class error }`; denial is the class one sees here
+    server = serve(tmp_path, "log . {\n        class denial\n    }")
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.")[0] == "NOERROR"  # success
+        assert ask(server, "nope.demo.svc.cluster.local.")[0] == "NXDOMAIN"
+        assert ask(server, "nginx.demo.svc.cluster.local.", "TXT")[0] == "NOERROR"  # NODATA
+        assert ask(server, "nginx.demo.svc.cluster.local.")[0] == "NOERROR"  # a cached success
+        lines = wait_for(lambda: len(logged(server)) >= 2 and logged(server),
+                         what="the two denials logged")
+        assert [line.split('"')[1].split()[:3] for line in lines] == [
+            ["A", "IN", "nope.demo.svc.cluster.local."],
+            ["TXT", "IN", "nginx.demo.svc.cluster.local."],
+        ]
+    finally:
+        stop_server(server)
+
+
+def test_a_format_and_a_zone(tmp_path):
+    server = serve(tmp_path, 'log demo.svc.cluster.local "{type} {name} {rcode} {>rflags}"')
+    try:
+        ask(server, "kubernetes.default.svc.cluster.local.")  # outside the logged zone
+        ask(server, "nginx.demo.svc.cluster.local.")
+        lines = wait_for(lambda: logged(server), what="the logged query")
+        assert lines == ["A nginx.demo.svc.cluster.local. NOERROR qr,aa,rd"]
+    finally:
+        stop_server(server)

@@ -189,10 +189,10 @@ def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
     return HEADER.pack(ident, flags, 0, 0, 0, 0)
 
 
-def encode(query: Query, answer: Answer, max_size: int) -> bytes:
+def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_SIZE) -> bytes:
     """The reply for `answer`, shrunk to `max_size`: additional records go first, then
     answer records, and TC is set when answers had to go."""
-    negative = _negative(query, answer, max_size)
+    negative = _negative(query, answer, max_size, udp_cap)
     if negative is not None:
         return negative
     header = DNSHeader(
@@ -210,7 +210,7 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
         auth=list(answer.authority),
         ar=list(answer.additional),
     )
-    opt = _opt(query)
+    opt = _opt(query, udp_cap)
     if opt is not None:
         reply.add_ar(opt)
     data = pack(reply)
@@ -233,7 +233,7 @@ def encode(query: Query, answer: Answer, max_size: int) -> bytes:
     return pack(reply)
 
 
-def _negative(query: Query, answer: Answer, max_size: int) -> bytes | None:
+def _negative(query: Query, answer: Answer, max_size: int, udp_cap: int) -> bytes | None:
     """NXDOMAIN and NODATA (a lone SOA in the authority section: most cluster replies, as
     search-path expansions are) written without dnslib's objects, byte for byte what `pack`
     writes; None for any other reply, or one `pack` would refuse or cut."""
@@ -260,7 +260,7 @@ def _negative(query: Query, answer: Answer, max_size: int) -> bytes | None:
     out += _SOA_TIMES.pack(*soa.rdata.times)
     _RDLENGTH.pack_into(out, rdata_at, len(out) - rdata_at - 2)
     if query.edns_size is not None:
-        size = min(query.edns_size, UDP_MAX_SIZE)  # as _opt mirrors it
+        size = min(query.edns_size, udp_cap)  # as _opt mirrors it
         out += b"\0" + _TYPE_CLASS_TTL.pack(QTYPE.OPT, size, DO_FLAG if query.do_bit else 0)
         out += b"\0\0"
     return bytes(out) if len(out) <= max_size else None
@@ -333,9 +333,9 @@ def size_limit(edns_size: int | None, over_tcp: bool) -> int:
     return min(edns_size, UDP_MAX_SIZE)
 
 
-def _opt(query: Query) -> EDNS0 | None:
+def _opt(query: Query, udp_cap: int) -> EDNS0 | None:
     if query.edns_size is None:
         return None
     # like CoreDNS, mirror the client's buffer size (capped to what we send at most)
-    size = min(query.edns_size, UDP_MAX_SIZE)
+    size = min(query.edns_size, udp_cap)
     return EDNS0(udp_len=size, flags="do" if query.do_bit else "")

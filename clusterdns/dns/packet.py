@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from clusterdns.dns.message import HEADER, QR_BIT, UDP_MAX_SIZE
+from clusterdns.dns.message import HEADER, QR_BIT
 from clusterdns.errors import ProtocolError
 
 TYPE_A, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 6, 28, 41
@@ -118,11 +118,12 @@ def without_opt(data: bytes, layout: Layout) -> tuple[bytes, Layout]:
 
 
 def opt_record(edns_size: int | None, do_bit: bool) -> bytes:
-    """Our OPT for a client that sent one, mirroring its buffer size as `wire` does."""
+    """Our OPT for a client that sent one, mirroring its buffer size (as the server block
+    fitted it to its UDP cap) as `encode` does."""
     if edns_size is None:
         return b""
     flags = 0x8000 if do_bit else 0
-    return b"\x00" + struct.pack("!HHBBHH", TYPE_OPT, min(edns_size, UDP_MAX_SIZE), 0, 0, flags, 0)
+    return b"\x00" + struct.pack("!HHBBHH", TYPE_OPT, edns_size, 0, 0, flags, 0)
 
 
 def failure(query: bytes, rcode: int, opt: bytes) -> bytes:

@@ -112,6 +112,7 @@ class Request:
     __slots__ = (
         "_name",
         "_query",
+        "advertise",
         "data",
         "do",
         "edns_size",
@@ -165,6 +166,9 @@ class Request:
             else:
                 self.edns_size, self.do = None, False
         self.limit = limit or size_limit(self.edns_size, over_tcp)  # the most the reply takes
+        # the buffer our OPT echoes: the client's, within the UDP cap (a block's bufsize may
+        # lower both; see the server's handler)
+        self.advertise = None if self.edns_size is None else min(self.edns_size, UDP_MAX_SIZE)
 
     @classmethod
     def read(

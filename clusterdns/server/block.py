@@ -12,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clusterdns.config.blocks import ServerConfig
+from clusterdns.dns.message import UDP_MAX_SIZE
+from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CACHE
+from clusterdns.plugins.chaos import CHAOS, Chaos
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
@@ -38,6 +41,12 @@ class Block:
     log: LogConfig | None = None  # `log`: which queries, how written
     loop: LoopProbe | None = None
     before: tuple[Answerer, ...] = ()  # answer first, in plugin order (hosts)
+    bufsize: int | None = None  # `bufsize`: the EDNS buffer queries are lowered to
+
+    @property
+    def udp_cap(self) -> int:
+        """The most a UDP reply takes: bufsize's, else the default 1232."""
+        return self.bufsize or UDP_MAX_SIZE
 
     def start(self) -> None:
         """Start what runs beside the queries (re-reading a hosts file)."""
@@ -67,9 +76,15 @@ def build_block(
     if forward is not None:
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
         relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
-    hosts = server.get(HOSTS)
+    hosts, chaos = server.get(HOSTS), server.get(CHAOS)
+    before: list[Answerer] = []  # in CoreDNS's plugin order: chaos, then hosts
+    if chaos is not None:
+        before.append(Chaos(chaos))
+    if hosts is not None:
+        before.append(Hosts(hosts))
     return Block(
-        before=(Hosts(hosts),) if hosts is not None else (),
+        before=tuple(before),
+        bufsize=server.get(BUFSIZE),
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,

@@ -15,7 +15,9 @@ from clusterdns.config.corefile import CorefileError
 from clusterdns.config.registry import Registry
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.bind import BIND
+from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.setup import CACHE
+from clusterdns.plugins.chaos import CHAOS
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.health import HEALTH
@@ -31,8 +33,8 @@ from clusterdns.plugins.transfer import TRANSFER
 
 PLUGINS = Registry(
     [
-        BIND, CACHE, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES, LOADBALANCE, LOG, LOOP,
-        PROMETHEUS, READY, RELOAD, TRANSFER,
+        BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES, LOADBALANCE, LOG,
+        LOOP, PROMETHEUS, READY, RELOAD, TRANSFER,
     ]
 )  # fmt: skip
 

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from dnslib import CLASS, QTYPE, RCODE
 
-from clusterdns.dns.message import CLASS_ANY, HEADER, Answer, Reject, encode, error_reply
+from clusterdns.dns.message import (
+    CLASS_ANY,
+    HEADER,
+    UDP_MAX_SIZE,
+    Answer,
+    Reject,
+    encode,
+    error_reply,
+)
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import PacketError, failure
 from clusterdns.dns.request import Peer, Request, family, question_key
@@ -42,6 +50,20 @@ _INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
 # plugin.NextOrFailure, SERVFAIL (REFUSED is for names no server block serves; musl clients
 # ignore it and wait out their timeout).
 _NO_PLUGIN = Answer(rcode=RCODE.SERVFAIL, authoritative=False)
+
+
+def _fit(request: Request, block: Block) -> None:
+    """The block's `bufsize` on the query, as CoreDNS's plugin does: an EDNS buffer above it
+    lowered to it (the log then shows it); the reply is kept within the block's UDP cap and
+    our OPT echoes the buffer within it."""
+    size = request.edns_size
+    if size is None:
+        return
+    if block.bufsize is not None and size > block.bufsize:
+        size = request.edns_size = block.bufsize
+    request.advertise = min(size, block.udp_cap)
+    if not request.over_tcp:
+        request.limit = request.advertise
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +157,7 @@ class QueryHandler:
                 refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
                 return self._done(request, (encode(query, refused, request.limit), ""))
             request.zone, request.block = found
+            _fit(request, found[1])
             block = found[1]
             if block.loop is not None and block.loop.active:
                 block.loop.observe(name, request.qtype, peer)
@@ -171,6 +194,7 @@ class QueryHandler:
         if request.qclass not in _INTERNET_CLASSES or not relay.matches(name):
             return None
         request.zone, request.block = found
+        _fit(request, block)
         if block.loop is not None and block.loop.active:
             block.loop.observe(name, request.qtype, request.peer)
         reply = relay.cached(request)
@@ -187,13 +211,14 @@ class QueryHandler:
 
     def _answer(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
         query, limit = request.query, request.limit
-        if request.qclass not in _INTERNET_CLASSES:
-            return encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), limit), ""
-        name = request.name
-        for plugin in block.before:  # hosts, in plugin order: the first to answer does
+        for plugin in block.before:  # chaos, hosts, in plugin order: the first to answer does
             answered = plugin.answer(request)
             if answered is not None:
-                return encode(query, answered, limit), plugin.name
+                return encode(query, answered, limit, block.udp_cap), plugin.name
+        if request.qclass not in _INTERNET_CLASSES:  # no other plugin serves another class
+            refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
+            return encode(query, refused, limit, block.udp_cap), ""
+        name = request.name
         resolver = block.resolver
         if resolver is not None:
             answer = resolver.resolve(query.question.qname, query.question.qtype)
@@ -202,7 +227,7 @@ class QueryHandler:
                     relay = self._relay_for(answer.chase)
                     if relay is not None:
                         return self._chase(request, resolver, relay, answer)
-                reply = encode(query, answer, limit)
+                reply = encode(query, answer, limit, block.udp_cap)
                 key = request.key
                 if key is not None and answer.chase is None:  # a pure function of the index
                     assert self.wire_cache is not None
@@ -219,7 +244,7 @@ class QueryHandler:
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
-            return encode(query, _NO_PLUGIN, limit), ""
+            return encode(query, _NO_PLUGIN, limit, block.udp_cap), ""
         cached = relay.cached(request)
         if cached is not None:
             return cached, "cache"
@@ -245,7 +270,8 @@ class QueryHandler:
             answer = Answer(authority=[resolver.soa(zone[0])])
         else:
             answer.answer += [rr for rr in found if rr.rtype != QTYPE.SOA]
-        return encode(request.query, answer, request.limit), "kubernetes"
+        udp_cap = request.block.udp_cap if request.block is not None else UDP_MAX_SIZE
+        return encode(request.query, answer, request.limit, udp_cap), "kubernetes"
 
     def _cached(
         self, data: bytes, hit: tuple[bytes, Hit], start: float, over_tcp: bool, peer: Peer | None
@@ -260,7 +286,9 @@ class QueryHandler:
         seconds = time.perf_counter() - start
         note.counts.record(family(peer) == "2", len(data), len(reply), seconds)
         if block.log is not None:
-            log_query(block.log, Request.read(data, over_tcp, peer), reply, seconds)
+            request = Request.read(data, over_tcp, peer)
+            _fit(request, block)  # as the slow path saw it
+            log_query(block.log, request, reply, seconds)
         return reply
 
     def _done(self, request: Routed, answered: Answered) -> bytes:

@@ -135,7 +135,7 @@ def _cache_key(request: Request) -> Key:
 
 def _opt(request: Request) -> bytes:
     """Our reply's OPT: the client's buffer mirrored and its DO bit, if it sent one."""
-    return opt_record(request.edns_size, request.do)
+    return opt_record(request.advertise, request.do)
 
 
 def _render(template: bytes, layout: Layout, request: Request, ttl: int | None, hit: bool) -> bytes:

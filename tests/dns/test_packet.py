@@ -88,7 +88,7 @@ def test_render_for_another_client():
         rrset.ttl for section in (out.answer, out.authority, out.additional) for rrset in section
     } == {42}
     assert out.answer[0].name.to_text() == "WWW.example.COM."  # pointers lead into the question
-    assert out.edns == 0 and out.payload == 1232  # ours: the UDP cap, not the client's 4096
+    assert out.edns == 0 and out.payload == 4096  # the OPT given, as given
 
 
 def test_render_keeps_ttls_and_aa_when_relaying_as_is():

@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dns.rcode
 import pytest
 
 from harness.paths import DEMO, REPO
-from harness.query import ask
+from harness.query import ask, query, rdatas
 from harness.server import start_server, stop_server
 from harness.upstream import FakeUpstream
 
@@ -18,7 +19,7 @@ CORES = REPO / "tests" / "data" / "corefiles"
 LOOPBACK = {
     re.compile(r"^(\s*)health\b", re.M): r"\1health 127.0.0.1:0",
     re.compile(r"^(\s*)ready$", re.M): r"\1ready 127.0.0.1:0",
-    re.compile(r"prometheus :9153"): "prometheus 127.0.0.1:0",
+    re.compile(r"prometheus (127\.0\.0\.1)?:9153"): "prometheus 127.0.0.1:0",
     re.compile(r"%\{CLUSTER_DOMAIN\}%"): "cluster.local",
 }
 
@@ -69,5 +70,22 @@ def test_minikube_with_its_inline_host(tmp_path, upstream):
         assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
         assert ask(server, "host.minikube.internal.") == ("NOERROR", {"192.168.49.1"})
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow  # its health lameduck is 20 s: stopping takes that long
+def test_openshift_with_bufsize_log_classes_and_chaos(tmp_path, upstream):
+    server = start_server(["--conf", str(runnable("openshift.Corefile", upstream, tmp_path)),
+                           "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        reply = query(server, "hostname.bind.", "TXT", rdclass="CH")
+        assert reply.rcode() == dns.rcode.NOERROR and len(rdatas(reply)) == 1
+        edns = query(server, "nginx.demo.svc.cluster.local.", use_edns=0, payload=4096)
+        assert edns.payload == 1232  # bufsize lowered what the query advertised
+        # class error: the answers above are not logged, a failure would be
+        assert not any("clusterdns.log" in line for line in server.log)
     finally:
         stop_server(server)

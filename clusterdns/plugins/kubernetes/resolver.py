@@ -277,7 +277,9 @@ class Resolver:
         pairs = []
         for own in self.settings.own_ips:
             for key in self.index.owners_of(own):
-                svc = self.index.state.services[key]
+                svc = self.index.state.services.get(key)
+                if svc is None:
+                    continue  # endpoints without their Service: they answer PTRs only
                 if svc.kind is ServiceKind.HEADLESS:
                     pairs += [(name, own) for name in self.index.endpoint_names(own, zone)]
                 else:

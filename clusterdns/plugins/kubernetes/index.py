@@ -30,7 +30,7 @@ from clusterdns.plugins.kubernetes.state import ClusterState, Key, StateListener
 BUILT_ENDPOINTS_KEPT = 256
 # IP → the (namespace, kubernetes.io/service-name) keys of the EndpointSlices with a ready
 # address of that IP, whether that Service exists or its namespace is served or not: CoreDNS's
-# EpIndexReverse, which its PTR answers read. A bare key in the common case of one,
+# EpIndexReverse, which its PTR and NS answers read. A bare key in the common case of one,
 # because a large cluster has 100k of these. Endpoint names are found from the state.
 EndpointOwners = Key | tuple[Key, ...]
 
@@ -67,6 +67,7 @@ class RecordIndex(StateListener):
         self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
         self.endpoint_owners: dict[str, EndpointOwners] = {}
         self.endpoint_links: dict[Key, Links] = {}
+        self.own_ips: frozenset[str] = frozenset()  # the server's, for NS: see `follow_own_ips`
         self.serial = int(time.time())
         # endpoint names of ClusterIP services asked for lately: building them walks every
         # endpoint of the service, which random names under a big service must not repeat
@@ -76,6 +77,11 @@ class RecordIndex(StateListener):
         state.subscribe(self)
         # in the state's order, so that endpoints shared by services list them as it does
         self.services_changed(dict.fromkeys([*state.services, *state.slices_by_service]))
+
+    def follow_own_ips(self, own_ips: Iterable[str]) -> None:
+        """The server's own addresses: a change to the endpoints holding one moves the serial
+        wherever they are, as the NS records and their glue follow them."""
+        self.own_ips = frozenset(own_ips)
 
     # -- StateListener -------------------------------------------------------------
 
@@ -133,6 +139,17 @@ class RecordIndex(StateListener):
             for key in _keys(self.endpoint_owners.get(ip, ()))
             if key[1] and self.namespace_exposed(key[0])
         )
+
+    def slices_holding(self, ip: str) -> list[tuple[Key, list[ReadyAddress]]]:
+        """CoreDNS's EpIndexReverse: each EndpointSlice with a ready address of this IP, in
+        any namespace, as its service label and its ready addresses."""
+        found = []
+        for key in _keys(self.endpoint_owners.get(ip, ())):
+            for sl in self.state.slices_of(key):
+                ready = ready_addresses([sl], self.options.endpoint_pod_names)
+                if any(addr.ip == ip for addr in ready):
+                    found.append((key, ready))
+        return found
 
     def endpoint_nodes(self, key: Key, zone: str) -> dict[str, Node]:
         """The endpoint names of a served service in `zone`: stored for headless services,
@@ -213,8 +230,9 @@ class RecordIndex(StateListener):
                 del self.service_ptrs[ip]
 
     def _relink_endpoints(self, key: Key, ready: list[ReadyAddress]) -> bool:
-        """Link the ready endpoint IPs of `key`'s slices to it. True when the change reaches
-        an answer: a PTR, if the endpoints of a served namespace changed."""
+        """Link the ready endpoint IPs of `key`'s slices to it. True when the change (to the
+        Service or its slices) reaches an answer: the NS records and glue, if the slices hold
+        one of our own IPs; a PTR, if the endpoints of a served namespace changed."""
         old = self.endpoint_links.pop(key, None)
         new = None
         if ready:
@@ -230,6 +248,9 @@ class RecordIndex(StateListener):
             for ip in new.ips if new is not None else ():
                 known = self.endpoint_owners.get(ip)
                 self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
+        ips = {*(old.ips if old else ()), *(new.ips if new else ())}
+        if not self.own_ips.isdisjoint(ips):
+            return True
         return old != new and bool(key[1]) and self.namespace_exposed(key[0])
 
 

@@ -9,7 +9,7 @@ of the change, or one more than before when changes come faster than a second.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from cachetools import LRUCache
@@ -18,15 +18,19 @@ from clusterdns.plugins.kubernetes.objects import ServiceKind
 from clusterdns.plugins.kubernetes.records import (
     BuildOptions,
     Node,
+    ReadyAddress,
     ServiceRecords,
     build_service,
     endpoint_nodes,
+    ready_addresses,
     service_name,
 )
 from clusterdns.plugins.kubernetes.state import ClusterState, Key, StateListener
 
 BUILT_ENDPOINTS_KEPT = 256
-# IP → the service(s) with a ready endpoint of that IP; a bare key in the common case of one,
+# IP → the (namespace, kubernetes.io/service-name) keys of the EndpointSlices with a ready
+# address of that IP, whether that Service exists or its namespace is served or not: CoreDNS's
+# EpIndexReverse, which its PTR and NS answers read. A bare key in the common case of one,
 # because a large cluster has 100k of these. Endpoint names are found from the state.
 EndpointOwners = Key | tuple[Key, ...]
 
@@ -36,8 +40,14 @@ class Owned(NamedTuple):
 
     names: tuple[str, ...]
     service_ptrs: tuple[tuple[str, str], ...]
-    endpoint_ips: tuple[str, ...]
     endpoints_hash: int  # stands for the endpoint names that are not stored
+
+
+class Links(NamedTuple):
+    """The ready addresses of the slices labelled with one service name."""
+
+    ips: tuple[str, ...]
+    fingerprint: int  # of the addresses with their names and ports
 
 
 class RecordIndex(StateListener):
@@ -56,6 +66,8 @@ class RecordIndex(StateListener):
         self.by_service: dict[Key, Owned] = {}
         self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
         self.endpoint_owners: dict[str, EndpointOwners] = {}
+        self.endpoint_links: dict[Key, Links] = {}
+        self.own_ips: frozenset[str] = frozenset()  # the server's, for NS: see `follow_own_ips`
         self.serial = int(time.time())
         # endpoint names of ClusterIP services asked for lately: building them walks every
         # endpoint of the service, which random names under a big service must not repeat
@@ -63,11 +75,17 @@ class RecordIndex(StateListener):
             BUILT_ENDPOINTS_KEPT
         )
         state.subscribe(self)
-        self.services_changed(set(state.services) | set(state.slices_by_service))
+        # in the state's order, so that endpoints shared by services list them as it does
+        self.services_changed(dict.fromkeys([*state.services, *state.slices_by_service]))
+
+    def follow_own_ips(self, own_ips: Iterable[str]) -> None:
+        """The server's own addresses: a change to the endpoints holding one moves the serial
+        wherever they are, as the NS records and their glue follow them."""
+        self.own_ips = frozenset(own_ips)
 
     # -- StateListener -------------------------------------------------------------
 
-    def services_changed(self, keys: set[Key]) -> None:
+    def services_changed(self, keys: Iterable[Key]) -> None:
         changed = False
         for key in keys:
             changed |= self._rebuild(key)
@@ -99,18 +117,39 @@ class RecordIndex(StateListener):
 
     def endpoint_names(self, ip: str, zone: str | None = None) -> list[str]:
         """The names of the ready endpoints with this IP (in the first cluster zone unless
-        `zone` says otherwise)."""
+        `zone` says otherwise). An endpoint whose slice has no served Service is named from
+        the slice alone, <endpoint>.<service label>.<namespace>.svc.<zone>, as CoreDNS's
+        serviceRecordForIP (plugin/kubernetes/reverse.go) names it from its EpIndexReverse."""
         zone = zone or self.zones[0]
-        return sorted(
-            name
-            for key in self.owners_of(ip)
-            for name, node in self.endpoint_nodes(key, zone).items()
-            if ip in node.a or ip in node.aaaa
-        )
+        names = []
+        for key in self.owners_of(ip):
+            nodes = self.endpoint_nodes(key, zone)
+            if nodes:
+                names += [name for name, node in nodes.items() if ip in node.a or ip in node.aaaa]
+            else:
+                base = f"{key[1]}.{key[0]}.svc.{zone}".lower()
+                names += [f"{addr.name}.{base}" for addr in self._ready(key) if addr.ip == ip]
+        return sorted(names)
 
     def owners_of(self, ip: str) -> tuple[Key, ...]:
-        """The services with a ready endpoint of this IP."""
-        return _keys(self.endpoint_owners.get(ip, ()))
+        """The services whose ready endpoints of this IP answer its PTR: by the slices'
+        service label, in a served namespace, whether the Service object exists or not."""
+        return tuple(
+            key
+            for key in _keys(self.endpoint_owners.get(ip, ()))
+            if key[1] and self.namespace_exposed(key[0])
+        )
+
+    def slices_holding(self, ip: str) -> list[tuple[Key, list[ReadyAddress]]]:
+        """CoreDNS's EpIndexReverse: each EndpointSlice with a ready address of this IP, in
+        any namespace, as its service label and its ready addresses."""
+        found = []
+        for key in _keys(self.endpoint_owners.get(ip, ())):
+            for sl in self.state.slices_of(key):
+                ready = ready_addresses([sl], self.options.endpoint_pod_names)
+                if any(addr.ip == ip for addr in ready):
+                    found.append((key, ready))
+        return found
 
     def endpoint_nodes(self, key: Key, zone: str) -> dict[str, Node]:
         """The endpoint names of a served service in `zone`: stored for headless services,
@@ -144,53 +183,75 @@ class RecordIndex(StateListener):
         self.serial = max(int(time.time()), self.serial + 1)
 
     def _rebuild(self, key: Key) -> bool:
-        """Rebuild one service's names; True when what it serves changed."""
+        """Rebuild one service's names and endpoint links; True when what it serves changed."""
         old = self.by_service.pop(key, None)
         for zone in self.zones:
             self._built_endpoints.pop((key, zone), None)
         old_nodes: dict[str, Node] = {}
         if old is not None:
             old_nodes = {name: self.nodes.pop(name) for name in old.names}
-            self._unlink_ptrs(key, old)
-        new = self._build(key)
+            self._unlink_service_ptrs(key, old)
+        ready = self._ready(key)
+        linked = self._relink_endpoints(key, ready)
+        new = self._build(key, ready)
         if new is not None:
             self.nodes.update(new.nodes)
-            owned = Owned(
-                tuple(new.nodes), new.service_ptrs, new.endpoint_ips, new.endpoints_hash
-            )
-            self._link_ptrs(key, owned)
+            owned = Owned(tuple(new.nodes), new.service_ptrs, new.endpoints_hash)
+            self._link_service_ptrs(key, owned)
             self.by_service[key] = owned
         if old is None or new is None:
-            return old is not None or new is not None
-        return old_nodes != new.nodes or old[1:] != owned[1:]
+            return linked or old is not None or new is not None
+        return linked or old_nodes != new.nodes or old[1:] != owned[1:]
 
-    def _build(self, key: Key) -> ServiceRecords | None:
+    def _ready(self, key: Key) -> list[ReadyAddress]:
+        """The ready addresses of the slices labelled `key`; none under `noendpoints`, with
+        which CoreDNS does not watch endpoints at all."""
+        if self.options.noendpoints:
+            return []
+        return ready_addresses(self.state.slices_of(key), self.options.endpoint_pod_names)
+
+    def _build(self, key: Key, ready: list[ReadyAddress]) -> ServiceRecords | None:
         svc = self.state.services.get(key)
         if svc is None or not self.namespace_exposed(svc.namespace):
             return None
         slices = [] if svc.kind is ServiceKind.EXTERNAL_NAME else self.state.slices_of(key)
-        records = build_service(svc, slices, self.zones, self.options)
+        records = build_service(svc, slices, self.zones, self.options, ready)
         return records if records.nodes else None
 
-    def _link_ptrs(self, key: Key, owned: Owned) -> None:
+    def _link_service_ptrs(self, key: Key, owned: Owned) -> None:
         for ip, target in owned.service_ptrs:
             self.service_ptrs.setdefault(ip, {})[key] = target
-        for ip in owned.endpoint_ips:
-            known = self.endpoint_owners.get(ip)
-            self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
 
-    def _unlink_ptrs(self, key: Key, owned: Owned) -> None:
+    def _unlink_service_ptrs(self, key: Key, owned: Owned) -> None:
         for ip, _target in owned.service_ptrs:
             owners = self.service_ptrs[ip]
             del owners[key]
             if not owners:
                 del self.service_ptrs[ip]
-        for ip in owned.endpoint_ips:
-            rest = tuple(k for k in _keys(self.endpoint_owners[ip]) if k != key)
-            if not rest:
-                del self.endpoint_owners[ip]
-            else:
-                self.endpoint_owners[ip] = rest[0] if len(rest) == 1 else rest
+
+    def _relink_endpoints(self, key: Key, ready: list[ReadyAddress]) -> bool:
+        """Link the ready endpoint IPs of `key`'s slices to it. True when the change (to the
+        Service or its slices) reaches an answer: the NS records and glue, if the slices hold
+        one of our own IPs; a PTR, if the endpoints of a served namespace changed."""
+        old = self.endpoint_links.pop(key, None)
+        new = None
+        if ready:
+            new = Links(tuple(dict.fromkeys(a.ip for a in ready)), hash(tuple(ready)))
+            self.endpoint_links[key] = new
+        if old != new:
+            for ip in old.ips if old is not None else ():
+                rest = tuple(k for k in _keys(self.endpoint_owners[ip]) if k != key)
+                if not rest:
+                    del self.endpoint_owners[ip]
+                else:
+                    self.endpoint_owners[ip] = rest[0] if len(rest) == 1 else rest
+            for ip in new.ips if new is not None else ():
+                known = self.endpoint_owners.get(ip)
+                self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
+        ips = {*(old.ips if old else ()), *(new.ips if new else ())}
+        if not self.own_ips.isdisjoint(ips):
+            return True
+        return old != new and bool(key[1]) and self.namespace_exposed(key[0])
 
 
 def _keys(owners: EndpointOwners | tuple[()]) -> tuple[Key, ...]:

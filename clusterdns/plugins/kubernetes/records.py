@@ -55,16 +55,15 @@ class ReadyAddress:
 
 @dataclass(slots=True)
 class ServiceRecords:
-    """Everything one service contributes: its names, and the IPs it answers PTRs for.
+    """Everything one service contributes: its names, and its cluster IPs' PTRs.
 
     Endpoint names of a ClusterIP service are not stored: they are asked for rarely, and
     most endpoints of a cluster sit behind ClusterIP services, so the resolver builds them
     from the state when asked (`endpoint_nodes`). A cluster IP's PTR wins over any
-    endpoint's (SPEC §5), so the two are kept apart."""
+    endpoint's (SPEC §5); the index keeps endpoint IPs itself, Service or not."""
 
     nodes: dict[str, Node] = field(default_factory=dict)
     service_ptrs: tuple[tuple[str, str], ...] = ()  # (cluster IP, service name)
-    endpoint_ips: tuple[str, ...] = ()  # ready endpoint IPs, for their PTRs
     endpoints_hash: int = 0  # of the ready endpoints: tells when unstored names change
 
 
@@ -113,16 +112,24 @@ def address_node(ips: Iterable[str], srv: list[SrvTarget] | None = None) -> Node
 
 
 def build_service(
-    svc: Service, slices: list[EndpointSlice], zones: tuple[str, ...], opts: BuildOptions
+    svc: Service,
+    slices: list[EndpointSlice],
+    zones: tuple[str, ...],
+    opts: BuildOptions,
+    ready: list[ReadyAddress] | None = None,
 ) -> ServiceRecords:
-    """All records of one service in every cluster zone."""
+    """All records of one service in every cluster zone; `ready`: the ready addresses of
+    `slices`, when the caller has them already."""
     out = ServiceRecords()
     if svc.kind is ServiceKind.EXTERNAL_NAME:
         if svc.external_name and canonical_ip(svc.external_name) is None:
             for zone in zones:
                 out.nodes[service_name(svc, zone)] = Node(cname=svc.external_name + ".")
         return out
-    ready = [] if opts.noendpoints else ready_addresses(slices, opts.endpoint_pod_names)
+    if opts.noendpoints:
+        ready = []
+    elif ready is None:
+        ready = ready_addresses(slices, opts.endpoint_pod_names)
     if svc.kind is ServiceKind.CLUSTER_IP and opts.ignore_empty_service and not ready:
         return out
     if svc.kind is ServiceKind.HEADLESS and not ready:
@@ -136,7 +143,6 @@ def build_service(
             _headless_names(out.nodes, ready, srv, base)
             _endpoint_names(out.nodes, ready, srv)
     out.service_ptrs = tuple((ip, service_name(svc, zones[0])) for ip in svc.cluster_ips)
-    out.endpoint_ips = tuple(dict.fromkeys(addr.ip for addr in ready))
     out.endpoints_hash = hash(tuple(ready))
     return out
 

@@ -53,6 +53,7 @@ class Resolver:
         self.index = index
         self.settings = settings
         self.ttl = settings.ttl
+        index.follow_own_ips(settings.own_ips)
         # longest zone first, so the most specific zone wins
         self._zones = sorted(
             [(z, False) for z in settings.zones] + [(z, True) for z in settings.reverse_zones],
@@ -104,7 +105,7 @@ class Resolver:
                 if record not in answer.answer:
                     answer.answer.append(record)
                 answer.additional.append(self._address(target, ip))
-            return answer
+            return answer if answer.answer else self._nodata(q)
         if q.qtype == QTYPE.TXT:
             return self._negative(q)  # CoreDNS: TXT exists only at dns-version
         return self._nodata(q)
@@ -128,11 +129,18 @@ class Resolver:
             return self._nodata(q)
         if self._structural(q.name, q.zone):
             return self._nodata(q)
-        if q.name == f"ns.dns.{q.zone}" and q.qtype in (QTYPE.A, QTYPE.AAAA):
-            own = [ip for ns_name, ip in self.nameservers(q.zone) if ns_name == q.name]
-            answer = [self._address(q.qname, ip) for ip in own if _rtype(ip) == q.qtype]
-            return Answer(answer=answer, authority=[] if answer else [self.soa(q.zone_text)])
+        if q.name == f"ns.dns.{q.zone}" and q.qtype != QTYPE.PTR:
+            return self._default_ns(q)
         return self._negative(q)
+
+    def _default_ns(self, q: Question) -> Answer:
+        """ns.dns.<zone>, the NS name when no Service of ours is found: its A and AAAA are
+        the addresses of the NS glue, whatever names the glue has, and every other type
+        (but TXT and PTR, NXDOMAIN) is NODATA — CoreDNS's Services (isDefaultNS, in
+        plugin/kubernetes/kubernetes.go) answers it from nsAddrs, whose plugin.A dedups."""
+        ips = dict.fromkeys(ip for _name, ip in self.nameservers(q.zone) if _rtype(ip) == q.qtype)
+        answer = [self._address(q.qname, ip) for ip in ips]
+        return Answer(answer=answer) if answer else self._nodata(q)
 
     def _reverse(self, q: Question) -> Answer:
         ip = ip_from_reverse(q.name)
@@ -272,19 +280,28 @@ class Resolver:
         return RR(zone, QTYPE.SOA, ttl=min(self.ttl, 300), rdata=rdata)
 
     def nameservers(self, zone: str) -> list[tuple[str, str]]:
-        """(NS name, address) pairs: the services whose ready endpoints are our own IPs
-        (in a cluster: kube-dns), else ns.dns.<zone> with our own addresses."""
-        pairs = []
+        """(NS name, address) pairs as CoreDNS's nsAddrs (plugin/kubernetes/ns.go) makes them:
+        for each EndpointSlice with a ready address that is one of our own IPs, in any
+        namespace (in a cluster: kube-dns's), its Service's name with each cluster IP, or for
+        a headless Service every ready address of that slice under its endpoint name. Our
+        own IPs under ns.dns.<zone> only when no slice holds one: a slice whose Service does
+        not exist gives no pair at all, and then the apex has no NS records (NODATA)."""
+        pairs: list[tuple[str, str]] = []
+        found = False
         for own in self.settings.own_ips:
-            for key in self.index.owners_of(own):
-                svc = self.index.state.services[key]
+            for key, ready in self.index.slices_holding(own):
+                found = True
+                svc = self.index.state.services.get(key)
+                if svc is None:
+                    continue
+                base = service_name(svc, zone)
                 if svc.kind is ServiceKind.HEADLESS:
-                    pairs += [(name, own) for name in self.index.endpoint_names(own, zone)]
+                    pairs += [(f"{addr.name}.{base}", addr.ip) for addr in ready]
                 else:
-                    base = service_name(svc, zone)
-                    node = self.index.nodes[base]
-                    pairs += [(base, ip) for ip in (*node.a, *node.aaaa)]
-        return pairs or [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
+                    pairs += [(base, ip) for ip in svc.cluster_ips]
+        if found:
+            return pairs
+        return [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
 
     def _address(self, name: str, ip: str) -> RR:
         rdata = A(ip) if ip_family(ip) == 4 else AAAA(ip)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.dns.message import UDP_MAX_SIZE
+from clusterdns.plugins.any import ANY, Any
 from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CACHE
@@ -77,7 +78,9 @@ def build_block(
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
         relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    before: list[Answerer] = []  # in CoreDNS's plugin order: chaos, then hosts
+    before: list[Answerer] = []  # in CoreDNS's plugin order: any, chaos, then hosts
+    if server.uses(ANY):
+        before.append(Any())
     if chaos is not None:
         before.append(Chaos(chaos))
     if hosts is not None:

@@ -14,6 +14,7 @@ from clusterdns.config.blocks import ServerConfig
 from clusterdns.config.corefile import CorefileError
 from clusterdns.config.registry import Registry
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.any import ANY
 from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.setup import CACHE
@@ -33,8 +34,8 @@ from clusterdns.plugins.transfer import TRANSFER
 
 PLUGINS = Registry(
     [
-        BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES, LOADBALANCE, LOG,
-        LOOP, PROMETHEUS, READY, RELOAD, TRANSFER,
+        ANY, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
+        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TRANSFER,
     ]
 )  # fmt: skip
 

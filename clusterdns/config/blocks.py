@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from clusterdns.config.checks import IPNetwork, Origins, fail, zone_origins
 from clusterdns.config.corefile import ServerBlock, parse_corefile, read_file
-from clusterdns.config.registry import Plugin, Registry
+from clusterdns.config.registry import PLUGIN_ORDER, Plugin, Registry
 
 T = TypeVar("T")
 
@@ -85,7 +85,9 @@ def _server(block: ServerBlock, registry: Registry) -> ServerConfig:
     for directive in block.directives:
         plugin = registry.get(directive.name)
         if plugin is None:
-            raise fail(directive, f"unknown directive '{directive.name}'")
+            known = directive.name in PLUGIN_ORDER
+            why = ": a CoreDNS plugin clusterdns does not run (see README)" if known else ""
+            raise fail(directive, f"unknown directive '{directive.name}'{why}")
         value = plugin.setup(directive, origins)
         if directive.name in found:
             if plugin.merge is None:

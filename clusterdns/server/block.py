@@ -28,6 +28,7 @@ from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG, LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
+from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
 from clusterdns.server.relay import Relay
@@ -42,6 +43,7 @@ class Block:
     log: LogConfig | None = None  # `log`: which queries, how written
     loop: LoopProbe | None = None
     before: tuple[Answerer, ...] = ()  # answer first, in plugin order (hosts)
+    after: tuple[Answerer, ...] = ()  # answer what nothing else did (whoami)
     bufsize: int | None = None  # `bufsize`: the EDNS buffer queries are lowered to
 
     @property
@@ -51,7 +53,7 @@ class Block:
 
     def start(self) -> None:
         """Start what runs beside the queries (re-reading a hosts file)."""
-        for plugin in self.before:
+        for plugin in (*self.before, *self.after):
             plugin.start()
 
     def close(self) -> None:
@@ -60,7 +62,7 @@ class Block:
             self.relay.close()
         if self.loop is not None:
             self.loop.active = False
-        for plugin in self.before:
+        for plugin in (*self.before, *self.after):
             plugin.close()
 
 
@@ -87,6 +89,7 @@ def build_block(
         before.append(Hosts(hosts))
     return Block(
         before=tuple(before),
+        after=(Whoami(),) if server.uses(WHOAMI) else (),
         bufsize=server.get(BUFSIZE),
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,

@@ -31,11 +31,12 @@ from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
 from clusterdns.plugins.reload import RELOAD
 from clusterdns.plugins.transfer import TRANSFER
+from clusterdns.plugins.whoami import WHOAMI
 
 PLUGINS = Registry(
     [
         ANY, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
-        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TRANSFER,
+        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 

@@ -244,6 +244,10 @@ class QueryHandler:
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
+            for plugin in block.after:  # whoami: what no plugin before it answered
+                answered = plugin.answer(request)
+                if answered is not None:
+                    return encode(query, answered, limit, block.udp_cap), plugin.name
             return encode(query, _NO_PLUGIN, limit, block.udp_cap), ""
         cached = relay.cached(request)
         if cached is not None:

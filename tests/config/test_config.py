@@ -400,7 +400,7 @@ def test_same_zone_on_different_addresses_is_allowed() -> None:
 # Each case: a server block body (its first line is Corefile line 2), the line to blame and a
 # fragment of the message.
 BODY_ERRORS = [
-    ("whoami", 2, "unknown directive 'whoami'"),
+    ("erratic", 2, "unknown directive 'erratic'"),
     ("errors\ntemplate ANY ANY", 3, "unknown directive 'template'"),
     ("kubernetes cluster.local {\n  pods insecure\n  multicluster clusterset.local\n}", 4,
      "unknown kubernetes option 'multicluster'"),
@@ -545,8 +545,8 @@ def test_load_config_file(tmp_path: Path) -> None:
 
 def test_load_config_file_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "Corefile"
-    path.write_text(".:53 {\n  errors\n  whoami\n}\n")
-    with pytest.raises(CorefileError, match=rf"^{path}:3: unknown directive 'whoami'$"):
+    path.write_text(".:53 {\n  errors\n  erratic\n}\n")
+    with pytest.raises(CorefileError, match=rf"^{path}:3: unknown directive 'erratic': a CoreDNS plugin clusterdns does not run \(see README\)$"):
         load_config_file(str(path))
 
 

@@ -34,7 +34,8 @@ from harness.mutate import (
 from harness.paths import DEMO
 from harness.query import query, replies_before_probe
 from harness.resolvers import handler_for, make_resolver, state_from_file
-from harness.server import ServerProcess, start_server, stop_server
+from harness.server import TEST_COREFILE, ServerProcess, start_server, stop_server
+from harness.upstream import FakeUpstream
 from harness.wire import Variant, wire_query
 
 pytestmark = pytest.mark.slow  # thousands of examples
@@ -251,3 +252,35 @@ def test_seeded_fuzz_run_against_the_live_server(fuzzed_server):
     # the mutants reach the guards (FORMERR, NOTIMP, BADVERS) and the resolver alike
     for rcode in ("FORMERR", "NOTIMP", "BADVERS", "NOERROR", "NXDOMAIN", "REFUSED"):
         assert totals.replies[rcode] > 10, report
+
+
+# Found by `make fuzz --forward`: a question whose name ends in a pointer into the header
+# (`api.demo` + a pointer to offset 2: the flags, read as a label) was forwarded, and the
+# reply copied the question's bytes, pointer and all, under its own flags: a reply whose
+# question no client can read (a label type 0x80). No name comes before the first
+# question, so a pointer there is never compression: FORMERR, as any other hostile name.
+
+POINTER_INTO_HEADER = bytes.fromhex("4242010000010000000000000361706904646f6d6fc00200010001")
+
+
+@pytest.fixture(scope="module")
+def server_forwarding_to_nothing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose upstream is gone: every forward fails at once (ICMP unreachable)."""
+    upstream = FakeUpstream()
+    upstream.start()
+    upstream.stop()
+    conf = tmp_path_factory.mktemp("down") / "Corefile"
+    conf.write_text(TEST_COREFILE.replace("    errors\n", f"    errors\n    forward . {upstream.address}\n"))
+    server = start_server(["--conf", str(conf), "--snapshot", str(DEMO)])
+    yield server
+    stop_server(server)
+
+
+def test_a_pointer_in_the_question_is_formerr_not_a_reply_no_one_can_read(server_forwarding_to_nothing):
+    (reply,) = replies_before_probe(server_forwarding_to_nothing, POINTER_INTO_HEADER)
+    message = dns.message.from_wire(reply)  # before: BadLabelType
+    assert message.id == 0x4242 and message.rcode() == dns.rcode.FORMERR
+    # a name forwarded the usual way still fails as SERVFAIL, its question intact
+    plain = dns.message.make_query("api.domo.", "A")
+    (reply,) = replies_before_probe(server_forwarding_to_nothing, plain.to_wire())
+    assert dns.message.from_wire(reply).rcode() == dns.rcode.SERVFAIL

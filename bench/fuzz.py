@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=900.0, help="or after so long")
     parser.add_argument("--seed", type=int, default=1, help="same seed, same packets")
     parser.add_argument("--window", type=int, default=64, help="packets outstanding at most")
+    parser.add_argument("--timeout", type=float, default=10.0, help="s to wait for a reply")
     parser.add_argument("--control-every", type=int, default=1000, help="packets between controls")
     parser.add_argument("--forward", action="store_true", help="kubeadm Corefile, forwarding")
     parser.add_argument("--workers", type=int, default=1, help="the server's --workers")
@@ -68,7 +69,8 @@ def main() -> int:
               f"{args.seed}, {len(mutator.seeds)} seed queries", flush=True)  # fmt: skip
         totals = run(
             server, mutator, packets=args.packets, seconds=args.seconds,
-            forwarded=args.forward, window=args.window, control_every=args.control_every,
+            forwarded=args.forward, window=args.window, timeout=args.timeout,
+            control_every=args.control_every,
             progress=_progress, progress_every=10.0,
         )  # fmt: skip
     print()
@@ -85,7 +87,8 @@ def main() -> int:
         for example in examples:
             print(f"  {example}")
     if failures:
-        print("\nFAILED: " + "; ".join(failures))
+        print("\nthe server's last log lines:\n" + "".join(server.log[-20:]))
+        print("FAILED: " + "; ".join(failures))
         return 1
     print("\nOK: every check held")
     return 0
@@ -95,7 +98,8 @@ def _progress(totals: Totals) -> None:
     rate = totals.sent / max(totals.seconds, 1e-9)
     print(f"{time.strftime('%H:%M:%S')} {totals.sent:>10,} sent ({rate:,.0f}/s), "
           f"{sum(totals.replies.values()):,} replies, {totals.no_reply:,} without, "
-          f"{totals.violations} violations", flush=True)  # fmt: skip
+          f"{totals.violations} violations, server RSS {totals.rss_end_kib / 1024:.0f} MiB",
+          flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

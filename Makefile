@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst
+.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst fuzz
 
 setup: $(STAMP)
 
@@ -52,3 +52,8 @@ bench-forward: setup bench-deps
 # Capacity with every core free (queued queries drained; root): --workers 2 against 1 (~2 min).
 bench-burst: setup bench-deps
 	$(BIN)/python -m bench.burst $(ARGS)
+
+# Mutated queries at the real server on loopback, with its checks (bench/fuzz.py; 1M packets or
+# 15 min, whichever first: a few minutes). Its seeded small run is in `make test`.
+fuzz: setup
+	$(BIN)/python -m bench.fuzz $(ARGS)

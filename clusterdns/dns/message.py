@@ -122,11 +122,18 @@ def check_names(data: bytes) -> None:
     """Walk every name of a message as dnslib would decode it, within bounds, before it
     does: a name longer than 255 bytes, a pointer that does not point backwards, or more
     pointers than a name can hold raises ValueError, so no packet costs more than a walk
-    over its own bytes (dnslib follows pointer chains recursively, without a bound)."""
+    over its own bytes (dnslib follows pointer chains recursively, without a bound).
+
+    No name comes before the first question's, so a pointer in it is never compression: it
+    reads the header (which is not the same in the reply, where the question is copied as
+    it came) or the name's own bytes again. ValueError too."""
     _, _, questions, answers, authorities, additionals = HEADER.unpack_from(data)
     pos = HEADER.size
-    for _ in range(questions):
-        pos = _name_end(data, pos) + 4
+    for i in range(questions):
+        end = _name_end(data, pos)
+        if i == 0 and _has_pointer(data, pos, end):
+            raise ValueError("a compression pointer in the first name of the message")
+        pos = end + 4
     for _ in range(answers + authorities + additionals):
         pos = _name_end(data, pos)
         if pos + 10 > len(data):
@@ -144,6 +151,15 @@ def check_names(data: bytes) -> None:
                 at += 1 + data[at] if at < len(data) else 0
             _name_end(data, at)
         pos = end
+
+
+def _has_pointer(data: bytes, pos: int, end: int) -> bool:
+    """Whether the name at `pos`, which ends at `end` (as `_name_end` found), holds a pointer."""
+    while pos < end:
+        if data[pos] & 0xC0:
+            return True
+        pos += 1 + data[pos]
+    return False
 
 
 def _name_end(data: bytes, pos: int) -> int:

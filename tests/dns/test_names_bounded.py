@@ -39,6 +39,10 @@ CASES = {
     "a 3000-hop pointer chain": chain(3000),
     "a pointer to itself": message(b"\xc0\x0c\x00\x01\x00\x01"),
     "a pointer forwards": message(b"\xc0\x20\x00\x01\x00\x01" + b"\x00" * 30),
+    # no name comes before the question's: a pointer there reads the header, whose bytes
+    # differ in the reply that copies the question (found by `make fuzz`)
+    "a pointer in the question into the header": message(b"\x01a\xc0\x02\x00\x01\x00\x01"),
+    "a pointer into the question's own label": message(b"\x04\x01b\x00x\xc0\x0d\x00\x01\x00\x01"),
     "a name of 320 bytes": message(b"".join(b"\x3f" + b"x" * 63 for _ in range(5)) + b"\x00\x00\x01\x00\x01"),
     "an extended label type": message(b"\x41" + b"x" * 65 + b"\x00\x00\x01\x00\x01"),
     "a chain in an SOA's data": message(

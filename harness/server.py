@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from clusterdns.server.directives import DEFAULT_COREFILE
 from harness.paths import REPO
@@ -53,13 +54,15 @@ def start_server(args: list[str], timeout: float = 30.0) -> ServerProcess:
     """Start `clusterdns serve ARGS --listen 127.0.0.1:0` and wait for its listening line."""
     cmd = [sys.executable, "-m", "clusterdns", "serve", "--listen", "127.0.0.1:0", *args]
     process = subprocess.Popen(
-        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     log: list[str] = []
     lines: queue.Queue[str | None] = queue.Queue()
-    # a thread drains stderr for the whole run, so a chatty server never blocks on the pipe
-    threading.Thread(target=_drain, args=(process, log, lines), daemon=True).start()
+    # threads drain stderr (the server's log) and stdout (its query log, as CoreDNS writes
+    # it) for the whole run, so a chatty server never blocks on a pipe; `log` holds both
+    threading.Thread(target=_drain, args=(process.stderr, log, lines), daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stdout, log, None), daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -76,12 +79,16 @@ def start_server(args: list[str], timeout: float = 30.0) -> ServerProcess:
     raise AssertionError("server did not start:\n" + "".join(log))
 
 
-def _drain(process: subprocess.Popen[str], log: list[str], lines: queue.Queue[str | None]) -> None:
-    assert process.stderr is not None
-    for line in process.stderr:
+def _drain(
+    stream: IO[str] | None, log: list[str], lines: queue.Queue[str | None] | None
+) -> None:
+    assert stream is not None
+    for line in stream:
         log.append(line)
-        lines.put(line)
-    lines.put(None)
+        if lines is not None:
+            lines.put(line)
+    if lines is not None:
+        lines.put(None)
 
 
 def stop_server(server: ServerProcess) -> None:

@@ -11,13 +11,15 @@ Written, as CoreDNS's default, e.g.
 
     127.0.0.1:55336 - 3401 "A IN example.org. udp 41 false 4096" NOERROR qr,rd,ra 68 0.000362s
 
-A placeholder we do not fill is an error naming the line, never a silent `-`.
+A placeholder we do not fill is an error naming the line, never a silent `-`. Lines go to
+standard output as CoreDNS writes them, `[INFO] ` and the line, flushed one by one, so the log
+pipelines that parse CoreDNS's query log read ours unchanged.
 """
 
 from __future__ import annotations
 
-import logging
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import add
@@ -30,8 +32,6 @@ from clusterdns.config.registry import Plugin
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import PacketError, scan
 from clusterdns.dns.request import Request
-
-log = logging.getLogger("clusterdns.log")
 
 COMMON = (
     '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" '
@@ -73,7 +73,9 @@ def log_query(config: LogConfig, request: Request, reply: bytes, seconds: float)
     rule = config.rule_for(request.name)
     if rule is None or ("all" not in rule.classes and classify(reply) not in rule.classes):
         return
-    log.info(_PLACEHOLDER.sub(lambda m: _FIELDS[m.group(0)](request, reply, seconds), rule.format))
+    line = _PLACEHOLDER.sub(lambda m: _FIELDS[m.group(0)](request, reply, seconds), rule.format)
+    sys.stdout.write(f"[INFO] {line}\n")
+    sys.stdout.flush()
 
 
 def classify(reply: bytes) -> str:

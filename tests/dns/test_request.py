@@ -4,7 +4,6 @@ path logs a query alike."""
 
 from __future__ import annotations
 
-import logging
 import random
 
 import dns.name
@@ -117,13 +116,12 @@ def counting_parses(monkeypatch) -> list[bytes]:
     return parsed
 
 
-def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, monkeypatch, caplog):
+def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, monkeypatch, capsys):
     parsed = counting_parses(monkeypatch)
     handler = QueryHandler([
         Block(zones=(".",), resolver=resolver, log=LOG_ALL),
         Block(zones=("example.",), relay=CachedRelay(), log=LOG_ALL),  # type: ignore[arg-type]
     ])  # fmt: skip
-    caplog.set_level(logging.INFO, logger="clusterdns.log")
     peer = ("10.0.0.1", 5353)
     first = query("web.demo.svc.cluster.local.", "A", Variant(edns=1232), 1)
     handler.handle(first, False, peer)
@@ -137,20 +135,20 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
     not_plain = query("cluster.local.", "AXFR", Variant(), 5)  # parsed with its Request
     handler.handle(not_plain, False, peer)
     assert parsed == [first, over_tcp, not_plain]
-    assert len(caplog.records) == 7
-    assert '"A IN www.example. udp 40 true 1232" NOERROR qr,rd,ra ' in caplog.messages[4]
+    logged = capsys.readouterr().out.splitlines()
+    assert len(logged) == 7 and all(line.startswith("[INFO] ") for line in logged)
+    assert '"A IN www.example. udp 40 true 1232" NOERROR qr,rd,ra ' in logged[4]
 
 
 @pytest.mark.parametrize("name", ["web.demo.svc.cluster.local.", "nope.demo.svc.cluster.local."])
-def test_every_path_logs_the_same_line(resolver, caplog, name):
+def test_every_path_logs_the_same_line(resolver, capsys, name):
     """Slow path, keyed hit and exact hit of one question: one line but for the time."""
     handler = QueryHandler([Block(zones=(".",), resolver=resolver, log=LOG_ALL)])
-    caplog.set_level(logging.INFO, logger="clusterdns.log")
     asked = query(random_case(name, random.Random(1)), "A", Variant(edns=4096), 77)
     for data in (asked, query(name, "A", Variant(edns=4096), 77), asked):
         handler.handle(data, False, ("2001:db8::1", 5353, 0, 0))
     assert handler.wire_cache.hits == 2
-    lines = [message.rsplit(" ", 1)[0] for message in caplog.messages]
+    lines = [line.rsplit(" ", 1)[0] for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and lines[0] == lines[1] == lines[2]
-    assert lines[0].startswith(f'[2001:db8::1]:5353 - 77 "A IN {name} udp ')
+    assert lines[0].startswith(f'[INFO] [2001:db8::1]:5353 - 77 "A IN {name} udp ')
     assert " false 4096" in lines[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.paths import DEMO
 from harness.query import ask
 from harness.server import start_server, stop_server
@@ -15,8 +17,8 @@ def serve(tmp_path, log: str):
 
 
 def logged(server) -> list[str]:
-    return [line.split("clusterdns.log: ", 1)[1].strip()
-            for line in server.log if "clusterdns.log: " in line]
+    return [line.removeprefix("[INFO] ").strip()
+            for line in server.log if line.startswith("[INFO] ")]
 
 
 def test_class_denial_logs_nxdomain_and_nodata_only(tmp_path):
@@ -44,5 +46,19 @@ def test_a_format_and_a_zone(tmp_path):
         ask(server, "nginx.demo.svc.cluster.local.")
         lines = wait_for(lambda: logged(server), what="the logged query")
         assert lines == ["A nginx.demo.svc.cluster.local. NOERROR qr,aa,rd"]
+    finally:
+        stop_server(server)
+
+
+def test_the_default_line_is_coredns_s_byte_for_byte_on_stdout(tmp_path):
+    server = serve(tmp_path, "log")
+    try:
+        ask(server, "nginx.demo.svc.cluster.local.")
+        (line,) = wait_for(lambda: [x for x in server.log if x.startswith("[INFO] ")],
+                           what="the query's log line")
+        assert re.fullmatch(
+            r'\[INFO\] 127\.0\.0\.1:\d+ - \d+ "A IN nginx\.demo\.svc\.cluster\.local\. udp \d+ '
+            r'false 512" NOERROR qr,aa,rd \d+ \d+(\.\d+)?s\n', line
+        ), line
     finally:
         stop_server(server)

@@ -17,10 +17,12 @@ from harness.upstream import FakeUpstream
 
 CORES = REPO / "tests" / "data" / "corefiles"
 LOOPBACK = {
-    re.compile(r"^(\s*)health\b", re.M): r"\1health 127.0.0.1:0",
+    re.compile(r"^(\s*)health\b[^\S\n]*[^\s{]*", re.M): r"\1health 127.0.0.1:0 ",
     re.compile(r"^(\s*)ready$", re.M): r"\1ready 127.0.0.1:0",
-    re.compile(r"prometheus (127\.0\.0\.1)?:9153"): "prometheus 127.0.0.1:0",
-    re.compile(r"%\{CLUSTER_DOMAIN\}%"): "cluster.local",
+    re.compile(r"prometheus \S*:\d+"): "prometheus 127.0.0.1:0",
+    re.compile(r"%\{CLUSTER_DOMAIN\}%|__PILLAR__DNS__DOMAIN__"): "cluster.local",
+    re.compile(r"__PILLAR__LOCAL__DNS__"): "127.0.0.1",
+    re.compile(r"__PILLAR__DNS__SERVER__"): "127.0.0.2",
 }
 
 
@@ -89,3 +91,20 @@ def test_openshift_with_bufsize_log_classes_and_chaos(tmp_path, upstream):
         assert not any(line.startswith("[INFO] ") for line in server.log)
     finally:
         stop_server(server)
+
+
+def test_nodelocal_dnscache_forwards_the_cluster_over_tcp_and_the_rest_upstream(tmp_path, upstream):
+    with FakeUpstream(records={"nginx.demo.svc.cluster.local.": ["10.96.12.34"]}) as cluster:
+        text = runnable("nodelocaldns.Corefile", upstream, tmp_path).read_text()
+        text = text.replace("__PILLAR__CLUSTER__DNS__", cluster.address)
+        text = text.replace("__PILLAR__UPSTREAM__SERVERS__", upstream.address)
+        corefile = tmp_path / "Corefile"
+        corefile.write_text(text)
+        server = start_server(["--conf", str(corefile)])
+        try:
+            assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+            assert {q.proto for q in cluster.asked("nginx.demo.svc.cluster.local.")} == {"tcp"}
+            assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+            assert not cluster.asked("example.org.")
+        finally:
+            stop_server(server)

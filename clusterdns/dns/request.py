@@ -46,6 +46,9 @@ RD = 0x01
 OVER_TCP = 0x02  # in a key's variant
 
 
+MAX_BUFSIZE = 4096  # the largest UDP cap a server block may set (`bufsize`)
+
+
 def question_key(data: bytes, over_tcp: bool) -> Key | None:
     """The key of a plain query, or None (see the module's docstring)."""
     size = len(data)
@@ -93,7 +96,9 @@ def _edns_variant(data: bytes, at: int) -> int:
         options += 4 + int.from_bytes(data[options + 2 : options + 4])
     if options != len(data):
         return 0
-    size = min(max(UDP_DEFAULT_SIZE, int.from_bytes(data[at + 3 : at + 5])), UDP_MAX_SIZE)
+    # sizes that differ only above the largest UDP cap a block may have (bufsize 4096) get
+    # the same reply; below it a block's cap may tell them apart
+    size = min(max(UDP_DEFAULT_SIZE, int.from_bytes(data[at + 3 : at + 5])), MAX_BUFSIZE)
     do_bit = data[at + 7] >> 7
     return size << 1 | do_bit
 

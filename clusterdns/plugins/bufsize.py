@@ -8,6 +8,7 @@ from __future__ import annotations
 from clusterdns.config.checks import Origins, arguments, integer, no_block
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
+from clusterdns.dns.request import MAX_BUFSIZE
 
 DEFAULT = 1232
 
@@ -15,7 +16,7 @@ DEFAULT = 1232
 def setup(node: Directive, block: Origins) -> int:
     no_block(node)
     args = arguments(node, 0, 1)
-    return integer(node, args[0], 512, 4096) if args else DEFAULT
+    return integer(node, args[0], 512, MAX_BUFSIZE) if args else DEFAULT
 
 
 BUFSIZE = Plugin("bufsize", setup)

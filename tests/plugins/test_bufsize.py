@@ -51,3 +51,16 @@ def test_bufsize_range(line, message):
     with pytest.raises(CorefileError, match=message):
         load_config(f".:53 {{\n    {line}\n}}\n")
     assert load_config(".:53 {\n    bufsize\n}\n")[0].plugins["bufsize"] == 1232
+
+
+def test_sizes_a_block_tells_apart_are_not_one_cached_reply(tmp_path):
+    """With bufsize 4096, EDNS 1232 and 4096 get different replies: the second question
+    (other case, so no exact hit) must not get the first one's truncated reply."""
+    server = serve(tmp_path, "bufsize 4096")
+    try:
+        small = query(server, BIG, use_edns=0, payload=1232)
+        assert small.flags & dns.flags.TC and small.payload == 1232
+        large = query(server, BIG.upper(), use_edns=0, payload=4096)
+        assert not large.flags & dns.flags.TC and len(rdatas(large)) == 100
+    finally:
+        stop_server(server)

@@ -104,8 +104,7 @@ def test_truncated_replies_are_cached_per_size(tmp_path):
             data = wire_query("BIG.demo.svc.cluster.local.", "A", variant, ident)
             reply = cached.handle(data, variant.over_tcp)
             assert reply == plain.handle(data, variant.over_tcp)
-    # one hit per pair, and EDNS 4096 is capped to 1232 (the same reply): both its queries hit
-    assert cached.wire_cache.hits == 5
+    assert cached.wire_cache.hits == 4  # one per pair: sizes a block may tell apart, apart
 
 
 def test_owner_names_keep_the_question_case(resolver):

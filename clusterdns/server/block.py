@@ -28,6 +28,7 @@ from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.log import LOG, LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
+from clusterdns.plugins.template import TEMPLATE, Template
 from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
@@ -80,11 +81,14 @@ def build_block(
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
         relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    before: list[Answerer] = []  # in CoreDNS's plugin order: any, chaos, then hosts
+    before: list[Answerer] = []  # in CoreDNS's plugin order: any, chaos, template, hosts
     if server.uses(ANY):
         before.append(Any())
     if chaos is not None:
         before.append(Chaos(chaos))
+    templates = server.get(TEMPLATE)
+    if templates is not None:
+        before.append(Template(templates))
     if hosts is not None:
         before.append(Hosts(hosts))
     return Block(

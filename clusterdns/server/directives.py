@@ -30,13 +30,14 @@ from clusterdns.plugins.loop import LOOP
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
 from clusterdns.plugins.reload import RELOAD
+from clusterdns.plugins.template import TEMPLATE
 from clusterdns.plugins.transfer import TRANSFER
 from clusterdns.plugins.whoami import WHOAMI
 
 PLUGINS = Registry(
     [
         ANY, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
-        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TRANSFER, WHOAMI,
+        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 

@@ -168,8 +168,7 @@ class FakeKubeAPI:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def resource_version(self) -> int:
@@ -398,7 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def api(self) -> FakeKubeAPI:
-        return self.server.api  # type: ignore[attr-defined,no-any-return]
+        return self.server.api  # type: ignore[attr-defined]
 
     def setup(self) -> None:
         super().setup()

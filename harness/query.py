@@ -96,7 +96,7 @@ def transfer(server: Address, request: DNSRecord, timeout: float = 10.0) -> list
         while True:
             (length,) = struct.unpack("!H", stream.read(2))
             messages.append(DNSRecord.parse(stream.read(length)))
-            messages[-1].wire_size = length  # type: ignore[attr-defined]
+            messages[-1].wire_size = length
             records = [rr for m in messages for rr in m.rr]
             if messages[-1].header.rcode or (len(records) > 1 and records[-1].rtype == QTYPE.SOA):
                 return messages

@@ -63,7 +63,9 @@ def endpoint_slice(
     }
 
 
-def pod(ns: str, name: str, ip: str, phase: str = "Running", deleting: bool = False):
+def pod(
+    ns: str, name: str, ip: str, phase: str = "Running", deleting: bool = False
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": ns}
     if deleting:
         meta["deletionTimestamp"] = "2026-11-29T00:00:00Z"

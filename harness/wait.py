@@ -16,7 +16,8 @@ TIMEOUT = 30.0
 
 
 def wait_for(
-    condition: Callable[[], T], *, what: str, timeout: float = TIMEOUT, interval: float = 0.02
+    condition: Callable[[], T | None], *, what: str, timeout: float = TIMEOUT,
+    interval: float = 0.02,
 ) -> T:
     """Call `condition` until it returns something truthy, and return that. After `timeout`
     seconds, fail with an AssertionError naming `what` was awaited and the last value seen.
@@ -31,7 +32,7 @@ def wait_for(
 
 
 async def wait_for_async(
-    condition: Callable[[], T | Awaitable[T]], *, what: str, timeout: float = TIMEOUT,
+    condition: Callable[[], T | None | Awaitable[T | None]], *, what: str, timeout: float = TIMEOUT,
     interval: float = 0.02,
 ) -> T:
     """wait_for in a coroutine, for a condition that needs the running loop (which goes on
@@ -42,7 +43,7 @@ async def wait_for_async(
         if inspect.isawaitable(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         _check(deadline, timeout, what, value)
         await asyncio.sleep(interval)
 

@@ -32,7 +32,7 @@ def wait_for(
 
 
 async def wait_for_async(
-    condition: Callable[[], T | None | Awaitable[T | None]], *, what: str, timeout: float = TIMEOUT,
+    condition: Callable[[], T | Awaitable[T | None] | None], *, what: str, timeout: float = TIMEOUT,
     interval: float = 0.02,
 ) -> T:
     """wait_for in a coroutine, for a condition that needs the running loop (which goes on

@@ -44,6 +44,22 @@ def upstream():
         yield fake
 
 
+def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(tmp_path, upstream):
+    server = start_server(["--conf", str(runnable("kubeadm.Corefile", upstream, tmp_path)),
+                           "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
+            "NOERROR", {"nginx.demo.svc.cluster.local."})
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        # a reverse name no Service owns falls through to forward, as the block says
+        ask(server, "7.113.0.203.in-addr.arpa.", "PTR")
+        assert upstream.asked("7.113.0.203.in-addr.arpa.")
+        assert not upstream.asked("34.12.96.10.in-addr.arpa.")
+    finally:
+        stop_server(server)
+
+
 def test_k3s_with_node_hosts_and_custom_imports(tmp_path, upstream):
     (tmp_path / "NodeHosts").write_text("172.18.0.2 k3d-server-0\n")
     custom = tmp_path / "custom"

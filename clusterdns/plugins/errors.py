@@ -1,17 +1,137 @@
 """CoreDNS's `errors` plugin: a failed forward is logged (`[ERROR] plugin/errors: ...`).
 
-`errors [stdout]`; the logging itself is the relay's, which reads this block's setting.
+    errors [stdout] {
+        consolidate DURATION REGEXP [warning|error|info|debug] [show_first]
+    }
+
+An error whose text matches a `consolidate` regex (the first that does) is counted instead of
+logged; DURATION after the first such error one line says how many there were
+(`N errors like 'REGEXP' occurred in last DURATION`) at the given level (error by default).
+With `show_first` the first error of each period is logged as it happens, and the summary only
+when more followed. The errors logged are the relay's (a forward that failed).
 """
 
 from __future__ import annotations
 
-from clusterdns.config.checks import Origins, switch
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+from clusterdns.config.checks import Origins, arguments, choice, duration, fail, no_block
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 
+log = logging.getLogger("clusterdns.errors")
 
-def setup(node: Directive, block: Origins) -> bool:
-    return switch(node, ("stdout",))
+LEVELS = {
+    "warning": logging.WARNING, "error": logging.ERROR, "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+MAX_REGEX_LENGTH = 10000  # CoreDNS's maxRegexpLen
+
+
+@dataclass(frozen=True)
+class Consolidate:
+    period: float  # seconds
+    pattern: re.Pattern[str]
+    level: int = logging.ERROR
+    show_first: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorsConfig:
+    consolidate: tuple[Consolidate, ...] = ()
+
+
+class ErrorLog:
+    """Where the relay reports a failed query: logged, or counted under a consolidate rule and
+    summed up once per period (a timer thread per open period, as CoreDNS's time.AfterFunc)."""
+
+    def __init__(self, config: ErrorsConfig) -> None:
+        self._rules = config.consolidate
+        self._counts = [0] * len(self._rules)
+        self._lock = threading.Lock()
+
+    def report(self, rcode: int, name: str, qtype: str, error: str) -> None:
+        level = logging.ERROR
+        for index, rule in enumerate(self._rules):
+            if rule.pattern.search(error):
+                if self._consolidated(index):
+                    return
+                level = rule.level
+                break
+        log.log(level, "plugin/errors: %d %s %s: %s", rcode, name, qtype, error)
+
+    def _consolidated(self, index: int) -> bool:
+        with self._lock:
+            self._counts[index] += 1
+            first = self._counts[index] == 1
+        if not first:
+            return True
+        rule = self._rules[index]
+        timer = threading.Timer(rule.period, self._summarize, (index,))
+        timer.daemon = True
+        timer.start()
+        return not rule.show_first
+
+    def _summarize(self, index: int) -> None:
+        with self._lock:
+            count, self._counts[index] = self._counts[index], 0
+        rule = self._rules[index]
+        if count > 1 or not rule.show_first:
+            log.log(rule.level, "plugin/errors: %d errors like '%s' occurred in last %s",
+                    count, rule.pattern.pattern, go_duration(rule.period))
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration.String() for whole milliseconds and up: 500ms, 30s, 5m0s, 1h0m0s."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms" if seconds else "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:g}s"
+    if hours or minutes:
+        text = f"{int(minutes)}m{text}"
+    if hours:
+        text = f"{int(hours)}h{text}"
+    return text
+
+
+def setup(node: Directive, block: Origins) -> ErrorsConfig:
+    for arg in arguments(node, 0, 1):
+        choice(node, arg, ("stdout",))
+    rules = []
+    for option in node.block:
+        if option.name != "consolidate":
+            raise fail(option, f"unknown errors option '{option.name}'")
+        no_block(option)
+        rules.append(_consolidate(option))
+    return ErrorsConfig(tuple(rules))
+
+
+def _consolidate(option: Directive) -> Consolidate:
+    period_text, regex, *extra = arguments(option, 2, 4)
+    period = duration(option, period_text)
+    if len(regex) > MAX_REGEX_LENGTH:
+        raise fail(option, f"regex pattern too long: {len(regex)} > {MAX_REGEX_LENGTH}")
+    try:
+        pattern = re.compile(regex)
+    except re.error as exc:
+        raise fail(option, f"bad consolidate regex '{regex}': {exc}") from None
+    level, show_first = None, False
+    for word in extra:
+        if word in LEVELS:
+            if level is not None:
+                raise fail(option, "multiple log levels specified in consolidate")
+            if show_first:
+                raise fail(option, "log level must come before show_first in consolidate")
+            level = LEVELS[word]
+        elif word == "show_first":
+            show_first = True
+        else:
+            raise fail(option, f"unknown option in consolidate: {word}")
+    return Consolidate(period, pattern, logging.ERROR if level is None else level, show_first)
 
 
 ERRORS = Plugin("errors", setup)

@@ -18,7 +18,7 @@ from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.chaos import CHAOS, Chaos
-from clusterdns.plugins.errors import ERRORS
+from clusterdns.plugins.errors import ERRORS, ErrorLog
 from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.hosts.hosts import Hosts
@@ -79,7 +79,9 @@ def build_block(
     forward, cache_config = server.get(FORWARD), server.get(CACHE)
     if forward is not None:
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
-        relay = Relay(Forward(forward, resolv_conf), cache, log_errors=server.uses(ERRORS))
+        errors = server.get(ERRORS)
+        relay = Relay(Forward(forward, resolv_conf), cache,
+                      ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
     before: list[Answerer] = []  # in CoreDNS's plugin order: any, chaos, template, hosts
     if server.uses(ANY):

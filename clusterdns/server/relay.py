@@ -9,7 +9,6 @@ serve_stale lets an expired entry stand in.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
 
@@ -18,18 +17,19 @@ from clusterdns.dns.packet import Layout, failure, opt_record, rcode, render, wi
 from clusterdns.dns.request import Request
 from clusterdns.plugins.cache import metrics as cache_metrics
 from clusterdns.plugins.cache.cache import Key, ResponseCache, cache_key
+from clusterdns.plugins.errors import ErrorLog
 from clusterdns.plugins.forward.forward import Forward, ForwardError
-
-log = logging.getLogger("clusterdns.errors")
 
 LOOKUP_EDNS_SIZE = 1232  # what we advertise upstream for our own (ExternalName) lookups
 
 
 class Relay:
-    def __init__(self, forward: Forward, cache: ResponseCache | None, log_errors: bool) -> None:
+    def __init__(
+        self, forward: Forward, cache: ResponseCache | None, errors: ErrorLog | None
+    ) -> None:
         self.forward = forward
         self.cache = cache
-        self.log_errors = log_errors
+        self.errors = errors  # the block's `errors`, None without one
         self._refreshing: set[asyncio.Task] = set()
 
     def matches(self, name: str) -> bool:
@@ -60,9 +60,8 @@ class Relay:
         try:
             template, layout, ttl = await self._fetch_and_store(request, request.over_tcp)
         except ForwardError as exc:
-            if self.log_errors:
-                qtype = QTYPE.get(request.qtype)
-                log.error("plugin/errors: %d %s %s: %s", exc.rcode, request.name, qtype, exc)
+            if self.errors is not None:
+                self.errors.report(exc.rcode, request.name, QTYPE.get(request.qtype), str(exc))
             return self._stale(request) or failure(request.data, exc.rcode, _opt(request))
         if rcode(template) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
             stale = self._stale(request)  # RFC 8767: better stale than failed

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from clusterdns.config.checks import parse_duration
 from clusterdns.config.corefile import CorefileError
 from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.cache.setup import CACHE, CacheConfig
-from clusterdns.plugins.errors import ERRORS
+from clusterdns.plugins.errors import ERRORS, Consolidate, ErrorsConfig
 from clusterdns.plugins.forward.setup import FORWARD, ForwardConfig
 from clusterdns.plugins.health import HEALTH, HealthConfig
 from clusterdns.plugins.kubernetes.selector import parse_selector
@@ -328,8 +330,13 @@ def test_cache_options(option: str, fields: dict[str, Any]) -> None:
         ("ready 127.0.0.1:9000", "ready", "127.0.0.1:9000"),
         ("prometheus", "prometheus", ":9153"),
         ("prometheus [::]:9253", "prometheus", "[::]:9253"),
-        ("errors", "errors", True),
-        ("errors stdout", "errors", True),
+        ("errors", "errors", ErrorsConfig()),
+        ("errors stdout", "errors", ErrorsConfig()),
+        ("errors {\n  consolidate 5m ^timeout\n  consolidate 30s refused warning show_first\n}",
+         "errors", ErrorsConfig((
+             Consolidate(300.0, re.compile("^timeout")),
+             Consolidate(30.0, re.compile("refused"), logging.WARNING, show_first=True),
+         ))),
         ("log", "log", LogConfig((LogRule(".", COMMON, frozenset({"all"})),))),
         ("log . {\n  class error\n}", "log", LogConfig((LogRule(".", COMMON, frozenset({"error"})),))),
         ("log example.org cluster.local {combined}", "log", LogConfig((
@@ -459,7 +466,13 @@ BODY_ERRORS = [
     ("ready :99999", 2, "':99999' is not a [HOST]:PORT address"),
     ("prometheus {\n  port 1\n}", 3, "unknown prometheus option 'port'"),
     ("errors /var/log/dns", 2, "'/var/log/dns' is not one of stdout"),
-    ("errors {\n  consolidate 5m .*\n}", 3, "unknown errors option 'consolidate'"),
+    ("errors {\n  stacktrace\n}", 3, "unknown errors option 'stacktrace'"),
+    ("errors {\n  consolidate 5m\n}", 3, "'consolidate' takes 2 to 4 arguments, got 1"),
+    ("errors {\n  consolidate five .*\n}", 3, "invalid duration 'five'"),
+    ("errors {\n  consolidate 5m (\n}", 3, "bad consolidate regex '('"),
+    ("errors {\n  consolidate 5m .* info error\n}", 3, "multiple log levels"),
+    ("errors {\n  consolidate 5m .* show_first info\n}", 3, "log level must come before"),
+    ("errors {\n  consolidate 5m .* loud\n}", 3, "unknown option in consolidate: loud"),
     ("log . {name} {upstream}", 2, "placeholder {upstream} is not supported"),
     ("log . {\n  class nope\n}", 3, "'nope' is not one of all, success, denial, error"),
     ("loop x", 2, "'loop' takes no arguments, got 1"),

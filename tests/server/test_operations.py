@@ -358,3 +358,23 @@ def test_query_log_and_errors_lines(serve):
         line,
     )
     assert any(re.search(r"plugin/errors: 2 quiet\.example\. A: ", x) for x in server.log)
+
+
+def test_errors_consolidate_counts_matching_errors_into_one_line(serve):
+    with FakeUpstream(delay=0.5) as slow:
+        server = serve(
+            ".:53 {\n    errors {\n        consolidate 2s \"^concurrent queries\" warning\n    }\n"
+            f"    forward . {slow.address} {{\n        max_concurrent 1\n    }}\n}}\n"
+        )
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda i: query(server, f"c{i}.example."), range(6)))
+        refused = sum(r.rcode() == dns.rcode.REFUSED for r in replies)
+        assert refused >= 1
+        summary = wait_for(
+            lambda: next((x for x in server.log if "errors like" in x), None), what="summary"
+        )
+        assert re.search(
+            rf"WARNING .*plugin/errors: {refused} errors like '\^concurrent queries' occurred in "
+            r"last 2s$", summary,
+        )
+        assert not any("plugin/errors: 5 c" in x for x in server.log)  # none logged one by one

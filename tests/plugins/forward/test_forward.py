@@ -11,6 +11,7 @@ from dnslib import EDNS0, RCODE, DNSRecord
 from clusterdns.dns.request import Request
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CacheConfig
+from clusterdns.plugins.errors import ErrorLog, ErrorsConfig
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.forward import (
     Forward,
@@ -200,7 +201,7 @@ def test_resolv_conf_upstreams(tmp_path):
 
 def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
     cache = ResponseCache(CacheConfig(zones=(".",), **cache_options), "dns://:53")
-    return Relay(forward(upstream), cache, log_errors=True)
+    return Relay(forward(upstream), cache, ErrorLog(ErrorsConfig()))
 
 
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:

@@ -46,11 +46,13 @@ class ErrorsConfig:
 
 class ErrorLog:
     """Where the relay reports a failed query: logged, or counted under a consolidate rule and
-    summed up once per period (a timer thread per open period, as CoreDNS's time.AfterFunc)."""
+    summed up once per period (a timer thread per open period, as CoreDNS's time.AfterFunc);
+    `close` sums up the open periods at once, as CoreDNS does when it stops or reloads."""
 
     def __init__(self, config: ErrorsConfig) -> None:
         self._rules = config.consolidate
         self._counts = [0] * len(self._rules)
+        self._timers: list[threading.Timer | None] = [None] * len(self._rules)
         self._lock = threading.Lock()
 
     def report(self, rcode: int, name: str, qtype: str, error: str) -> None:
@@ -72,6 +74,7 @@ class ErrorLog:
         rule = self._rules[index]
         timer = threading.Timer(rule.period, self._summarize, (index,))
         timer.daemon = True
+        self._timers[index] = timer
         timer.start()
         return not rule.show_first
 
@@ -79,9 +82,15 @@ class ErrorLog:
         with self._lock:
             count, self._counts[index] = self._counts[index], 0
         rule = self._rules[index]
-        if count > 1 or not rule.show_first:
+        if count > 1 or (count and not rule.show_first):
             log.log(rule.level, "plugin/errors: %d errors like '%s' occurred in last %s",
                     count, rule.pattern.pattern, go_duration(rule.period))
+
+    def close(self) -> None:
+        for index, timer in enumerate(self._timers):
+            if timer is not None:
+                timer.cancel()
+                self._summarize(index)
 
 
 def go_duration(seconds: float) -> str:

@@ -84,6 +84,8 @@ class Relay:
 
     def close(self) -> None:
         self.forward.close()
+        if self.errors is not None:
+            self.errors.close()
         if self.cache is not None:
             self.cache.close()
         for task in self._refreshing:

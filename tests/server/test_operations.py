@@ -378,3 +378,22 @@ def test_errors_consolidate_counts_matching_errors_into_one_line(serve):
             r"last 2s$", summary,
         )
         assert not any("plugin/errors: 5 c" in x for x in server.log)  # none logged one by one
+
+
+def test_errors_consolidate_sums_up_an_open_period_when_the_server_stops(serve):
+    with FakeUpstream(delay=0.5) as slow:
+        server = serve(
+            ".:53 {\n    errors {\n        consolidate 1h \"^concurrent queries\"\n    }\n"
+            f"    forward . {slow.address} {{\n        max_concurrent 1\n    }}\n}}\n"
+        )
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda i: query(server, f"c{i}.example."), range(4)))
+        refused = sum(r.rcode() == dns.rcode.REFUSED for r in replies)
+        assert refused >= 1
+        assert not any("errors like" in x for x in server.log)  # the hour is not over
+        stop_server(server)
+        wait_for(
+            lambda: any(f"ERROR clusterdns.errors: plugin/errors: {refused} errors like "
+                        "'^concurrent queries' occurred in last 1h0m0s" in x for x in server.log),
+            what="the summary at shutdown",
+        )

@@ -60,6 +60,23 @@ def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(
         stop_server(server)
 
 
+def test_kubespray_with_its_documented_error_consolidation(tmp_path, upstream):
+    path = runnable("kubespray.Corefile", upstream, tmp_path)
+    # coredns_additional_error_config's example in the role's defaults, where the template puts it
+    path.write_text(path.read_text().replace(
+        "    errors {\n", "    errors {\n      consolidate 5m \".* i/o timeout$\" warning\n", 1))
+    server = start_server(["--conf", str(path), "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
+            "NOERROR", {"nginx.demo.svc.cluster.local."})
+        # prefer_udp: asked over TCP, forwarded over UDP
+        assert ask(server, "example.org.", tcp=True) == ("NOERROR", {"203.0.113.7"})
+        assert {q.proto for q in upstream.asked("example.org.")} == {"udp"}
+    finally:
+        stop_server(server)
+
+
 def test_k3s_with_node_hosts_and_custom_imports(tmp_path, upstream):
     (tmp_path / "NodeHosts").write_text("172.18.0.2 k3d-server-0\n")
     custom = tmp_path / "custom"

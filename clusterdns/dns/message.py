@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dnslib import (
@@ -55,6 +56,20 @@ class Answer:
     authoritative: bool = True
     forward: bool = False  # not ours: the forwarder answers the whole question
     chase: str | None = None  # ExternalName target outside our zones: resolve, append
+
+
+class FixedAnswers:
+    """The lifecycle of an answering plugin whose answers are fixed at setup (any, chaos,
+    local, template, whoami): nothing to watch, start or close."""
+
+    def subscribe(self, changed: Callable[[], None]) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)

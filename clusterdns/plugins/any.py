@@ -4,14 +4,12 @@ reply for a small query); other types pass to the next plugin."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from dnslib import QTYPE, RD, RR
 
 from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import Answer
+from clusterdns.dns.message import Answer, FixedAnswers
 from clusterdns.dns.request import Request
 
 TTL = 8482
@@ -27,7 +25,7 @@ def setup(node: Directive, block: Origins) -> bool:
 ANY = Plugin("any", setup)
 
 
-class Any:
+class Any(FixedAnswers):
     name = "any"
 
     def answer(self, request: Request) -> Answer | None:
@@ -36,12 +34,3 @@ class Any:
         owner = request.query.question.qname
         hinfo = RR(owner, QTYPE.HINFO, ttl=TTL, rdata=RD(_HINFO))
         return Answer(answer=[hinfo], authoritative=False)
-
-    def subscribe(self, changed: Callable[[], None]) -> None:
-        pass  # what it answers never changes
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

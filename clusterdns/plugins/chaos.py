@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, RR, TXT
@@ -21,7 +20,7 @@ from clusterdns import __version__
 from clusterdns.config.checks import Origins, no_block
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import Answer
+from clusterdns.dns.message import Answer, FixedAnswers
 from clusterdns.dns.request import Request
 
 DEFAULT_AUTHORS = ("clusterdns",)
@@ -45,7 +44,7 @@ def setup(node: Directive, block: Origins) -> ChaosConfig:
 CHAOS = Plugin("chaos", setup)
 
 
-class Chaos:
+class Chaos(FixedAnswers):
     name = "chaos"
 
     def __init__(self, config: ChaosConfig) -> None:
@@ -68,15 +67,6 @@ class Chaos:
             answer=[RR(owner, QTYPE.TXT, CLASS.CH, ttl=0, rdata=TXT(text)) for text in texts()],
             authoritative=False,
         )
-
-    def subscribe(self, changed: Callable[[], None]) -> None:
-        pass  # what it answers never changes
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _hostname() -> list[str]:

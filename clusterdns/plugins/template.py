@@ -32,7 +32,7 @@ from dnslib import CLASS, QTYPE, RCODE, RR, DNSError
 from clusterdns.config.checks import Origins, arguments, fail, zone_origins, zone_origins_or
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import CLASS_ANY, Answer
+from clusterdns.dns.message import CLASS_ANY, Answer, FixedAnswers
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.request import Request
 
@@ -156,7 +156,7 @@ def _merge(
 TEMPLATE = Plugin("template", setup, merge=_merge)
 
 
-class Template:
+class Template(FixedAnswers):
     name = "template"
 
     def __init__(self, templates: tuple[TemplateConfig, ...]) -> None:
@@ -188,15 +188,6 @@ class Template:
                     log.warning("template: %r is no record (%s): SERVFAIL", text, exc)
                     return Answer(rcode=RCODE.SERVFAIL, authoritative=False)
         return answer
-
-    def subscribe(self, changed: Callable[[], None]) -> None:
-        pass  # what it answers never changes
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _match(template: TemplateConfig, request: Request) -> tuple[Data, bool, bool]:

@@ -5,14 +5,12 @@ plugin order: it answers what no plugin before it did."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from dnslib import AAAA, QTYPE, RR, SRV, A, DNSLabel
 
 from clusterdns.config.checks import Origins, switch
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import Answer
+from clusterdns.dns.message import Answer, FixedAnswers
 from clusterdns.dns.request import Request
 
 
@@ -24,7 +22,7 @@ def setup(node: Directive, block: Origins) -> bool:
 WHOAMI = Plugin("whoami", setup)
 
 
-class Whoami:
+class Whoami(FixedAnswers):
     name = "whoami"
 
     def answer(self, request: Request) -> Answer | None:
@@ -37,12 +35,3 @@ class Whoami:
         srv_owner = DNSLabel((f"_{request.proto}".encode(), *owner.label))
         srv = RR(srv_owner, QTYPE.SRV, ttl=0, rdata=SRV(0, 0, port, "."))
         return Answer(additional=[address, srv])
-
-    def subscribe(self, changed: Callable[[], None]) -> None:
-        pass  # what it answers never changes
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

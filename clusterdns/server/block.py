@@ -26,6 +26,7 @@ from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
+from clusterdns.plugins.local import LOCAL, Local
 from clusterdns.plugins.log import LOG, LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
 from clusterdns.plugins.template import TEMPLATE, Template
@@ -83,7 +84,10 @@ def build_block(
         relay = Relay(Forward(forward, resolv_conf), cache,
                       ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    before: list[Answerer] = []  # in CoreDNS's plugin order: any, chaos, template, hosts
+    before: list[Answerer] = []  # in CoreDNS's plugin order: local, any, chaos, template, hosts
+    localhost_prefix = server.get(LOCAL)
+    if localhost_prefix is not None:
+        before.append(Local(localhost_prefix))
     if server.uses(ANY):
         before.append(Any())
     if chaos is not None:

@@ -25,6 +25,7 @@ from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
+from clusterdns.plugins.local import LOCAL
 from clusterdns.plugins.log import LOG
 from clusterdns.plugins.loop import LOOP
 from clusterdns.plugins.prometheus import PROMETHEUS
@@ -37,7 +38,7 @@ from clusterdns.plugins.whoami import WHOAMI
 PLUGINS = Registry(
     [
         ANY, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
-        LOADBALANCE, LOG, LOOP, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER, WHOAMI,
+        LOADBALANCE, LOCAL, LOG, LOOP, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 

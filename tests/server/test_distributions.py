@@ -10,6 +10,7 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
+from harness.http import metrics, value
 from harness.paths import DEMO, REPO
 from harness.query import ask, query, rdatas
 from harness.server import start_server, stop_server
@@ -56,6 +57,20 @@ def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(
         ask(server, "7.113.0.203.in-addr.arpa.", "PTR")
         assert upstream.asked("7.113.0.203.in-addr.arpa.")
         assert not upstream.asked("34.12.96.10.in-addr.arpa.")
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow  # its health lameduck is 10 s: stopping takes that long
+def test_helm_chart_defaults_serve_the_cluster_forward_the_rest_and_count_them(tmp_path, upstream):
+    server = start_server(["--conf", str(runnable("helm.Corefile", upstream, tmp_path)),
+                           "--snapshot", str(DEMO)])
+    try:
+        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
+            "NOERROR", {"nginx.demo.svc.cluster.local."})
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        assert value(metrics(server), "coredns_dns_requests_total") >= 3
     finally:
         stop_server(server)
 

@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
-# for the pod's-eye test (tests/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss
-# (iproute2 too) reads a socket's buffer sizes (tests/test_udp.py).
+# for the pod's-eye test (tests/deploy/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss
+# (iproute2 too) reads a socket's buffer sizes (tests/transport/test_udp.py).
 SYSTEM_TOOLS := dig named-checkzone ip ss setpriv sysctl getent
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
@@ -27,7 +27,7 @@ system-deps:
 run: setup
 	$(BIN)/clusterdns serve $(ARGS)
 
-# ruff; the type checker over clusterdns/; the architecture's import contracts (pyproject.toml)
+# ruff; the type checker over clusterdns/ and harness/; the architecture's import contracts (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy

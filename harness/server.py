@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -98,3 +100,13 @@ def stop_server(server: ServerProcess) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@contextmanager
+def serving(args: list[str]) -> Iterator[ServerProcess]:
+    """start_server for a `with` block, stopped when it ends."""
+    server = start_server(args)
+    try:
+        yield server
+    finally:
+        stop_server(server)

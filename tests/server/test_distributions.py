@@ -13,7 +13,7 @@ import pytest
 from harness.http import metrics, value
 from harness.paths import DEMO, REPO
 from harness.query import ask, query, rdatas
-from harness.server import start_server, stop_server
+from harness.server import ServerProcess, serving
 from harness.upstream import FakeUpstream
 
 CORES = REPO / "tests" / "data" / "corefiles"
@@ -39,6 +39,17 @@ def runnable(name: str, upstream: FakeUpstream, root: Path) -> Path:
     return path
 
 
+def on_demo(corefile: Path) -> list[str]:
+    """serve's arguments: `corefile` over the demo cluster."""
+    return ["--conf", str(corefile), "--snapshot", str(DEMO)]
+
+
+def assert_serves_the_cluster_and_its_reverse_zone(server: ServerProcess) -> None:
+    assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
+    assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
+        "NOERROR", {"nginx.demo.svc.cluster.local."})
+
+
 @pytest.fixture
 def upstream():
     with FakeUpstream(records={"example.org.": ["203.0.113.7"]}) as fake:
@@ -46,33 +57,21 @@ def upstream():
 
 
 def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(tmp_path, upstream):
-    server = start_server(["--conf", str(runnable("kubeadm.Corefile", upstream, tmp_path)),
-                           "--snapshot", str(DEMO)])
-    try:
-        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
-        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
-            "NOERROR", {"nginx.demo.svc.cluster.local."})
+    with serving(on_demo(runnable("kubeadm.Corefile", upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         # a reverse name no Service owns falls through to forward, as the block says
         ask(server, "7.113.0.203.in-addr.arpa.", "PTR")
         assert upstream.asked("7.113.0.203.in-addr.arpa.")
         assert not upstream.asked("34.12.96.10.in-addr.arpa.")
-    finally:
-        stop_server(server)
 
 
 @pytest.mark.slow  # its health lameduck is 10 s: stopping takes that long
 def test_helm_chart_defaults_serve_the_cluster_forward_the_rest_and_count_them(tmp_path, upstream):
-    server = start_server(["--conf", str(runnable("helm.Corefile", upstream, tmp_path)),
-                           "--snapshot", str(DEMO)])
-    try:
-        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
-        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
-            "NOERROR", {"nginx.demo.svc.cluster.local."})
+    with serving(on_demo(runnable("helm.Corefile", upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         assert value(metrics(server), "coredns_dns_requests_total") >= 3
-    finally:
-        stop_server(server)
 
 
 def test_kubespray_with_its_documented_error_consolidation(tmp_path, upstream):
@@ -80,16 +79,11 @@ def test_kubespray_with_its_documented_error_consolidation(tmp_path, upstream):
     # coredns_additional_error_config's example in the role's defaults, where the template puts it
     path.write_text(path.read_text().replace(
         "    errors {\n", "    errors {\n      consolidate 5m \".* i/o timeout$\" warning\n", 1))
-    server = start_server(["--conf", str(path), "--snapshot", str(DEMO)])
-    try:
-        assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
-        assert ask(server, "34.12.96.10.in-addr.arpa.", "PTR") == (
-            "NOERROR", {"nginx.demo.svc.cluster.local."})
+    with serving(on_demo(path)) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
         # prefer_udp: asked over TCP, forwarded over UDP
         assert ask(server, "example.org.", tcp=True) == ("NOERROR", {"203.0.113.7"})
         assert {q.proto for q in upstream.asked("example.org.")} == {"udp"}
-    finally:
-        stop_server(server)
 
 
 def test_k3s_with_node_hosts_and_custom_imports(tmp_path, upstream):
@@ -100,35 +94,25 @@ def test_k3s_with_node_hosts_and_custom_imports(tmp_path, upstream):
     (custom / "stub.server").write_text(
         f"corp.internal:53 {{\n    errors\n    forward . {upstream.address}\n}}\n"
     )
-    server = start_server(["--conf", str(runnable("k3s.Corefile", upstream, tmp_path)),
-                           "--snapshot", str(DEMO)])
-    try:
+    with serving(on_demo(runnable("k3s.Corefile", upstream, tmp_path))) as server:
         assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
         assert ask(server, "k3d-server-0.") == ("NOERROR", {"172.18.0.2"})  # NodeHosts
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})  # forwarded
         assert ask(server, "db.corp.internal.")[0] == "NOERROR"  # the imported stub domain
         assert upstream.asked("db.corp.internal.")
         assert any('"A IN nginx.demo.svc.cluster.local.' in line for line in server.log)  # log
-    finally:
-        stop_server(server)
 
 
 def test_minikube_with_its_inline_host(tmp_path, upstream):
-    server = start_server(["--conf", str(runnable("minikube.Corefile", upstream, tmp_path)),
-                           "--snapshot", str(DEMO)])
-    try:
+    with serving(on_demo(runnable("minikube.Corefile", upstream, tmp_path))) as server:
         assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
         assert ask(server, "host.minikube.internal.") == ("NOERROR", {"192.168.49.1"})
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
-    finally:
-        stop_server(server)
 
 
 @pytest.mark.slow  # its health lameduck is 20 s: stopping takes that long
 def test_openshift_with_bufsize_log_classes_and_chaos(tmp_path, upstream):
-    server = start_server(["--conf", str(runnable("openshift.Corefile", upstream, tmp_path)),
-                           "--snapshot", str(DEMO)])
-    try:
+    with serving(on_demo(runnable("openshift.Corefile", upstream, tmp_path))) as server:
         assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         reply = query(server, "hostname.bind.", "TXT", rdclass="CH")
@@ -137,8 +121,6 @@ def test_openshift_with_bufsize_log_classes_and_chaos(tmp_path, upstream):
         assert edns.payload == 1232  # bufsize lowered what the query advertised
         # class error: the answers above are not logged, a failure would be
         assert not any(line.startswith("[INFO] ") for line in server.log)
-    finally:
-        stop_server(server)
 
 
 def test_nodelocal_dnscache_forwards_the_cluster_over_tcp_and_the_rest_upstream(tmp_path, upstream):
@@ -148,11 +130,8 @@ def test_nodelocal_dnscache_forwards_the_cluster_over_tcp_and_the_rest_upstream(
         text = text.replace("__PILLAR__UPSTREAM__SERVERS__", upstream.address)
         corefile = tmp_path / "Corefile"
         corefile.write_text(text)
-        server = start_server(["--conf", str(corefile)])
-        try:
+        with serving(["--conf", str(corefile)]) as server:
             assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
             assert {q.proto for q in cluster.asked("nginx.demo.svc.cluster.local.")} == {"tcp"}
             assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
             assert not cluster.asked("example.org.")
-        finally:
-            stop_server(server)

@@ -360,16 +360,24 @@ def test_query_log_and_errors_lines(serve):
     assert any(re.search(r"plugin/errors: 2 quiet\.example\. A: ", x) for x in server.log)
 
 
+def refused_past_one_in_flight(serve, upstream: FakeUpstream, consolidate: str, queries: int):
+    """(the server, how many of `queries` parallel questions were REFUSED): forward lets one
+    question to the slow `upstream` be in flight, and `errors` consolidates with `consolidate`."""
+    server = serve(
+        f".:53 {{\n    errors {{\n        consolidate {consolidate}\n    }}\n"
+        f"    forward . {upstream.address} {{\n        max_concurrent 1\n    }}\n}}\n"
+    )
+    with ThreadPoolExecutor(queries) as pool:
+        replies = list(pool.map(lambda i: query(server, f"c{i}.example."), range(queries)))
+    refused = sum(r.rcode() == dns.rcode.REFUSED for r in replies)
+    assert refused >= 1
+    return server, refused
+
+
 def test_errors_consolidate_counts_matching_errors_into_one_line(serve):
     with FakeUpstream(delay=0.5) as slow:
-        server = serve(
-            ".:53 {\n    errors {\n        consolidate 2s \"^concurrent queries\" warning\n    }\n"
-            f"    forward . {slow.address} {{\n        max_concurrent 1\n    }}\n}}\n"
-        )
-        with ThreadPoolExecutor(6) as pool:
-            replies = list(pool.map(lambda i: query(server, f"c{i}.example."), range(6)))
-        refused = sum(r.rcode() == dns.rcode.REFUSED for r in replies)
-        assert refused >= 1
+        server, refused = refused_past_one_in_flight(
+            serve, slow, '2s "^concurrent queries" warning', 6)
         summary = wait_for(
             lambda: next((x for x in server.log if "errors like" in x), None), what="summary"
         )
@@ -382,14 +390,7 @@ def test_errors_consolidate_counts_matching_errors_into_one_line(serve):
 
 def test_errors_consolidate_sums_up_an_open_period_when_the_server_stops(serve):
     with FakeUpstream(delay=0.5) as slow:
-        server = serve(
-            ".:53 {\n    errors {\n        consolidate 1h \"^concurrent queries\"\n    }\n"
-            f"    forward . {slow.address} {{\n        max_concurrent 1\n    }}\n}}\n"
-        )
-        with ThreadPoolExecutor(4) as pool:
-            replies = list(pool.map(lambda i: query(server, f"c{i}.example."), range(4)))
-        refused = sum(r.rcode() == dns.rcode.REFUSED for r in replies)
-        assert refused >= 1
+        server, refused = refused_past_one_in_flight(serve, slow, '1h "^concurrent queries"', 4)
         assert not any("errors like" in x for x in server.log)  # the hour is not over
         stop_server(server)
         wait_for(

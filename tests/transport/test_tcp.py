@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import dns.message
+import dns.query
 import dns.rcode
 import pytest
 
@@ -57,18 +58,8 @@ def framed(name: str, ident: int, qtype: str = "A") -> bytes:
 
 
 def read_reply(sock: socket.socket) -> dns.message.Message:
-    (length,) = struct.unpack("!H", read_exactly(sock, 2))
-    return dns.message.from_wire(read_exactly(sock, length))
-
-
-def read_exactly(sock: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        data += chunk
-    return data
+    message, _ = dns.query.receive_tcp(sock)
+    return message
 
 
 def closed_by_server(sock: socket.socket) -> bool:

@@ -8,6 +8,8 @@ back as `chase`, for the server to resolve through the forwarder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum, auto
+from typing import Any
 
 from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
 
@@ -23,6 +25,21 @@ DNS_SCHEMA_VERSION = "1.1.0"
 DNS_VERSION_TTL = 28800
 MAX_CNAME_HOPS = 10
 PODS_DISABLED, PODS_INSECURE, PODS_VERIFIED = "disabled", "insecure", "verified"
+
+
+class Kind(Enum):
+    """What answers a name of our zones (`Resolver.decide`)."""
+
+    DENIED = auto()  # no such name: NXDOMAIN (or fallthrough, or SERVFAIL before sync)
+    NODATA = auto()  # the name exists without records of the type
+    REFUSED = auto()  # a zone transfer
+    APEX_SOA = auto()
+    APEX_NS = auto()
+    PTR = auto()  # a reverse name of a service or endpoint
+    DNS_VERSION = auto()
+    NODE = auto()  # a name the index holds, with records of the type
+    POD = auto()  # a pod name (`pods` insecure or verified)
+    DEFAULT_NS = auto()  # ns.dns.<zone>
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,56 +99,101 @@ class Resolver:
             return Answer(forward=True, authoritative=False)
         zone, reverse = found
         q = Question(qname, name, qtype, zone, _zone_as_asked(text, zone))
-        if qtype in (QTYPE.AXFR, QTYPE.IXFR):
-            return Answer(rcode=RCODE.REFUSED)
-        if "\\" in name:  # an escaped byte: no Kubernetes name holds one
+        kind, found_data = self.decide(name, zone, reverse, qtype)
+        if kind is Kind.DENIED:
             return self._negative(q)
+        if kind is Kind.NODATA:
+            return self._nodata(q)
+        if kind is Kind.REFUSED:
+            return Answer(rcode=RCODE.REFUSED)
+        if kind is Kind.APEX_SOA:
+            return Answer(answer=[self.soa(q.zone_text)])
+        if kind is Kind.APEX_NS:
+            return self._apex_ns(q)
+        if kind is Kind.PTR:
+            ptrs = [RR(qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(t)) for t in found_data]
+            return Answer(answer=ptrs)
+        if kind is Kind.DNS_VERSION:
+            txt = RR(qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
+            return Answer(answer=[txt])
+        if kind is Kind.POD:
+            return Answer(answer=[self._address(qname, found_data)])
+        if kind is Kind.DEFAULT_NS:
+            return self._default_ns(q)
+        return self._from_node(q, found_data)
+
+    def decide(self, name: str, zone: str, reverse: bool, qtype: int) -> tuple[Kind, Any]:
+        """What answers `name` (lower case, in our `zone`; `reverse` for a reverse zone) for
+        `qtype`, found without building a record: the kind, and the node, PTR targets or pod
+        IP it is answered from. DENIED and NODATA replies are the zone's SOA alone, which
+        the server writes from the query's bytes without asking further."""
+        if qtype in (QTYPE.AXFR, QTYPE.IXFR):
+            return Kind.REFUSED, None
+        if "\\" in name:  # an escaped byte: no Kubernetes name holds one
+            return Kind.DENIED, None
         if name == zone:
-            return self._apex(q)
+            if qtype == QTYPE.SOA:
+                return Kind.APEX_SOA, None
+            if qtype == QTYPE.NS:
+                return Kind.APEX_NS, None
+            # CoreDNS: TXT exists only at dns-version
+            return (Kind.DENIED if qtype == QTYPE.TXT else Kind.NODATA), None
         if reverse:
-            return self._reverse(q)
-        return self._cluster(q)
+            ip = ip_from_reverse(name)
+            targets = self.index.ptr_targets(ip) if ip else []
+            if not targets:
+                return Kind.DENIED, None
+            return (Kind.PTR, targets) if qtype == QTYPE.PTR else (Kind.NODATA, None)
+        if qtype == QTYPE.SOA:
+            return Kind.NODATA, None  # SOA only at the apex; CoreDNS answers NODATA elsewhere
+        node = self._node(name, zone)
+        if qtype == QTYPE.TXT:
+            if name == f"dns-version.{zone}":
+                return Kind.DNS_VERSION, None
+            exists = node is not None or self._pod_ip(name, zone) is not None
+            return (Kind.NODATA if exists else Kind.DENIED), None
+        if node is not None:
+            if node.cname is not None:
+                answered = qtype in (QTYPE.CNAME, QTYPE.A, QTYPE.AAAA)
+            else:
+                answered = (
+                    (qtype == QTYPE.A and bool(node.a))
+                    or (qtype == QTYPE.AAAA and bool(node.aaaa))
+                    or (qtype == QTYPE.SRV and bool(node.srv))
+                )
+            return (Kind.NODE, node) if answered else (Kind.NODATA, None)
+        pod_ip = self._pod_ip(name, zone)
+        if pod_ip is not None:
+            if qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == qtype:
+                return Kind.POD, pod_ip
+            return Kind.NODATA, None
+        if self._structural(name, zone):
+            return Kind.NODATA, None
+        if name == f"ns.dns.{zone}" and qtype != QTYPE.PTR:
+            return Kind.DEFAULT_NS, None
+        return Kind.DENIED, None
+
+    def denies(self, name: str) -> bool:
+        """A DENIED name gets NXDOMAIN: no fallthrough takes it and the state is synced."""
+        return self.index.state.synced and not self._falls_through(name)
+
+    def _falls_through(self, name: str) -> bool:
+        fallthrough = self.settings.fallthrough
+        return fallthrough is not None and (
+            not fallthrough or any(in_zone(name, zone) for zone in fallthrough)
+        )
 
     # -- zones ---------------------------------------------------------------------
 
-    def _apex(self, q: Question) -> Answer:
-        if q.qtype == QTYPE.SOA:
-            return Answer(answer=[self.soa(q.zone_text)])
-        if q.qtype == QTYPE.NS:
-            answer = Answer()
-            for ns_name, ip in self.nameservers(q.zone):
-                target = q.rezone(ns_name)
-                record = RR(q.qname, QTYPE.NS, ttl=self.ttl, rdata=NS(target))
-                if record not in answer.answer:
-                    answer.answer.append(record)
-                answer.additional.append(self._address(target, ip))
-            return answer if answer.answer else self._nodata(q)
-        if q.qtype == QTYPE.TXT:
-            return self._negative(q)  # CoreDNS: TXT exists only at dns-version
-        return self._nodata(q)
-
-    def _cluster(self, q: Question) -> Answer:
-        if q.qtype == QTYPE.SOA:
-            return self._nodata(q)  # SOA only at the apex; CoreDNS answers NODATA elsewhere
-        node = self._node(q.name, q.zone)
-        if q.qtype == QTYPE.TXT:
-            if q.name == f"dns-version.{q.zone}":
-                txt = RR(q.qname, QTYPE.TXT, ttl=DNS_VERSION_TTL, rdata=TXT(DNS_SCHEMA_VERSION))
-                return Answer(answer=[txt])
-            exists = node is not None or self._pod_ip(q.name, q.zone) is not None
-            return self._nodata(q) if exists else self._negative(q)
-        if node is not None:
-            return self._from_node(q, node)
-        pod_ip = self._pod_ip(q.name, q.zone)
-        if pod_ip is not None:
-            if q.qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == q.qtype:
-                return Answer(answer=[self._address(q.qname, pod_ip)])
-            return self._nodata(q)
-        if self._structural(q.name, q.zone):
-            return self._nodata(q)
-        if q.name == f"ns.dns.{q.zone}" and q.qtype != QTYPE.PTR:
-            return self._default_ns(q)
-        return self._negative(q)
+    def _apex_ns(self, q: Question) -> Answer:
+        answer = Answer()
+        for ns_name, ip in self.nameservers(q.zone):
+            target = q.rezone(ns_name)
+            record = RR(q.qname, QTYPE.NS, ttl=self.ttl, rdata=NS(target))
+            if record not in answer.answer:
+                answer.answer.append(record)
+            answer.additional.append(self._address(target, ip))
+        return answer if answer.answer else self._nodata(q)
 
     def _default_ns(self, q: Question) -> Answer:
         """ns.dns.<zone>, the NS name when no Service of ours is found: its A and AAAA are
@@ -141,16 +203,6 @@ class Resolver:
         ips = dict.fromkeys(ip for _name, ip in self.nameservers(q.zone) if _rtype(ip) == q.qtype)
         answer = [self._address(q.qname, ip) for ip in ips]
         return Answer(answer=answer) if answer else self._nodata(q)
-
-    def _reverse(self, q: Question) -> Answer:
-        ip = ip_from_reverse(q.name)
-        targets = self.index.ptr_targets(ip) if ip else []
-        if not targets:
-            return self._negative(q)
-        if q.qtype != QTYPE.PTR:
-            return self._nodata(q)
-        ptrs = [RR(q.qname, QTYPE.PTR, ttl=self.ttl, rdata=PTR(target)) for target in targets]
-        return Answer(answer=ptrs)
 
     # -- names -----------------------------------------------------------------------
 
@@ -202,20 +254,16 @@ class Resolver:
     # -- answers from a node ------------------------------------------------------------
 
     def _from_node(self, q: Question, node: Node) -> Answer:
+        """A type the node has records of (`decide` said so)."""
         if node.cname is not None:
             if q.qtype == QTYPE.CNAME:
                 cname = RR(q.qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(node.cname))
                 return Answer(answer=[cname])
-            if q.qtype in (QTYPE.A, QTYPE.AAAA):
-                return self._follow_cname(q, node.cname)
-            return self._nodata(q)
-        if q.qtype == QTYPE.A and node.a:
-            return Answer(answer=[self._address(q.qname, ip) for ip in node.a])
-        if q.qtype == QTYPE.AAAA and node.aaaa:
-            return Answer(answer=[self._address(q.qname, ip) for ip in node.aaaa])
-        if q.qtype == QTYPE.SRV and node.srv:
+            return self._follow_cname(q, node.cname)
+        if q.qtype == QTYPE.SRV:
             return self._srv_answer(q, node)
-        return self._nodata(q)
+        ips = node.a if q.qtype == QTYPE.A else node.aaaa
+        return Answer(answer=[self._address(q.qname, ip) for ip in ips])
 
     def _srv_answer(self, q: Question, node: Node) -> Answer:
         answer = Answer()
@@ -261,14 +309,11 @@ class Resolver:
 
     def _negative(self, q: Question) -> Answer:
         """The name does not exist: fall through, SERVFAIL before sync, else NXDOMAIN."""
-        fallthrough = self.settings.fallthrough
-        if fallthrough is not None and (
-            not fallthrough or any(in_zone(q.name, z) for z in fallthrough)
-        ):
-            return Answer(forward=True, authoritative=False)
-        if not self.index.state.synced:
+        if self.denies(q.name):
+            return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(q.zone_text)])
+        if not self.index.state.synced and not self._falls_through(q.name):
             return Answer(rcode=RCODE.SERVFAIL, authority=[self.soa(q.zone_text)])
-        return Answer(rcode=RCODE.NXDOMAIN, authority=[self.soa(q.zone_text)])
+        return Answer(forward=True, authoritative=False)
 
     def soa(self, zone: str) -> RR:
         """The zone's SOA; `zone` may carry the question's case, which CoreDNS keeps."""

@@ -1,5 +1,5 @@
-"""Cluster state for the one-shot commands (dump, explain): a snapshot file, or one full
-list of a live cluster through the informer.
+"""Cluster state for the one-shot commands (dump, explain, searchpath): a snapshot file, or
+one full list of a live cluster through the informer.
 
 Each source says what it is in words for a dump header: the file and its checksum, or the
 API server and the resourceVersion of each kind's list.
@@ -11,7 +11,7 @@ import hashlib
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clusterdns.errors import SourceError
@@ -48,12 +48,17 @@ def cluster_source(
     kubeconfig: str | None,
     context: str | None,
     timeout: float = LIVE_SYNC_TIMEOUT,
+    *,
+    pods: bool = False,
 ) -> Source:
-    """One full list of every kind the DNS needs, as the server's informer sees it.
+    """One full list of every kind the DNS needs, as the server's informer sees it, and of
+    the Pods too with `pods` (the informer lists them for `pods verified`).
 
     `kubeconfig`/`context` win over the Corefile's `kubeconfig` option; with neither (nor an
     `endpoint` option) the pod's service account is used. Raises KubeClientError or
     SourceError."""
+    if pods:
+        k8s = replace(k8s, pods="verified")
     api = cluster_api_client(k8s, kubeconfig, context)
     state = ClusterState()
     changes: queue.Queue[Callable[[], None]] = queue.Queue()

@@ -31,9 +31,14 @@ class Progress:
             self._say(f"{text} ({self.elapsed():.1f} s)")
 
     def count(self, done: int, total: int) -> None:
+        self.status(f"{done}/{total} services")
+
+    def status(self, text: str) -> None:
+        """Where long work is (said at most once a second, once the command has run for
+        `delay`)."""
         now = time.monotonic()
         if self.enabled and now - self.start >= self.delay and now - self._last >= 1.0:
-            self._say(f"{done}/{total} services")
+            self._say(text)
 
     def _say(self, text: str) -> None:
         self._last = time.monotonic()

@@ -1,4 +1,4 @@
-"""The auditor's commands: `dump`, `diff` and `explain`."""
+"""The auditor's commands: `dump`, `diff`, `explain` and `searchpath`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import enum
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,10 @@ from clusterdns.audit.diff import diff_dumps
 from clusterdns.audit.diff import json_text as diff_json
 from clusterdns.audit.diff import text_lines as diff_text
 from clusterdns.audit.explain import explain as explain_answer
+from clusterdns.audit.searchpath import SearchPathAudit, pod_clients
+from clusterdns.audit.searchreport import build_report
+from clusterdns.audit.searchreport import json_text as searchpath_json
+from clusterdns.audit.searchreport import text_lines as searchpath_text
 from clusterdns.audit.sources import Source, cluster_source, snapshot_source
 from clusterdns.audit.zonefile import (
     Header,
@@ -45,6 +50,7 @@ from clusterdns.dns.names import fqdn
 from clusterdns.dns.zone import Record, with_serial
 from clusterdns.errors import ClusterDNSError
 from clusterdns.plugins.kubernetes.resolver import Resolver, build_resolver
+from clusterdns.plugins.kubernetes.setup import KubernetesConfig
 from clusterdns.plugins.kubernetes.snapshot import DEMO_CLUSTER
 from clusterdns.plugins.kubernetes.zone import zone_records
 from clusterdns.server.app import ServeOptions, own_addresses, wants_live_cluster
@@ -56,6 +62,22 @@ class DumpFormat(enum.StrEnum):
     json = "json"
 
 
+def _source_for(
+    conf: Path | None,
+    snapshot: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+    *,
+    pods: bool = False,
+) -> tuple[Source, KubernetesConfig]:
+    """The cluster a one-shot command reads, as `serve` would: a snapshot, else the cluster
+    of a kubeconfig or the pod's service account, else the demo; its Pods too with `pods`."""
+    _, k8s = kubernetes_block(load_servers(conf))
+    if wants_live_cluster(ServeOptions(conf, snapshot, None, kubeconfig, context), k8s):
+        return cluster_source(k8s, kubeconfig, context, pods=pods), k8s
+    return snapshot_source(snapshot or DEMO_CLUSTER, k8s), k8s
+
+
 def _resolver_for(
     conf: Path | None,
     snapshot: Path | None,
@@ -63,13 +85,8 @@ def _resolver_for(
     context: str | None,
     progress: Progress,
 ) -> tuple[Resolver, Source]:
-    """The resolver over the state a one-shot command reads: as `serve` would (a snapshot,
-    else the cluster of a kubeconfig or the pod's service account, else the demo)."""
-    _, k8s = kubernetes_block(load_servers(conf))
-    if wants_live_cluster(ServeOptions(conf, snapshot, None, kubeconfig, context), k8s):
-        source = cluster_source(k8s, kubeconfig, context)
-    else:
-        source = snapshot_source(snapshot or DEMO_CLUSTER, k8s)
+    """The resolver over the state a one-shot command reads."""
+    source, k8s = _source_for(conf, snapshot, kubeconfig, context)
     state = source.state
     progress.note(f"read {len(state.services)} services, {len(state.slices)} slices")
     resolver = build_resolver(state, k8s, own_addresses("127.0.0.1"))
@@ -227,3 +244,101 @@ def explain(
     except ClusterDNSError as exc:
         raise failed(exc) from None
     sys.stdout.write(explain_answer(resolver, fqdn(name), number).text())
+
+
+@app.command()
+def searchpath(
+    logs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="LOG...",
+            help="Query logs in the log plugin's default format, CoreDNS's or ours (`kubectl "
+            "logs` output as it is); - for stdin.",
+        ),
+    ],
+    conf: ConfOption = None,
+    snapshot: SnapshotOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    zone: Annotated[
+        str | None,
+        typer.Option(
+            "--zone",
+            help="The cluster zone in the pods' search path. Default: the Corefile's first "
+            "(cluster.local).",
+        ),
+    ] = None,
+    search: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--search",
+            metavar="DOMAIN",
+            help="A search domain the pods have from their node's resolv.conf, after the "
+            "cluster's (repeat it for each, in order).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Write one JSON object: namespaces, pods, unknown and advice."),
+    ] = False,
+    top: Annotated[
+        int,
+        typer.Option(
+            "--top",
+            min=0,
+            help="At most N pods, names a namespace or pod looked up the long way, unknown "
+            "addresses and pieces of advice; 0 for all.",
+        ),
+    ] = 10,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Which pods waste queries on their DNS search path, on which names, and what would
+    save them.
+
+    A pod's resolv.conf (ndots:5) makes it ask a name with fewer than five dots, such as
+    api.example.com or nginx.demo, with every search domain first: X.<ns>.svc.<zone>,
+    X.svc.<zone>, X.<zone>, X.<--search domain>..., and only then X. as it is. This reads
+    the query logs, finds the pod behind each client address (the Pods of --snapshot or of
+    the live cluster; an address no pod holds, or several do (host network), is an unknown
+    client), groups each pod's queries into such lookups (by client and type, in log order),
+    and counts the wasted ones: the expansions asked before the one that answered, or all
+    of them when the lookup went on to the bare name.
+
+    It reports, per namespace and per pod, the queries, the wasted ones and the names looked
+    up the long way, and advice with the queries each saves on its own: `autopath
+    @kubernetes` in the Corefile, `dnsConfig.options ndots:N` for a pod whose external names
+    would then be asked as they are, a trailing dot on a name.
+
+    Example: kubectl -n kube-system logs -l k8s-app=kube-dns --tail=-1 | clusterdns
+    searchpath --kubeconfig ~/.kube/config -"""
+    setup_logging(log_level)
+    progress = Progress("searchpath", enabled=not quiet)
+    try:
+        source, k8s = _source_for(conf, snapshot, kubeconfig, context, pods=True)
+    except ClusterDNSError as exc:
+        raise failed(exc) from None
+    progress.note(f"read {len(source.state.pods)} pods")
+    audit = SearchPathAudit(
+        pod_clients(source.state.pods.values()), zone or k8s.zones[0], search or ()
+    )
+    for log in logs:
+        try:
+            with nullcontext(sys.stdin) if log == "-" else open(log, errors="replace") as lines:
+                audit.read(_counted(lines, "stdin" if log == "-" else log, progress))
+        except OSError as exc:
+            raise fail(f"{log}: cannot read: {exc.strerror or exc}") from None
+        progress.note(f"read {log}")
+    report = build_report(audit)
+    limit = top or None
+    sys.stdout.writelines(
+        searchpath_json(report, limit) if as_json else searchpath_text(report, limit)
+    )
+
+
+def _counted(lines: Iterable[str], name: str, progress: Progress) -> Iterator[str]:
+    """The lines, with progress on a long log."""
+    for count, line in enumerate(lines, 1):
+        if not count % 65536:
+            progress.status(f"{name}: {count} lines")
+        yield line

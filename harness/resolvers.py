@@ -8,13 +8,13 @@ from typing import Any
 from dnslib import QTYPE, RCODE, RR
 
 from clusterdns.dns.message import Answer
+from clusterdns.plugins.kubernetes.answers import WireAnswers
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.objects import KINDS, parse_object
 from clusterdns.plugins.kubernetes.records import BuildOptions
 from clusterdns.plugins.kubernetes.resolver import Resolver, ResolverSettings
 from clusterdns.plugins.kubernetes.snapshot import load_snapshot, populate
 from clusterdns.plugins.kubernetes.state import ClusterState
-from clusterdns.plugins.kubernetes.wirecache import WireCache
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
 
@@ -75,6 +75,6 @@ def ask(resolver: Resolver, name: str, qtype: str) -> Answer:
     return resolver.resolve(name, getattr(QTYPE, qtype))
 
 
-def handler_for(resolver: Resolver, wire_cache: WireCache | None = None) -> QueryHandler:
+def handler_for(resolver: Resolver, answers: WireAnswers | None = None) -> QueryHandler:
     """The query handler of a Corefile with one block, `.`, holding only this resolver."""
-    return QueryHandler([Block(zones=(".",), resolver=resolver)], wire_cache=wire_cache)
+    return QueryHandler([Block(zones=(".",), resolver=resolver)], answers=answers)

@@ -343,7 +343,7 @@ def pack(record: DNSRecord) -> bytes:
     Then the layout of a reply does not depend on the case of the question: every name that
     ends like the question points into it, whatever case either was written in. So two
     queries that differ only in case get the same bytes but for the question's own, which
-    is what lets the wire cache copy one reply for both (0x20: owner names equal to the
+    is what lets the wire answers copy one reply for both (0x20: owner names equal to the
     question are pointers to it, so they keep the asker's case)."""
     record.set_header_qa()
     buffer = DNSBuffer()

@@ -1,7 +1,7 @@
 """One query as every stage of the server reads it: a `Request`, parsed once.
 
 A plain query's question is read straight from its bytes (`question_key`): that is all the
-wire cache and the relay need of most queries, so they are answered without dnslib. The
+wire answers and the relay need of most queries, so they are answered without dnslib. The
 dnslib parse is made once, when a stage first needs it (the resolver, `encode`).
 
 Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
@@ -29,7 +29,7 @@ Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: 
 
 # The question of a plain query: its name (lower-cased but for SRV, without the root
 # label), the bytes after it (root label, type, class), and what else shapes the reply
-# (`variant`: RD, transport, EDNS buffer and DO bit). The wire cache's key.
+# (`variant`: RD, transport, EDNS buffer and DO bit). The wire answers key by the first two.
 Key = tuple[bytes, bytes, int]
 
 HEADER_SIZE = 12

@@ -2,7 +2,7 @@
 plugin/metrics/vars), panics, the plugins enabled, the build.
 
 A query is counted by list arithmetic: the cells and histogram series of its labels are found
-once per kind of query (`counts`) and kept, by the wire cache with each reply.
+once per kind of query (`counts`), so the wire answers count a query with one lookup.
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ _KINDS: dict[tuple[object, ...], QueryCounts] = {}  # `counts`, found once per k
 def counts(
     server: str, zone: str, proto: str, qtype: int, rcode: int, plugin: str, do_bit: bool
 ) -> QueryCounts:
-    """The cells a query of this kind adds to, found once per kind (wire cache hits keep
-    them). Bounded: types and rcodes have few labels."""
+    """The cells a query of this kind adds to, found once per kind (the wire answers
+    look them up per reply). Bounded: types and rcodes have few labels."""
     kind = (server, zone, proto, TYPE_LABELS.get(qtype, "other"), rcode, plugin, do_bit)
     found = _KINDS.get(kind)
     if found is None:

@@ -1,13 +1,15 @@
 """From query bytes to reply bytes: route to a server block, answer, count and log.
 
 A query goes to the server block with the longest zone holding its name (stub domains). There
-the `kubernetes` resolver answers its zones (through the wire cache); names it does not own
-or lets fall through go to the block's relay (cache in front of forward); an ExternalName
-target outside our zones is completed through the relay of the block that holds it.
+the `kubernetes` resolver answers its zones (from the wire answers when it can: records kept
+per name, denials from templates); names it does not own or lets fall through go to the
+block's relay (cache in front of forward); an ExternalName target outside our zones is
+completed through the relay of the block that holds it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
@@ -19,6 +21,8 @@ from dnslib import CLASS, QTYPE, RCODE
 from clusterdns.dns.message import (
     CLASS_ANY,
     HEADER,
+    TCP_MAX_SIZE,
+    UDP_DEFAULT_SIZE,
     UDP_MAX_SIZE,
     Answer,
     Reject,
@@ -26,13 +30,12 @@ from clusterdns.dns.message import (
     error_reply,
 )
 from clusterdns.dns.names import in_zone
-from clusterdns.dns.packet import PacketError, failure
-from clusterdns.dns.request import Peer, Request, family, question_key
+from clusterdns.dns.packet import PacketError, failure, opt_record
+from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, family, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
-from clusterdns.metrics.requests import QueryCounts
-from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
+from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_template_fits, scope_of
+from clusterdns.plugins.kubernetes.resolver import Kind, Resolver
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
 from clusterdns.transport.protocols import Reply
@@ -46,6 +49,8 @@ log = logging.getLogger("clusterdns.server")
 PANIC_LOG = PanicLog(log)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
 _INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
+_CLASS_IN = b"\x00\x01"
+_DENIALS = {Kind.NODATA: RCODE.NOERROR, Kind.DENIED: RCODE.NXDOMAIN}
 # A name in a block's zones that no plugin of the block answers: CoreDNS's chain ends in
 # plugin.NextOrFailure, SERVFAIL (REFUSED is for names no server block serves; musl clients
 # ignore it and wait out their timeout).
@@ -68,10 +73,11 @@ def _fit(request: Request, block: Block) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """What the wire cache keeps beside a reply: the block that answered, where it is counted."""
+    """What the wire answers keep beside a reply: the block that answered, and the zone its
+    metrics carry."""
 
     block: Block
-    counts: QueryCounts  # the metrics it is counted in
+    zone: str
 
 
 class Routed(Request):
@@ -87,10 +93,10 @@ class QueryHandler:
         self,
         blocks: Sequence[Block],
         server: str = "dns://:53",
-        wire_cache: WireCache[Hit] | None = None,
+        answers: WireAnswers[Hit] | None = None,
     ) -> None:
         self.server = server  # the `server` metrics label: this listener's address
-        self.wire_cache = wire_cache
+        self.answers = answers
         self.set_blocks(blocks)
 
     def set_blocks(self, blocks: Sequence[Block]) -> None:
@@ -99,15 +105,15 @@ class QueryHandler:
         routes = [(zone, block) for block in self.blocks for zone in block.zones]
         self._routes = sorted(routes, key=lambda route: -len(route[0]))
         resolver = next((b.resolver for b in self.blocks if b.resolver is not None), None)
-        if self.wire_cache is not None and (
-            resolver is None or self.wire_cache.index is not resolver.index
+        if self.answers is not None and (
+            resolver is None or self.answers.index is not resolver.index
         ):
-            self.wire_cache.close()
-            self.wire_cache = None
-        if self.wire_cache is not None:
-            self.wire_cache.clear()  # its notes name the blocks they were answered by
+            self.answers.close()
+            self.answers = None
+        if self.answers is not None:
+            self.answers.clear()  # its notes name the blocks they were answered by
         elif resolver is not None:
-            self.wire_cache = WireCache(resolver.index)
+            self.answers = WireAnswers(resolver.index)
         for block in self.blocks:
             for plugin in block.before:
                 plugin.subscribe(self._chain_changed)
@@ -115,8 +121,8 @@ class QueryHandler:
     def _chain_changed(self) -> None:
         """A plugin before the resolver changed what it answers: a kept cluster reply may
         now be that plugin's to give."""
-        if self.wire_cache is not None:
-            self.wire_cache.clear()
+        if self.answers is not None:
+            self.answers.clear()
 
     def route(self, name: str) -> tuple[str, Block] | None:
         """The zone and block that serve `name` (absolute, lower case): longest zone wins."""
@@ -131,15 +137,11 @@ class QueryHandler:
         logged (rate-limited), never silence."""
         try:
             start = time.perf_counter()
-            if not over_tcp and self.wire_cache is not None:
-                hit = self.wire_cache.exact(data)
-                if hit is not None:
-                    return self._cached(data, hit, start, over_tcp, peer)
             key = question_key(data, over_tcp)
-            if key is not None and self.wire_cache is not None:
-                hit = self.wire_cache.get(key, data)
-                if hit is not None:
-                    return self._cached(data, hit, start, over_tcp, peer)
+            if key is not None and self.answers is not None:
+                reply = self._from_index(key, data, over_tcp, peer, start)
+                if reply is not None:
+                    return reply
             try:  # (a Request parses any query but a plain one; a plain one's parse waits for
                 # a stage that needs it, which the relay's fast path does not)
                 request = Routed(data, key, over_tcp, peer, start)
@@ -228,19 +230,8 @@ class QueryHandler:
                     if relay is not None:
                         return self._chase(request, resolver, relay, answer)
                 reply = encode(query, answer, limit, block.udp_cap)
-                key = request.key
-                if key is not None and answer.chase is None:  # a pure function of the index
-                    assert self.wire_cache is not None
-                    zone = request.zone
-                    counts = query_metrics.counts(
-                        self.server, zone, request.proto, request.qtype, answer.rcode,
-                        "kubernetes", request.do,
-                    )  # fmt: skip
-                    crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
-                    cluster_zone, reverse = resolver.zone_of(name) or (zone, True)
-                    scope = scope_of(name, cluster_zone, reverse, crossed)
-                    note = Hit(block, counts)
-                    self.wire_cache.put(key, request.data, reply, note, scope)
+                if request.key is not None and answer.chase is None:  # a function of the index
+                    self._keep(request, block, resolver, answer, reply)
                 return reply, "kubernetes"
         relay = block.relay
         if relay is None or not relay.matches(name):
@@ -277,23 +268,87 @@ class QueryHandler:
         udp_cap = request.block.udp_cap if request.block is not None else UDP_MAX_SIZE
         return encode(request.query, answer, request.limit, udp_cap), "kubernetes"
 
-    def _cached(
-        self, data: bytes, hit: tuple[bytes, Hit], start: float, over_tcp: bool, peer: Peer | None
-    ) -> bytes:
-        """A wire cache hit: a cluster reply, counted and logged like any other, with the
-        labels worked out when it was stored. No Request is made for it (that would cost
-        an exact hit a tenth of its time) unless it is logged."""
-        reply, note = hit
-        block = note.block
+    def _from_index(
+        self, key: Key, data: bytes, over_tcp: bool, peer: Peer | None, start: float
+    ) -> bytes | None:
+        """A plain query for a cluster name answered from the wire answers: its records
+        kept, or a denial the resolver decides on from the name alone. None when the slow
+        path must answer (it keeps what it can for the next query)."""
+        answers = self.answers
+        assert answers is not None
+        question_end = HEADER_SIZE + len(key[0]) + 5
+        qtype = data[question_end - 4] << 8 | data[question_end - 3]
+        kept: Kept[Hit] | Kept[None] | None = answers.records(key)
+        if kept is not None:
+            assert kept.note is not None
+            block, zone = kept.note.block, kept.note.zone
+        else:
+            name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
+            found = self.route(name)
+            if found is None or key[1][3:] != _CLASS_IN or "\\" in name:
+                return None  # (an escaped byte: the slow path says what dnslib makes of it)
+            zone, block = found
+            resolver = block.resolver
+            if resolver is None or resolver.index is not answers.index or block.before:
+                return None  # another resolver's names, or plugins that may answer first
+            cluster = resolver.zone_of(name)
+            if cluster is None or not denial_template_fits(name, cluster[0]):
+                return None
+            rcode = _DENIALS.get(resolver.decide(name, *cluster, qtype)[0])
+            if rcode is None or (rcode == RCODE.NXDOMAIN and not resolver.denies(name)):
+                return None
+            kept = answers.denial(cluster[0], len(key[0]), rcode)
+            if kept is None:
+                return None
+        if block.loop is not None and block.loop.active:
+            return None  # the probe watches every query
+        opt, limit = b"", TCP_MAX_SIZE if over_tcp else UDP_DEFAULT_SIZE
+        do_bit = False
+        if len(data) > question_end:  # a plain query's OPT (question_key checked it)
+            size = max(UDP_DEFAULT_SIZE, data[question_end + 3] << 8 | data[question_end + 4])
+            do_bit = data[question_end + 7] >= 0x80
+            opt = _opt(min(size, block.udp_cap), do_bit)
+            if not over_tcp:  # the buffer `bufsize` lowers it to, within the UDP cap
+                limit = min(size, block.bufsize or size, block.udp_cap)
+        reply = answers.reply(kept, data, question_end, opt, limit)
+        if reply is None:
+            return None
         if block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - start
-        note.counts.record(family(peer) == "2", len(data), len(reply), seconds)
+        counts = query_metrics.counts(
+            self.server, zone, "tcp" if over_tcp else "udp", qtype, reply[3] & 0xF,
+            "kubernetes", do_bit,
+        )  # fmt: skip
+        counts.record(family(peer) == "2", len(data), len(reply), seconds)
         if block.log is not None:
             request = Request.read(data, over_tcp, peer)
             _fit(request, block)  # as the slow path saw it
             log_query(block.log, request, reply, seconds)
         return reply
+
+    def _keep(
+        self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes
+    ) -> None:
+        """Keep the resolver's reply to a plain query in the wire answers: a lone-SOA denial
+        as the template for its name length, records when the reply is whole (not cut)."""
+        answers, key = self.answers, request.key
+        if answers is None or key is None or answers.index is not resolver.index:
+            return
+        name = request.name
+        cluster_zone, reverse = resolver.zone_of(name) or (request.zone, True)
+        opt = request.edns_size is not None
+        counts = (len(answer.answer), len(answer.authority), len(answer.additional) + opt)
+        if counts != (reply[7], reply[9], reply[11]) or reply[6] | reply[8] | reply[10]:
+            return  # cut to fit (or 256 records and more: never mind)
+        if counts[:2] == (0, 1) and not answer.additional and answer.rcode in _DENIALS.values():
+            if answer.authority[0].rtype == QTYPE.SOA and denial_template_fits(name, cluster_zone):
+                answers.keep_denial(cluster_zone, key, reply, opt)
+            return
+        if answer.answer:
+            crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
+            scope = scope_of(name, cluster_zone, reverse, crossed)
+            answers.keep(key, reply, opt, Hit(block, request.zone), scope)
 
     def _done(self, request: Routed, answered: Answered) -> bytes:
         """Count and log a reply (`request.block` None: no block took the query)."""
@@ -310,9 +365,7 @@ class QueryHandler:
             log_query(block.log, request, reply, seconds)
         return reply
 
-    async def _done_later(
-        self, request: Routed, answered: Awaitable[Answered]
-    ) -> bytes | None:
+    async def _done_later(self, request: Routed, answered: Awaitable[Answered]) -> bytes | None:
         try:
             return self._done(request, await answered)
         except Exception:
@@ -321,3 +374,9 @@ class QueryHandler:
 
 async def _forwarded(reply: Awaitable[bytes]) -> Answered:
     return await reply, "forward"
+
+
+@functools.lru_cache(maxsize=256)
+def _opt(size: int, do_bit: bool) -> bytes:
+    """Our OPT for a client's buffer (within the block's UDP cap) and DO bit."""
+    return opt_record(size, do_bit)

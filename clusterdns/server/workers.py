@@ -1,7 +1,7 @@
 """How `clusterdns serve` runs: on uvloop when it is installed, in one process or in worker
 processes that share the listening port.
 
-Workers: each is a whole server (its own source, state, index and wire cache) bound to the
+Workers: each is a whole server (its own source, state, index and wire answers) bound to the
 same address with SO_REUSEPORT, so the kernel spreads clients over them by address hash.
 Python answers on one core per process; workers are how a node's cores are used. Each
 worker reads the cluster itself (a snapshot, or its own informer: N list/watch streams, as

@@ -142,12 +142,12 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
 
 @pytest.mark.parametrize("name", ["web.demo.svc.cluster.local.", "nope.demo.svc.cluster.local."])
 def test_every_path_logs_the_same_line(resolver, capsys, name):
-    """Slow path, keyed hit and exact hit of one question: one line but for the time."""
+    """Slow path and wire answers for one question: one line but for the time."""
     handler = QueryHandler([Block(zones=(".",), resolver=resolver, log=LOG_ALL)])
     asked = query(random_case(name, random.Random(1)), "A", Variant(edns=4096), 77)
     for data in (asked, query(name, "A", Variant(edns=4096), 77), asked):
         handler.handle(data, False, ("2001:db8::1", 5353, 0, 0))
-    assert handler.wire_cache.hits == 2
+    assert handler.answers.hits == 2
     lines = [line.rsplit(" ", 1)[0] for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and lines[0] == lines[1] == lines[2]
     assert lines[0].startswith(f'[INFO] [2001:db8::1]:5353 - 77 "A IN {name} udp ')

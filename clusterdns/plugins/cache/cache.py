@@ -41,7 +41,7 @@ Key = tuple[bytes, bytes, bool]
 
 def cache_key(query: bytes, do_bit: bool) -> Key:
     """The question's name in lower case (without the root label), the bytes after it (root,
-    type, class) and the DO bit: as `wirecache.question_key` splits a plain query."""
+    type, class) and the DO bit: as `request.question_key` splits a plain query."""
     end = question_end(query)
     return (query[12 : end - 5].lower(), query[end - 5 : end], do_bit)
 

@@ -9,7 +9,7 @@
   of /etc/hosts' setup we don't have a SOA" to deny with.
 
 The file is read again every `reload` when its modification time or size changed, and those
-who keep replies made past this plugin (the wire cache) are told the data changed.
+who keep replies made past this plugin (the wire answers) are told the data changed.
 """
 
 from __future__ import annotations

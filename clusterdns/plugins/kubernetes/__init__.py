@@ -1,3 +1,3 @@
 """CoreDNS's `kubernetes` plugin: the cluster's objects, their state, the records and index
-built from them, the resolver, the wire cache, and the sources (informer, snapshot).
+built from them, the resolver, the wire answers, and the sources (informer, snapshot).
 """

@@ -15,7 +15,7 @@ from harness.paths import TEST_DATA
 from harness.resolvers import handler_for, make_resolver, state_from_file
 
 ENCODER = (
-    "clusterdns/dns/message.py pack() compresses names case-insensitively (the wire cache's "
+    "clusterdns/dns/message.py pack() compresses names case-insensitively (the wire answers' "
     "design: replies to questions differing only in case are the same bytes), so an additional "
     "owner svc1.testns.svc.<zone> becomes a pointer into the question and reads back as "
     "sVc1.TeStNs.SvC.<zone>; the resolver's answer is right, the encoder is out of this "

@@ -1,5 +1,6 @@
-"""The wire cache gives byte for byte what the slow path gives: over the whole demo cluster,
-every query type, random case mixes, EDNS variants, RD and both transports."""
+"""The wire answers give byte for byte what the slow path gives: over the whole demo cluster,
+every query type, random case mixes, EDNS variants, RD and both transports; records kept per
+name, denials from one template per name length, nothing kept per question."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from hypothesis import strategies as st
 from clusterdns.dns import message as wire
 from clusterdns.dns.message import parse_query, size_limit
 from clusterdns.dns.request import question_key
+from clusterdns.plugins.kubernetes.answers import WireAnswers, denial_template_fits, scope_of
 from clusterdns.plugins.kubernetes.objects import Service
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.plugins.kubernetes.wirecache import WireCache, scope_of
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
 from harness.paths import DEMO
@@ -33,7 +34,7 @@ def resolver() -> Resolver:
 
 
 def uncached(resolver: Resolver) -> QueryHandler:
-    return handler_for(resolver, WireCache(resolver.index, capacity=0))
+    return handler_for(resolver, WireAnswers(resolver.index, capacity=0))
 
 
 def test_whole_demo_cluster_case_mixes_and_edns(resolver):
@@ -51,13 +52,13 @@ def test_whole_demo_cluster_case_mixes_and_edns(resolver):
                     assert cached.handle(data, variant.over_tcp) == plain.handle(
                         data, variant.over_tcp
                     ), (name, qtype, variant)
-                # the same bytes with another ID: over UDP found by the bytes alone
+                # the same bytes with another ID
                 data = rng.randrange(65536).to_bytes(2) + data[2:]
                 assert cached.handle(data, variant.over_tcp) == plain.handle(
                     data, variant.over_tcp
                 ), (name, qtype, variant)
     assert kept > 1000
-    assert cached.wire_cache.hits >= 2 * kept  # more: variants that differ only in ignored ways
+    assert cached.answers.hits >= 2 * kept  # more: variants that differ only in ignored ways
 
 
 def test_every_variant_on_a_few_names(resolver):
@@ -75,7 +76,7 @@ def test_every_variant_on_a_few_names(resolver):
                     assert cached.handle(data, variant.over_tcp) == expected
     # every asking after the first, but for SRV (kept by exact case); more where variants
     # differ only in what the server ignores (a buffer size below 512 reads as 512)
-    assert cached.wire_cache.hits >= 2 * len(names) * 4 * len(VARIANTS)
+    assert cached.answers.hits >= 2 * len(names) * 4 * len(VARIANTS)
 
 
 def test_negative_replies_are_what_dnslib_writes(resolver, monkeypatch):
@@ -95,16 +96,18 @@ def test_negative_replies_are_what_dnslib_writes(resolver, monkeypatch):
     assert fast == [wire.encode(*case) for case in cases]
 
 
-def test_truncated_replies_are_cached_per_size(tmp_path):
-
+def test_a_reply_too_big_for_the_query_is_cut_by_the_slow_path(tmp_path):
+    """The whole reply is kept (from TCP here); a query whose buffer it overflows is cut by
+    the slow path, and the cut reply is never kept."""
     big = make_resolver(state_from_file(big_headless_snapshot(tmp_path, endpoints=100)))
     cached, plain = handler_for(big), uncached(big)
-    for variant in (Variant(), Variant(edns=1232), Variant(edns=4096), Variant(over_tcp=True)):
+    for variant in (Variant(), Variant(edns=1232), Variant(over_tcp=True), Variant(edns=4096)):
         for ident in (1, 2):
             data = wire_query("BIG.demo.svc.cluster.local.", "A", variant, ident)
             reply = cached.handle(data, variant.over_tcp)
             assert reply == plain.handle(data, variant.over_tcp)
-    assert cached.wire_cache.hits == 4  # one per pair: sizes a block may tell apart, apart
+    assert cached.answers.hits == 1  # the second over TCP; 100 A records overflow 4096 too
+    assert len(cached.answers) == 1
 
 
 def test_owner_names_keep_the_question_case(resolver):
@@ -160,13 +163,13 @@ def test_a_change_drops_only_what_it_can_reach_and_serials_follow():
     (web,) = state.slices_of(("demo", "web"))
     state.upsert(dataclasses.replace(web, endpoints=web.endpoints[:2]))  # web-2 goes
     assert resolver.index.serial != serial
-    hits = handler.wire_cache.hits
+    hits = handler.answers.hits
     for name in ("nginx", "expansion", "nodata", "junk"):
         assert handler.handle(questions[name], False) == plain.handle(questions[name], False), name
-    assert handler.wire_cache.hits == hits + 4  # all four still cached, serial rewritten
+    assert handler.answers.hits == hits + 4  # all four still cached, serial rewritten
     for name in ("ptr", "web"):
         assert handler.handle(questions[name], False) == plain.handle(questions[name], False), name
-    assert handler.wire_cache.hits == hits + 4  # both were dropped: answered afresh
+    assert handler.answers.hits == hits + 4  # both were dropped: answered afresh
     state.delete(type(state.namespaces[("", "default")]), ("", "default"))
     assert DNSRecord.parse(handler.handle(questions["nodata"], False)).header.rcode == RCODE.NXDOMAIN
     assert handler.handle(questions["nginx"], False) == plain.handle(questions["nginx"], False)
@@ -179,7 +182,7 @@ def test_nothing_is_kept_before_the_first_sync():
     data = wire_query("nope.demo.svc.cluster.local.", "A", Variant(), 1)
     for _ in range(2):
         assert DNSRecord.parse(handler.handle(data, False)).header.rcode == RCODE.SERVFAIL
-    assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
+    assert len(handler.answers) == 0 and handler.answers.hits == 0
 
 
 class CountingRelay:
@@ -210,7 +213,7 @@ def test_forwarded_answers_and_externalname_chases_are_not_kept(resolver):
         for ident in (1, 2):
             asyncio.run(handler.handle(wire_query(name, "A", Variant(), ident), False))
     assert forwarder.calls == 4
-    assert len(handler.wire_cache) == 0 and handler.wire_cache.hits == 0
+    assert len(handler.answers) == 0 and handler.answers.hits == 0
 
 
 def test_where_a_name_is_relayed_follows_the_blocks(resolver):
@@ -225,36 +228,55 @@ def test_where_a_name_is_relayed_follows_the_blocks(resolver):
     assert forwarder.calls == 2 and DNSRecord.parse(reply).header.rcode == RCODE.SERVFAIL
 
 
-def test_two_generations_bound_the_cache(resolver):
-    cache = WireCache(resolver.index, capacity=2)
-    tcp = Variant(over_tcp=True)  # UDP queries are kept twice (by key and by their bytes)
-    queries = [wire_query(f"n{i}.cluster.local.", "A", tcp, 0) for i in range(4)]
-    keys = [question_key(data, True) for data in queries]
-    reply = handler_for(resolver).handle(queries[0], True)
-    for key, data in zip(keys[:3], queries, strict=False):
-        cache.put(key, data, reply, None)
-    assert len(cache) == 3  # n0, n1 old; n2 recent
-    assert cache.get(keys[0], wire_query("n0.cluster.local.", "A", tcp, 9)) is not None
-    cache.put(keys[3], queries[3], reply, None)  # recent (n2, n0) was full: it becomes the old one
-    assert cache.get(keys[1], wire_query("n1.cluster.local.", "A", tcp, 9)) is None
-    assert len(cache) == 3
+def test_two_generations_bound_the_records(resolver):
+    answers = WireAnswers(resolver.index, capacity=2)
+    queries = [wire_query(f"n{i}.cluster.local.", "A", Variant(), 0) for i in range(4)]
+    keys = [question_key(data, False) for data in queries]
+    reply = handler_for(resolver).handle(queries[0], False)
+    for key in keys[:3]:
+        answers.keep(key, reply, False, None, ())
+    assert len(answers) == 3  # n0, n1 old; n2 recent
+    assert answers.records(keys[0]) is not None
+    answers.keep(keys[3], reply, False, None, ())  # recent (n2, n0) was full: it becomes old
+    assert answers.records(keys[1]) is None
+    assert len(answers) == 3
 
 
-def test_udp_replies_are_also_kept_by_the_query_bytes(resolver):
-    handler = handler_for(resolver)
-    cache = handler.wire_cache
-    asked = wire_query("web.demo.svc.cluster.local.", "A", Variant(), 1)
-    first = handler.handle(asked, False)
-    assert len(cache) == 2 and cache.exact(asked) is not None
-    again = wire_query("web.demo.svc.cluster.local.", "A", Variant(), 2)
-    assert cache.exact(again) == (again[:2] + first[2:], cache.exact(asked)[1])
-    other_case = wire_query("WEB.demo.svc.cluster.local.", "A", Variant(), 3)
-    assert cache.exact(other_case) is None  # found by its key, then kept by its bytes too
-    assert handler.handle(other_case, False) == uncached(resolver).handle(other_case, False)
-    assert cache.exact(other_case) is not None and len(cache) == 3
-    over_tcp = wire_query("db.demo.svc.cluster.local.", "A", Variant(over_tcp=True), 4)
-    handler.handle(over_tcp, True)
-    assert cache.exact(over_tcp) is None and len(cache) == 4
+def test_nothing_is_kept_per_question(resolver):
+    """One entry per (name, type) whatever the case, RD, EDNS or transport of its questions;
+    none for the search-path expansions and NODATA of a lookup: one template per length."""
+    handler, plain = handler_for(resolver), uncached(resolver)
+    rng = random.Random(5)
+    for variant in VARIANTS:
+        for name in ("web.demo.svc.cluster.local.", "web.demo.svc.cluster.local.demo.svc.cluster.local."):
+            for qtype in ("A", "AAAA"):
+                data = wire_query(random_case(name, rng), qtype, variant, rng.randrange(65536))
+                assert handler.handle(data, variant.over_tcp) == plain.handle(data, variant.over_tcp)
+    assert len(handler.answers) == 1  # web's A; its AAAA is NODATA, the expansion NXDOMAIN
+    assert len(handler.answers._denials) == 2
+    hits = handler.answers.hits
+    for i in range(100):  # never-seen names of the same length: answered by the template
+        name = f"x{i:02d}.demo.svc.cluster.local.demo.svc.cluster.local."
+        data = wire_query(name, "A", Variant(edns=1232), i)
+        assert handler.handle(data, False) == plain.handle(data, False)
+    assert handler.answers.hits == hits + 100 and len(handler.answers) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["x.dns.cluster.local.", "a.hostmaster.cluster.local.", "foo.ns.dns.cluster.local.",
+     "dns.cluster.local.", "hostmaster.cluster.local."],
+)
+def test_names_the_soa_compresses_against_are_answered_apart(resolver, name):
+    """The SOA's MNAME and RNAME point into a question that ends like them: not the
+    template's bytes, so such names never use or make one."""
+    assert not denial_template_fits(name, "cluster.local.")
+    handler, plain = handler_for(resolver), uncached(resolver)
+    for other in ("x.xxx.cluster.local.", "a.xxxxxxxxxx.cluster.local.", "foo.xx.xxx.cluster.local."):
+        handler.handle(wire_query(other, "A", Variant(), 1), False)  # templates of those lengths
+    for ident in (1, 2):
+        data = wire_query(name, "A", Variant(), ident)
+        assert handler.handle(data, False) == plain.handle(data, False)
 
 
 def plain_query() -> bytes:

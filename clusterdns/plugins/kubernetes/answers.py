@@ -1,0 +1,226 @@
+"""Wire answers: cluster replies kept as bytes per name, never per question.
+
+The question space of cluster DNS is unbounded (every search-path expansion of every name
+from every namespace); its name space is bounded by the cluster. So two tables, both sized by
+the cluster, answer a plain query from its own bytes:
+
+- **records**: the reply to (name, type) for a name the index answers with records, after
+  its question: the answer, authority and additional sections, names compressed against the
+  question at offset 12. Built by the slow path on first ask, kept until a change reaches
+  the name (its `scope`). `wire.encode` compresses names case-insensitively, so the tail is
+  the same bytes whatever the case of the question (SRV keys keep the asked case: their
+  targets spell the zone as asked, uncompressed).
+- **denials**: NXDOMAIN and NODATA, a lone SOA whose owner is a pointer to the zone inside
+  the question. Its bytes depend only on where the zone starts in the question (the length
+  of the name), the rcode and the serial: one template per (zone, name length, rcode)
+  answers every name the resolver's `decide` denies.
+
+A reply is then the query's ID, the kept flags and counts with the query's RD bit, the
+query's own question bytes (its case), the tail, and an OPT when the query had one. The SOA
+serial is the index's; a kept tail is patched when the serial has moved since.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, NamedTuple, TypeVar
+
+from clusterdns.dns.request import HEADER_SIZE, Key
+from clusterdns.plugins.kubernetes.index import RecordIndex
+from clusterdns.plugins.kubernetes.state import Key as ObjectKey
+from clusterdns.plugins.kubernetes.state import StateListener
+
+DEFAULT_CAPACITY = 100_000  # (name, type) pairs; a 10k-service cluster asks fewer
+Note = TypeVar("Note")  # what the server keeps beside a reply (where it is counted)
+
+# What a kept reply can depend on: ("svc", namespace, service), ("ns", namespace),
+# ("pod", namespace), nothing but the serial (a name no object can create), or everything.
+Scope = tuple[str, ...]
+SERIAL_ONLY: Scope = ()
+EVERYTHING: Scope = ("*",)
+# The SOA's refresh, retry and expire (resolver.soa) follow its serial in every reply.
+SOA_TIMERS = (7200).to_bytes(4) + (1800).to_bytes(4) + (86400).to_bytes(4)
+OPT_SIZE = 11  # our OPT: root owner, type, class, TTL, empty rdata (packet.opt_record)
+RD_FLAG = 0x0100
+# Labels whose name the SOA's MNAME (ns.dns.<zone>) and RNAME (hostmaster.<zone>) would be
+# compressed against: a question ending in them gets other bytes than the template.
+_SOA_LABELS = ("dns", "hostmaster")
+
+
+def scope_of(name: str, zone: str, reverse: bool, crossed: bool) -> Scope:
+    """The scope of the reply to `name` (lower case) in the cluster zone `zone`. `crossed`:
+    the answer followed a CNAME to another name, so it depends on that one too."""
+    if reverse or crossed or name == zone or name == f"ns.dns.{zone}":
+        return EVERYTHING  # PTRs (any service may own the IP), NS and its glue
+    labels = name[: -len(zone) - 1].split(".")
+    if labels[-1] == "svc":
+        # <ns>.svc, and anything ending <svc>.<ns>.svc: the service's names
+        if len(labels) >= 3:
+            return ("svc", labels[-2], labels[-3])
+        return ("ns", labels[0]) if len(labels) == 2 else SERIAL_ONLY
+    if labels[-1] == "pod":
+        return ("pod", labels[-2]) if len(labels) >= 2 else SERIAL_ONLY
+    return SERIAL_ONLY  # dns-version.<zone>: the same whatever the cluster holds
+
+
+def denial_template_fits(name: str, zone: str) -> bool:
+    """A denial of `name` (lower case, in `zone`) is the template's bytes: its question
+    holds no name the SOA's MNAME or RNAME would be compressed against."""
+    above = name[: len(name) - len(zone)].rstrip(".").rpartition(".")[2]
+    return above not in _SOA_LABELS
+
+
+class Kept(NamedTuple, Generic[Note]):
+    heads: tuple[bytes, bytes, bytes, bytes]  # flags and counts, by RD | with OPT << 1
+    tail: bytes  # the records after the question, without OPT
+    note: Note
+    scope: Scope
+    serial: int
+    serial_at: int  # where the SOA serial sits in `tail`; -1 without one
+
+
+KeptAny = TypeVar("KeptAny", bound=Kept)
+
+
+class WireAnswers(StateListener, Generic[Note]):
+    """The records table (by question key without its variant) and the denial templates.
+
+    The records table is bounded by two generations of at most `capacity` entries, in
+    case a cluster's names outgrow it: when the recent table fills up it becomes the old
+    one, and an old entry that is asked for again moves back. `capacity` 0 keeps nothing
+    (every query takes the slow path).
+    """
+
+    def __init__(self, index: RecordIndex, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.index = index
+        self.capacity = capacity
+        self.hits = 0
+        self._recent: dict[tuple[bytes, bytes], Kept[Note]] = {}
+        self._old: dict[tuple[bytes, bytes], Kept[Note]] = {}
+        self._by_scope: dict[Scope, set[tuple[bytes, bytes]]] = {}
+        self._denials: dict[tuple[str, int, int], Kept[None]] = {}
+        index.state.subscribe(self)
+
+    def __len__(self) -> int:
+        return len(self._recent) + len(self._old)
+
+    def close(self) -> None:
+        """Stop following the state (the table is being replaced)."""
+        self.index.state.unsubscribe(self)
+
+    def records(self, key: Key) -> Kept[Note] | None:
+        """The kept reply to a plain query's question (any variant), or None."""
+        pair = key[:2]
+        kept = self._recent.get(pair)
+        if kept is None:
+            kept = self._old.pop(pair, None)
+            if kept is None:
+                return None
+            self._keep(pair, kept)
+        if kept.serial_at >= 0 and kept.serial != self.index.serial:
+            kept = self._recent[pair] = self._with_serial(kept)
+        return kept
+
+    def denial(self, zone: str, name_length: int, rcode: int) -> Kept[None] | None:
+        """The template of a denial in `zone` for a name of `name_length` wire bytes."""
+        where = (zone, name_length, rcode)
+        kept = self._denials.get(where)
+        if kept is not None and kept.serial != self.index.serial:
+            kept = self._denials[where] = self._with_serial(kept)
+        return kept
+
+    def reply(
+        self, kept: Kept[Note] | Kept[None], data: bytes, question_end: int, opt: bytes, limit: int
+    ) -> bytes | None:
+        """`kept` as the reply to the query `data`: its ID, RD bit and question, then `opt`
+        (our OPT when the query had one, else empty); None when that passes `limit` (the
+        slow path cuts it to fit)."""
+        if question_end + len(kept.tail) + len(opt) > limit:
+            return None
+        head = kept.heads[(data[2] & 1) | (2 if opt else 0)]
+        self.hits += 1
+        return b"".join((data[:2], head, data[HEADER_SIZE:question_end], kept.tail, opt))
+
+    def keep(self, key: Key, reply: bytes, opt: bool, note: Note, scope: Scope) -> None:
+        """Keep `reply`, the slow path's whole (uncut) answer to the plain query whose key
+        is `key`; `opt`: it ends with our OPT. Nothing is kept before the first sync."""
+        kept = _kept(key, reply, opt, note, scope, self.index.serial) if self._keeps() else None
+        if kept is not None:
+            pair = key[:2]
+            self._keep(pair, kept)
+            self._by_scope.setdefault(scope, set()).add(pair)
+
+    def keep_denial(self, zone: str, key: Key, reply: bytes, opt: bool) -> None:
+        """Keep `reply`, a lone-SOA denial of a name in `zone`, as the template for every
+        name of its length (the caller checked `denial_template_fits`)."""
+        kept = (
+            _kept(key, reply, opt, None, SERIAL_ONLY, self.index.serial) if self._keeps() else None
+        )
+        if kept is not None:
+            self._denials[(zone, len(key[0]), reply[3] & 0xF)] = kept
+
+    def clear(self) -> None:
+        self._recent, self._old, self._by_scope, self._denials = {}, {}, {}, {}
+
+    # -- StateListener: drop what a change can reach --------------------------------------
+
+    def services_changed(self, keys: set[ObjectKey]) -> None:
+        self._drop([("svc", namespace, name) for namespace, name in keys])
+
+    def namespaces_changed(self, names: set[str]) -> None:
+        self._drop([scope for scope in self._by_scope if len(scope) > 1 and scope[1] in names])
+
+    def pods_changed(self) -> None:
+        self._drop([scope for scope in self._by_scope if scope[:1] == ("pod",)])
+
+    # -- internals -------------------------------------------------------------------
+
+    def _keeps(self) -> bool:
+        # before the sync, answers change with no state change (SERVFAIL for what we cannot deny)
+        return self.capacity > 0 and self.index.state.synced
+
+    def _drop(self, scopes: list[Scope]) -> None:
+        for scope in [*scopes, EVERYTHING]:
+            for pair in self._by_scope.pop(scope, ()):
+                self._recent.pop(pair, None)
+                self._old.pop(pair, None)
+
+    def _with_serial(self, kept: KeptAny) -> KeptAny:
+        at, serial = kept.serial_at, self.index.serial
+        return kept._replace(
+            tail=kept.tail[:at] + serial.to_bytes(4) + kept.tail[at + 4 :], serial=serial
+        )
+
+    def _keep(self, pair: tuple[bytes, bytes], kept: Kept[Note]) -> None:
+        if len(self._recent) >= self.capacity:
+            for old_pair, old in self._old.items():  # aged out: forget their scopes too
+                pairs = self._by_scope.get(old.scope)
+                if pairs is not None:
+                    pairs.discard(old_pair)
+                    if not pairs:
+                        del self._by_scope[old.scope]
+            self._old, self._recent = self._recent, {}
+        self._recent[pair] = kept
+
+
+def _kept(
+    key: Key, reply: bytes, opt: bool, note: Note, scope: Scope, serial: int
+) -> Kept[Note] | None:
+    """`reply` (to the plain query whose key is `key`; `opt`: it ends with our OPT) as kept:
+    None when its authority section holds a record other than our SOA."""
+    question_end = HEADER_SIZE + len(key[0]) + 5
+    tail = reply[question_end : len(reply) - OPT_SIZE if opt else len(reply)]
+    serial_at = tail.find(serial.to_bytes(4) + SOA_TIMERS)
+    if serial_at < 0 and reply[8:10] != b"\x00\x00":
+        return None  # nothing to patch the serial with
+    flags = int.from_bytes(reply[2:4]) & ~RD_FLAG
+    plain, recursive = flags.to_bytes(2), (flags | RD_FLAG).to_bytes(2)
+    counts = reply[4:10]
+    additional = int.from_bytes(reply[10:12]) - opt
+    without, with_opt = additional.to_bytes(2), (additional + 1).to_bytes(2)
+    heads = (
+        plain + counts + without,
+        recursive + counts + without,
+        plain + counts + with_opt,
+        recursive + counts + with_opt,
+    )
+    return Kept(heads, tail, note, scope, serial, serial_at)

@@ -23,13 +23,14 @@ class Address(Protocol):
 
 def query(
     server: Address, name: str, qtype: str = "A", *, tcp: bool = False, timeout: float = 5.0,
-    **make_query: Any,
+    source: str | None = None, **make_query: Any,
 ) -> dns.message.Message:
-    """The server's reply to `name` `qtype` (keywords go to dns.message.make_query: use_edns,
-    payload, want_dnssec, ...)."""
+    """The server's reply to `name` `qtype`, asked from the address `source` if given (any
+    127.0.0.0/8 address is one of loopback's: a pod's IP in a test snapshot). Keywords go to
+    dns.message.make_query: use_edns, payload, want_dnssec, ..."""
     message = dns.message.make_query(name, qtype, **make_query)
     send = dns.query.tcp if tcp else dns.query.udp
-    return send(message, server.host, port=server.port, timeout=timeout)
+    return send(message, server.host, port=server.port, timeout=timeout, source=source)
 
 
 def rdatas(response: dns.message.Message) -> set[str]:

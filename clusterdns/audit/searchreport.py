@@ -151,7 +151,7 @@ def json_text(report: Report, top: int | None) -> str:
         "search": list(audit.host_search),
         "lines": audit.lines,
         "skipped": audit.skipped,
-        "queries": report.queries,
+        "queries": audit.lines - audit.skipped,  # the pods' and the unknown clients'
         "wasted": report.wasted,
         "namespaces": [_row_json(row, top) for row in report.namespaces],
         "pods": [_row_json(row, top) for row in report.pods[:top]],

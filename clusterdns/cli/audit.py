@@ -246,12 +246,36 @@ def explain(
     sys.stdout.write(explain_answer(resolver, fqdn(name), number).text())
 
 
-@app.command()
+# One string a paragraph: --help keeps a paragraph's line breaks after the first.
+_SEARCHPATH_HELP = "\n\n".join(
+    [
+        "Which pods waste queries on their DNS search path, on which names, and what would "
+        "save them.",
+        "A pod's resolv.conf (ndots:5) makes it ask a name with fewer than five dots, such as "
+        "api.example.com or nginx.demo, with every search domain first: X.<ns>.svc.<zone>, "
+        "X.svc.<zone>, X.<zone>, X.<--search domain>..., and only then X. as it is.",
+        "This reads the query logs, finds the pod behind each client address (the Pods of "
+        "--snapshot or of the live cluster; an address that no pod holds, or that several "
+        "hold (host network), is an unknown client), groups each pod's queries into such "
+        "lookups (by client and type, in log order), and counts the wasted ones: the "
+        "expansions asked before the one that answered, or all of them when the lookup went "
+        "on to the bare name. Other lines of the logs are counted and skipped.",
+        "It reports, per namespace and per pod, the queries, the wasted ones and the names "
+        "looked up the long way, and advice with the queries each saves on its own: "
+        "`autopath @kubernetes` in the Corefile, `dnsConfig.options ndots:N` for a pod whose "
+        "external names would then be asked as they are, a trailing dot on a name.",
+        "Example: kubectl -n kube-system logs -l k8s-app=kube-dns --tail=-1 | clusterdns "
+        "searchpath --kubeconfig ~/.kube/config -",
+    ]
+)
+
+
+@app.command(help=_SEARCHPATH_HELP)
 def searchpath(
     logs: Annotated[
         list[str],
         typer.Argument(
-            metavar="LOG...",
+            metavar="LOG",
             help="Query logs in the log plugin's default format, CoreDNS's or ours (`kubectl "
             "logs` output as it is); - for stdin.",
         ),
@@ -293,25 +317,7 @@ def searchpath(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Which pods waste queries on their DNS search path, on which names, and what would
-    save them.
-
-    A pod's resolv.conf (ndots:5) makes it ask a name with fewer than five dots, such as
-    api.example.com or nginx.demo, with every search domain first: X.<ns>.svc.<zone>,
-    X.svc.<zone>, X.<zone>, X.<--search domain>..., and only then X. as it is. This reads
-    the query logs, finds the pod behind each client address (the Pods of --snapshot or of
-    the live cluster; an address no pod holds, or several do (host network), is an unknown
-    client), groups each pod's queries into such lookups (by client and type, in log order),
-    and counts the wasted ones: the expansions asked before the one that answered, or all
-    of them when the lookup went on to the bare name.
-
-    It reports, per namespace and per pod, the queries, the wasted ones and the names looked
-    up the long way, and advice with the queries each saves on its own: `autopath
-    @kubernetes` in the Corefile, `dnsConfig.options ndots:N` for a pod whose external names
-    would then be asked as they are, a trailing dot on a name.
-
-    Example: kubectl -n kube-system logs -l k8s-app=kube-dns --tail=-1 | clusterdns
-    searchpath --kubeconfig ~/.kube/config -"""
+    """The search-path audit; its help is _SEARCHPATH_HELP."""
     setup_logging(log_level)
     progress = Progress("searchpath", enabled=not quiet)
     try:

@@ -24,6 +24,8 @@ def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
         ([], ["serve", "dump"]),
         (["serve"], ["--conf", "--snapshot", "--listen", "127.0.0.1:5353", "web-0.web.demo"]),
         (["dump"], ["--snapshot", "--zone", "--output"]),
+        (["searchpath"], ["LOG", "--snapshot", "--search", "--json", "--top", "ndots:5",
+                          "autopath @kubernetes", "dnsConfig.options ndots:N", "trailing dot"]),
     ],
 )
 def test_help_explains_every_command(command, mentions):

@@ -1,5 +1,5 @@
-"""The search-path audit: which pods send the queries that their resolv.conf's search path
-wastes, for which names, and what would save them.
+"""The search-path audit: each pod's queries, grouped into its resolver's lookups, and the
+ones its resolv.conf's search path wastes, by name (searchreport says what saves them).
 
 A pod's resolver (ndots:5, the kubelet's `ClusterFirst` resolv.conf) asks a name X with fewer
 than five dots as `X.<ns>.svc.<zone>`, `X.svc.<zone>`, `X.<zone>`, `X.<host domain>`... and
@@ -22,7 +22,6 @@ from clusterdns.audit.querylog import Query, parse_line
 from clusterdns.dns.names import fqdn
 from clusterdns.plugins.kubernetes.objects import Pod
 
-KUBELET_NDOTS = 5  # the kubelet's resolv.conf for ClusterFirst pods
 MAX_OPEN = 64  # lookups in progress kept per client and type; beyond, the oldest is given up
 BARE = -1  # the step of a lookup that asks the name as it is
 

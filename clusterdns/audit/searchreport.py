@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterdns.audit.searchpath import KUBELET_NDOTS, ClientStats, NameStats, SearchPathAudit
+from clusterdns.audit.searchpath import ClientStats, NameStats, SearchPathAudit
 
 TEXT_NAMES = 3  # names in a row of the text tables
 
@@ -112,7 +112,7 @@ def _ndots(pod: Row) -> list[Advice]:
         saves = sum(s.at_bare for s in asked) - sum(s.at_expansion for s in asked)
         if saves > 0 and (best is None or saves >= best[1]):
             best = ndots, saves
-    if best is None or best[0] >= KUBELET_NDOTS:
+    if best is None:
         return []
     ndots, saves = best
     first = sorted(
@@ -133,6 +133,8 @@ def _trailing_dots(namespace: Row) -> list[Advice]:
     for name, stats in namespace.long_way():
         write = stats.answer or name + "."
         text = f"namespace {namespace.namespace}: ask {write} (trailing dot), not {name}"
+        if stats.answer is None:
+            text += " (nothing answers it: is it still needed?)"
         where = {"namespace": namespace.namespace, "name": name, "write": write}
         advice.append(Advice("trailing-dot", stats.wasted, text, where))
     return advice

@@ -38,6 +38,7 @@ from clusterdns.cli.common import (
     ContextOption,
     KubeconfigOption,
     LogLevel,
+    QuietOption,
     SnapshotOption,
     app,
     fail,
@@ -157,7 +158,7 @@ def dump(
             "-o", "--output", help="Write here (atomically) instead of stdout.", dir_okay=False
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    quiet: QuietOption = False,
     log_level: LogLevel = "warning",
 ) -> None:
     """Write the served zone, records in SPEC §10 order: SOA; NS and glue; every service by
@@ -314,7 +315,7 @@ def searchpath(
             "addresses and pieces of advice; 0 for all.",
         ),
     ] = 10,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    quiet: QuietOption = False,
     log_level: LogLevel = "warning",
 ) -> None:
     """The search-path audit; its help is _SEARCHPATH_HELP."""

@@ -40,6 +40,7 @@ SnapshotOption = Annotated[
 ]
 ContextOption = Annotated[str | None, typer.Option("--context", help="The kubeconfig context.")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
 
 
 def setup_logging(level: str) -> None:

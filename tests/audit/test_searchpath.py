@@ -152,6 +152,10 @@ def test_advice_and_what_each_saves(snapshot):
         ("trailing-dot", 2, "shop", None, None, "front.web.svc.cluster.local."),
     ]
     assert advice[2]["names"] == ["api.example.com"]
+    assert advice[3]["text"] == (
+        "namespace shop: ask nope.example.net. (trailing dot), not nope.example.net "
+        "(nothing answers it: is it still needed?)"
+    )
 
 
 def test_top_bounds_the_lists(snapshot):

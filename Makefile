@@ -36,12 +36,14 @@ lint: setup
 test: lint system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# dnsperf (load generator) and Knot DNS (the C reference), for `make bench` only.
+# Knot DNS (the C reference) and gcc with libc headers (build the load generator,
+# bench/blast.c), for the benchmarks only.
 bench-deps:
-	@command -v dnsperf >/dev/null && command -v knotd >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf knot; }
+	@command -v gcc >/dev/null && command -v knotd >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev knot; }
 
-# clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~6 min).
+# clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~9 min;
+# ARGS=--quick for a smoke test of ~30 s).
 bench: setup bench-deps
 	$(BIN)/python -m bench.run $(ARGS)
 

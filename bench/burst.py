@@ -3,7 +3,7 @@
     python -m bench.burst [--rounds 3] [--bursts 3] [--queries 80000] [--workdir DIR]   (root)
 
 On a 2-core machine a load generator takes a core, so `--workers 2` never gets two free
-ones under dnsperf (bench/run.py). Here no client runs while the server works: the
+ones in bench/run.py. Here no client runs while the server works: the
 server's processes are stopped (SIGSTOP), the mixed load's queries are queued in its UDP
 sockets from 256 client sockets (SO_REUSEPORT spreads them over workers by source port),
 then the server continues and the time until its sockets are empty is measured. QPS =
@@ -11,7 +11,7 @@ queries / that time. Each server is sent the same burst once first, so it is mea
 then --bursts times; the table gives medians over every burst of every round.
 
 The same is done for Knot DNS (`udp-workers` 1 and 2): its one-core figure is the C
-reference per core, free of dnsperf's limit; 2 cores / 1 core is the scaling.
+reference per core, free of any client's limit; 2 cores / 1 core is the scaling.
 
 Queuing 80,000 queries needs socket buffers far above net.core.rmem_max: this script
 enlarges the servers' sockets from outside (pidfd_getfd(2) and SO_RCVBUFFORCE), which
@@ -178,8 +178,7 @@ def main() -> None:
         )
         workdir.mkdir(parents=True, exist_ok=True)
         cluster = write_cluster(workdir)
-        lines, _ = mixed(cluster, lookups=50_000)
-        queries = encoded(lines, args.queries)
+        queries = encoded(mixed(cluster, lookups=50_000).lines, args.queries)
         starters: dict[str, Starter] = {
             "knot, 1 core": lambda: servers.knot(cluster, workdir, "0"),
             "clusterdns, 1 core": lambda: servers.clusterdns(cluster, workdir, "0"),

@@ -1,6 +1,7 @@
 """clusterdns with a changing cluster: every INTERVAL seconds one endpoint of the big headless
 service flips between ready and not ready, as an informer event would, so the index (and
-every cache keyed on its generation) changes under load. For cold-path measurements.
+every cache keyed on its generation) changes under load: bench/run.py runs it at 1 and 20
+changes a second under the large mix.
 
 python -m bench.churn COREFILE SNAPSHOT HOST:PORT INTERVAL
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from clusterdns.plugins.kubernetes.objects import EndpointSlice
 from clusterdns.server.app import ClusterDNS, ServeOptions
+from clusterdns.server.workers import run
 
 
 def flipped(endpoint_slice: EndpointSlice) -> EndpointSlice:
@@ -38,7 +40,7 @@ async def serve_with_churn(options: ServeOptions, interval: float) -> None:
 def main() -> None:
     corefile, snapshot, listen, interval = sys.argv[1:5]
     options = ServeOptions(conf=Path(corefile), snapshot=Path(snapshot), listen=listen)
-    asyncio.run(serve_with_churn(options, float(interval)))
+    run(serve_with_churn(options, float(interval)))  # on uvloop, as `clusterdns serve`
 
 
 if __name__ == "__main__":

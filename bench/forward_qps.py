@@ -3,8 +3,8 @@
     python -m bench.forward_qps [--seconds 10] [--workdir DIR]   (or: make bench-forward)
 
 clusterdns runs the kubeadm Corefile (cache 30, loadbalance, loop…) forwarding to the test
-upstream (harness/upstream.py) on loopback, pinned to core 0; dnsperf and the upstream (in
-this process) share core 1. Three loads, each for --seconds:
+upstream (harness/upstream.py) on loopback, pinned to core 0; blast (bench/blast.c) and the
+upstream (in this process) share core 1. Three loads, each for --seconds:
 
 - hit: 1000 forwarded names, asked once to fill the cache, then over and over;
 - cold: a new name every query, so every one is a cache miss forwarded upstream;
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench import servers
-from bench.dnsperf import Load, Result, run_dnsperf
+from bench.blast import Load, build, run_blast
 from bench.queries import write_queries
 from harness.paths import DEMO
 from harness.server import kubeadm_corefile
@@ -32,19 +32,24 @@ COLD_NAMES = 500_000  # more than a run asks: every query a new name
 
 
 def measure(
-    name: str, server: servers.Server, queries: Path, load: Load, upstream: FakeUpstream
+    name: str,
+    blast: Path,
+    server: servers.Server,
+    queries: Path,
+    load: Load,
+    upstream: FakeUpstream,
 ) -> dict:
     before = servers.process_cpu(os.getpid())
     asked = upstream.asked_total
-    result: Result = run_dnsperf(server, queries, load, LOADER_CORE)
-    seconds = load.seconds
+    result = run_blast(blast, server, queries, load, LOADER_CORE)
+    seconds = result.seconds
     return {
         "load": name,
         "qps": round(result.qps),
         "p50_ms": round(result.p50_ms, 3),
         "p99_ms": round(result.p99_ms, 3),
         "lost": result.lost,
-        "rcodes": result.rcodes,
+        "NX/data/nodata %": result.answers(),
         "server_cpu": round(result.server_cpu, 2),
         "qps_per_core": round(result.qps / result.server_cpu) if result.server_cpu else 0,
         "upstream_cpu": round((servers.process_cpu(os.getpid()) - before) / seconds, 2),
@@ -67,6 +72,7 @@ def main() -> None:
         workdir / "cold.txt", [f"c{i}.forward.example. A" for i in range(COLD_NAMES)]
     )
     cluster = write_queries(workdir / "cluster.txt", ["nginx.demo.svc.cluster.local. A"])
+    blast = build(workdir)
     with FakeUpstream() as upstream:
         conf = workdir / "Corefile"
         conf.write_text(kubeadm_corefile({"/etc/resolv.conf": upstream.address}))
@@ -78,17 +84,16 @@ def main() -> None:
         with servers._running(
             "clusterdns", servers.pinned(SERVER_CORE, cmd), port, workdir
         ) as server:
-            run_dnsperf(server, hit, Load(seconds=60, passes=1), LOADER_CORE)  # fill the cache
+            run_blast(blast, server, hit, Load(seconds=60, once=True), LOADER_CORE)  # the cache
             rows = [
-                measure("hit", server, hit, Load(seconds=args.seconds), upstream),
-                measure("cold", server, cold, Load(seconds=args.seconds, passes=1), upstream),
-                measure("cluster", server, cluster, Load(seconds=args.seconds), upstream),
+                measure(name, blast, server, queries, Load(args.seconds), upstream)
+                for name, queries in (("hit", hit), ("cold", cold), ("cluster", cluster))
             ]
     columns = list(rows[0])
     print(" | ".join(columns))
     for row in rows:
         print(" | ".join(str(row[c]) for c in columns))
-    print(f"(dnsperf logs in {workdir})")
+    print(f"(inputs and logs in {workdir})")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,23 @@
 """clusterdns against a C reference (Knot DNS), side by side on this machine.
 
-    python -m bench.run [--rounds 3] [--seconds 10] [--workdir DIR]   (or: make bench)
+    python -m bench.run [--rounds 3] [--seconds 10] [--warm-up 2] [--mix all] [--quick]
+                        [--workdir DIR]   (or: make bench ARGS="...")
 
-The server under test runs pinned to core 0 and dnsperf to core 1 (this script too, so it
-never competes with the server); servers run one at a time, in interleaved rounds (the
-reference first in even rounds, last in odd ones), and ratios are taken within a round.
-Everything is on loopback and every run is bounded by --seconds.
+Each measurement starts a fresh server pinned to core 0, sends it --warm-up seconds of the
+load, measures --seconds of it with blast (bench/blast.c, built here with gcc) on core 1,
+and stops the server. Knot and clusterdns take turns, measurement by measurement (Knot
+first in even rounds, last in odd ones), so ratios are taken within a round. Knot serves
+`clusterdns dump` of the same snapshot. Everything is on loopback, every run is bounded,
+and the servers are the processes this script started.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import statistics
@@ -22,210 +25,244 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import servers
+from bench.blast import Load, Result, build, run_blast
 from bench.cluster import Cluster, write_cluster
-from bench.dnsperf import Load, Result, run_dnsperf
-from bench.queries import headless, mixed, write_queries
+from bench.queries import mixed, write_queries
 
-SERVER_CORE, LOADER_CORE, BOTH_CORES = "0", "1", "0,1"
+SERVER_CORE, LOADER_CORE = "0", "1"
 FIXED_QPS = 2000
-CHURN_INTERVALS = (1.0, 0.05)  # seconds between index changes: a busy cluster; all cold
-WARM_UP = Load(seconds=120, passes=1)
-WARM_UP_WORKERS = Load(seconds=120, passes=6)  # a question misses one worker with p=1/64
-WORKERS_2 = "clusterdns --workers 2 (cores 0,1)"
+KNOT, CLUSTERDNS = "knot", "clusterdns"
+CHURN = {f"{CLUSTERDNS}, 1 change/s": 1.0, f"{CLUSTERDNS}, 20 changes/s": 0.05}
+# pod lookups per mix (bench/queries.py): the large ones ask more distinct questions than
+# any cache holds (~102k over 1,000 services, ~244k over 10,000), the small one ~11k.
+MIXES = {"large": 130_000, "large10k": 130_000, "small": 5_000}
+CLUSTERS = {"large": "1k", "large10k": "10k", "small": "1k"}
+CLUSTER_SIZES = {"1k": (50, 1_000), "10k": (200, 10_000)}  # namespaces, services
 
 Starter = Callable[[], AbstractContextManager[servers.Server]]
 
 
-def machine() -> str:
+@dataclass(frozen=True)
+class Measurement:
+    label: str
+    mix: str
+    load: Load
+    servers: tuple[str, ...]
+    first_pass: bool = False  # each distinct question once, in the order first asked
+
+
+def measurements(mixes: list[str], seconds: float, warm_up: float) -> list[Measurement]:
+    """What each round measures, in this order."""
+    found = []
+    for mix in mixes:
+        names = (KNOT, CLUSTERDNS, *CHURN) if mix == "large" else (KNOT, CLUSTERDNS)
+        found.append(Measurement(f"{mix}, saturation", mix, Load(seconds, warm_up), names))
+    if "large" in mixes:
+        found += [
+            Measurement(
+                "large, first pass", "large", Load(seconds, once=True), (KNOT, CLUSTERDNS), True
+            ),
+            Measurement(
+                f"large, {FIXED_QPS} QPS",
+                "large",
+                Load(seconds, warm_up, qps=FIXED_QPS),
+                (KNOT, CLUSTERDNS),
+            ),
+        ]
+    return found
+
+
+def starter(name: str, cluster: Cluster) -> Starter:
+    directory = cluster.snapshot.parent
+    if name == KNOT:
+        return lambda: servers.knot(cluster, directory, SERVER_CORE)
+    if name == CLUSTERDNS:
+        return lambda: servers.clusterdns(cluster, directory, SERVER_CORE)
+    return lambda: servers.churning_clusterdns(cluster, directory, SERVER_CORE, CHURN[name])
+
+
+def first_line(cmd: list[str]) -> str:
+    output = subprocess.run(cmd, capture_output=True, text=True, cwd=servers.REPO).stdout
+    return output.strip().splitlines()[0] if output.strip() else "(unknown)"
+
+
+def machine() -> dict[str, str]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
-    versions = [
-        subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        for cmd in (["knotd", "--version"], ["dnsperf", "-h"])
-    ]
     try:
         import uvloop  # noqa: F401 - only reported
 
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-        cwd=servers.REPO,
-    ).stdout.strip() or "(not a git checkout)"
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, "
-        f"Python {platform.python_version()} ({loop}), {'; '.join(versions)}, clusterdns {commit}"
-    )
-
-
-def supports_workers() -> bool:
-    help_text = subprocess.run(
-        [sys.executable, "-m", "clusterdns", "serve", "--help"], capture_output=True, text=True
-    ).stdout
-    return "--workers" in help_text
-
-
-def scenarios(cluster: Cluster, workdir: Path, workers: bool) -> dict[str, Starter]:
-    """The servers of one round, by name."""
-    found: dict[str, Starter] = {
-        "knot": lambda: servers.knot(cluster, workdir, SERVER_CORE),
-        "clusterdns": lambda: servers.clusterdns(cluster, workdir, SERVER_CORE),
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "kernel": f"Linux {platform.release()}",
+        "python": f"Python {platform.python_version()} ({loop})",
+        "knot": first_line(["knotd", "--version"]),
+        "gcc": first_line(["gcc", "--version"]),
+        "clusterdns": first_line(["git", "describe", "--always", "--dirty"]),
+        "load average at start": Path("/proc/loadavg").read_text().split(" ", 1)[0],
     }
-    for interval in CHURN_INTERVALS:
-        found[f"clusterdns, index change every {interval:g}s"] = (
-            lambda interval=interval: servers.churning_clusterdns(
-                cluster, workdir, SERVER_CORE, interval
-            )
-        )
-    if workers:
-        found[WORKERS_2] = lambda: servers.clusterdns(
-            cluster, workdir, BOTH_CORES, ("--workers", "2")
-        )
-    return found
 
 
-def loads_for(name: str, seconds: float) -> dict[str, tuple[str, Load]]:
-    """What to measure on each server: label → (query file, load)."""
-    loads = {"mixed, saturation": ("mixed", Load(seconds))}
-    if name in ("knot", "clusterdns"):
-        loads["mixed, 2k QPS"] = ("mixed", Load(seconds, qps=FIXED_QPS))
-        loads["headless 100 endpoints, EDNS"] = ("headless", Load(seconds, edns=True))
-    return loads
+@dataclass(frozen=True)
+class Run:
+    round: int
+    test: str
+    server: str
+    result: Result
 
 
 def run_round(
-    index: int, starters: dict[str, Starter], files: dict[str, Path], seconds: float
-) -> Iterator[tuple[str, str, Result]]:
-    order = list(starters)
-    if index % 2:
-        order.reverse()
-    for name in order:
-        try:
-            with starters[name]() as server:
-                # every distinct question: measure a warm server, as in steady state. Workers
-                # each keep their own cache and a new dnsperf run sends each question to a
-                # worker picked by its new source port: several passes warm them all.
-                warm_up = WARM_UP_WORKERS if name == WORKERS_2 else WARM_UP
-                run_dnsperf(server, files["distinct"], warm_up, LOADER_CORE)
-                measured = [
-                    (label, run_dnsperf(server, files[queries], load, LOADER_CORE))
-                    for label, (queries, load) in loads_for(name, seconds).items()
-                ]
-        except RuntimeError as exc:  # one broken server must not cost the whole run
-            print(f"round {index} | {name}: failed: {exc}", flush=True)
-            continue
-        for label, result in measured:
+    index: int,
+    plan: list[Measurement],
+    clusters: dict[str, Cluster],
+    files: dict[str, Path],
+    blast: Path,
+) -> Iterator[Run]:
+    for test in plan:
+        names = test.servers if index % 2 == 0 else tuple(reversed(test.servers))
+        queries = files[f"{test.mix}-distinct" if test.first_pass else test.mix]
+        for name in names:
+            try:
+                with starter(name, clusters[CLUSTERS[test.mix]])() as server:
+                    result = run_blast(blast, server, queries, test.load, LOADER_CORE)
+            except RuntimeError as exc:  # one broken server must not cost the whole run
+                print(f"round {index} | {test.label} | {name}: failed: {exc}", flush=True)
+                continue
             print(
-                f"round {index} | {name:38} | {label:30} | {result.qps:9.0f} QPS | "
-                f"p50 {result.p50_ms:6.3f} ms | p99 {result.p99_ms:6.3f} ms | "
-                f"lost {result.lost} | cpu server {result.server_cpu:.2f} "
-                f"dnsperf {result.loader_cpu:.2f} other {result.other_cpu:.2f}",
+                f"round {index} | {test.label:19} | {name:26} | {result.qps:8.0f} QPS | "
+                f"p50 {result.p50_ms:6.3f} p99 {result.p99_ms:6.3f} ms | lost {result.lost} | "
+                f"NX/data/nodata % {result.answers()} | cpu server {result.server_cpu:.2f} "
+                f"blast {result.loader_cpu:.2f} other {result.other_cpu:.2f}",
                 flush=True,
             )
-            yield name, label, result
+            yield Run(index, test.label, name, result)
 
 
-def table(results: dict[tuple[str, str], list[Result]], rounds: int) -> str:
-    """Medians over rounds. Ratios are medians of per-round ratios to knot under the same
-    load (churn and workers rows: to knot's mixed saturation). "per core" divides QPS by the
-    server's CPU use, which stays fair when dnsperf, not the server, is the limit."""
+def table(runs: list[Run], rounds: int) -> str:
+    """Medians over rounds; ratios are medians of per-round ratios: to Knot in the same
+    measurement, and (churn) to clusterdns without churn. Per server core is QPS divided
+    by the server's CPU use: steadier than QPS when other processes take the server's core."""
+    by_key: dict[tuple[str, str], dict[int, Result]] = {}
+    for run in runs:
+        by_key.setdefault((run.test, run.server), {})[run.round] = run.result
+
+    def ratio(key: tuple[str, str], reference: tuple[str, str], field: str) -> str:
+        references = by_key.get(reference, {})
+        ratios = [
+            getattr(result, field) / getattr(references[i], field)
+            for i, result in by_key[key].items()
+            if i in references
+        ]
+        return f"{statistics.median(ratios):.2f}" if ratios else ""
+
     lines = [
-        "| server | load | QPS | ×knot | QPS per server core | ×knot | p50 ms | p99 ms "
-        "| server CPU | other CPU | lost |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| load | server | QPS | × Knot | per server core | × Knot | × no churn | p50 ms "
+        "| p99 ms | server CPU | other CPU | lost | NX/data/nodata % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for (name, label), runs in results.items():
-        reference = results.get(("knot", label)) or results.get(("knot", "mixed, saturation"))
-        ratio = per_core_ratio = ""
-        if name != "knot" and reference and label != "mixed, 2k QPS":
-            pairs = list(zip(runs, reference, strict=False))
-            ratio = f"{statistics.median(r.qps / k.qps for r, k in pairs):.2f}"
-            per_core_ratio = f"{statistics.median(per_core(r) / per_core(k) for r, k in pairs):.2f}"
+    for (test, server), by_round in by_key.items():
+        results = list(by_round.values())
+
+        def median(field: str, results: list[Result] = results) -> float:
+            return statistics.median(getattr(r, field) for r in results)
+
+        key, knot = (test, server), (test, KNOT)
+        compared = server != KNOT and not test.endswith(f"{FIXED_QPS} QPS")
+        to_knot = ratio(key, knot, "qps") if compared else ""
+        per_core_to_knot = ratio(key, knot, "per_core") if compared else ""
+        to_plain = ratio(key, (test, CLUSTERDNS), "qps") if server in CHURN else ""
         lines.append(
-            f"| {name} | {label} | {median(runs, 'qps'):.0f} | {ratio} "
-            f"| {statistics.median(per_core(r) for r in runs):.0f} | {per_core_ratio} "
-            f"| {median(runs, 'p50_ms'):.3f} | {median(runs, 'p99_ms'):.3f} "
-            f"| {median(runs, 'server_cpu'):.2f} | {median(runs, 'other_cpu'):.2f} "
-            f"| {sum(r.lost for r in runs)} |"
+            f"| {test} | {server} | {median('qps'):.0f} | {to_knot} | {median('per_core'):.0f} "
+            f"| {per_core_to_knot} | {to_plain} | {median('p50_ms'):.3f} "
+            f"| {median('p99_ms'):.3f} | {median('server_cpu'):.2f} | {median('other_cpu'):.2f} "
+            f"| {sum(r.lost for r in results)} | {results[0].answers()} |"
         )
     lines.append(f"\n(medians of {rounds} rounds)")
-    one, two = (results.get((name, "mixed, saturation")) for name in ("clusterdns", WORKERS_2))
-    if one and two:
-        pairs = list(zip(two, one, strict=False))
-        lines.append(
-            f"--workers 2 / --workers 1, same round: QPS "
-            f"×{statistics.median(w.qps / s.qps for w, s in pairs):.2f}, QPS per server core "
-            f"×{statistics.median(per_core(w) / per_core(s) for w, s in pairs):.2f}, "
-            f"server CPU {median(two, 'server_cpu'):.2f} vs {median(one, 'server_cpu'):.2f}"
-        )
     return "\n".join(lines)
 
 
-def per_core(result: Result) -> float:
-    return result.qps / max(result.server_cpu, 0.01)
-
-
-def median(runs: list[Result], field: str) -> float:
-    return statistics.median(getattr(r, field) for r in runs)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
-    parser.add_argument("--workdir", type=Path, help="keep inputs and logs here")
-    parser.add_argument("--json", type=Path, help="also write every run's result here")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured, per run")
+    parser.add_argument("--warm-up", type=float, default=2.0, help="sent first, per run")
+    parser.add_argument("--mix", choices=[*MIXES, "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="one round of 1 s runs (a smoke test)")
+    parser.add_argument("--workdir", type=Path, help="inputs, logs and results.json (kept)")
     args = parser.parse_args()
-    for tool in ("dnsperf", "knotd", "taskset"):
+    if args.quick:
+        args.rounds, args.seconds, args.warm_up = 1, 1.0, 0.5
+    for tool in ("gcc", "knotd", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is not installed (make bench-deps)")
     os.sched_setaffinity(0, {int(LOADER_CORE)})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
-    with contextlib.ExitStack() as stack:
-        workdir = args.workdir or Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="clusterdns-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clusterdns-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    command = shlex.join(["python", "-m", "bench.run", *sys.argv[1:]])
+    facts = machine()
+    print(f"command: {command}")
+    for key, value in facts.items():
+        print(f"{key}: {value}")
+    print(f"workdir: {workdir}", flush=True)
+
+    mixes = list(MIXES) if args.mix == "all" else [args.mix]
+    clusters = {
+        size: write_cluster(workdir / size, *CLUSTER_SIZES[size])
+        for size in sorted({CLUSTERS[mix] for mix in mixes})
+    }
+    files: dict[str, Path] = {}
+    described: dict[str, str] = {}
+    for mix in mixes:
+        queries = mixed(clusters[CLUSTERS[mix]], MIXES[mix])
+        namespaces, services = CLUSTER_SIZES[CLUSTERS[mix]]
+        described[mix] = f"{services:,} services in {namespaces} namespaces, " + queries.describe()
+        print(f"mix {mix}: {described[mix]}", flush=True)
+        files[mix] = write_queries(workdir / f"{mix}.txt", queries.lines)
+        files[f"{mix}-distinct"] = write_queries(workdir / f"{mix}-distinct.txt", queries.distinct)
+    blast = build(workdir)
+
+    plan = measurements(mixes, args.seconds, args.warm_up)
+    runs: list[Run] = []
+    for index in range(args.rounds):
+        runs += run_round(index, plan, clusters, files, blast)
+    print()
+    print(table(runs, args.rounds))
+    took = time.monotonic() - started
+    print(f"\ntook {took:.0f} s; results in {workdir / 'results.json'}")
+    (workdir / "results.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "machine": facts,
+                "mixes": described,
+                "seconds": took,
+                "runs": [
+                    {"round": r.round, "test": r.test, "server": r.server, **asdict(r.result)}
+                    for r in runs
+                ],
+            },
+            indent=1,
         )
-        workdir.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
-        print(f"machine: {machine()}", flush=True)
-        cluster = write_cluster(workdir)
-        lines, kinds = mixed(cluster, lookups=50_000)
-        total = sum(kinds.values())
-        print(
-            f"mixed load: {total} queries, {len(set(lines))} distinct; "
-            + ", ".join(f"{kind} {count / total:.0%}" for kind, count in kinds.most_common()),
-            flush=True,
-        )
-        files = {
-            "mixed": write_queries(workdir / "mixed.txt", lines),
-            "distinct": write_queries(workdir / "distinct.txt", list(dict.fromkeys(lines))),
-            "headless": write_queries(workdir / "headless.txt", headless()),
-        }
-        starters = scenarios(cluster, workdir, supports_workers())
-        results: dict[tuple[str, str], list[Result]] = defaultdict(list)
-        for index in range(args.rounds):
-            for name, label, result in run_round(index, starters, files, args.seconds):
-                results[(name, label)].append(result)
-        print()
-        print(table(results, args.rounds))
-        print(f"\ntook {time.monotonic() - started:.0f} s")
-        if args.json:
-            args.json.write_text(json.dumps(
-                [{"server": n, "load": label, "runs": [asdict(r) for r in runs]}
-                 for (n, label), runs in results.items()],
-                indent=1,
-            ))
+    )
 
 
 if __name__ == "__main__":

@@ -95,9 +95,19 @@ def clusterdns(
     """`clusterdns serve` on the benchmark snapshot; `extra` adds flags (e.g. --workers)."""
     port = free_port()
     cmd = [
-        sys.executable, "-m", "clusterdns", "serve", "--conf", str(cluster.corefile),
-        "--snapshot", str(cluster.snapshot), "--listen", f"127.0.0.1:{port}",
-        "--log-level", "warning", *extra,
+        sys.executable,
+        "-m",
+        "clusterdns",
+        "serve",
+        "--conf",
+        str(cluster.corefile),
+        "--snapshot",
+        str(cluster.snapshot),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        *extra,
     ]
     with _running("clusterdns", pinned(cores, cmd), port, workdir) as server:
         yield server
@@ -110,8 +120,13 @@ def churning_clusterdns(
     """clusterdns whose index changes every `interval` seconds (bench/churn.py)."""
     port = free_port()
     cmd = [
-        sys.executable, "-m", "bench.churn", str(cluster.corefile), str(cluster.snapshot),
-        f"127.0.0.1:{port}", str(interval),
+        sys.executable,
+        "-m",
+        "bench.churn",
+        str(cluster.corefile),
+        str(cluster.snapshot),
+        f"127.0.0.1:{port}",
+        str(interval),
     ]
     with _running("clusterdns+churn", pinned(cores, cmd), port, workdir) as server:
         yield server
@@ -139,13 +154,13 @@ def _wait_answering(process: subprocess.Popen[bytes], port: int, timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             probe.send("127.0.0.1", port, timeout=0.5)
             return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"{process.args} did not answer on port {port}")
+    raise RuntimeError(f"{process.args!r} did not answer on port {port}")
 
 
 def process_tree(pid: int) -> list[int]:

@@ -58,6 +58,11 @@ class Result:
     loader_cpu: float  # the same for blast
     other_cpu: float  # the same for everything else on the machine (noise)
 
+    @property
+    def per_core(self) -> float:
+        """QPS per CPU-second of the server."""
+        return self.qps / max(self.server_cpu, 0.01)
+
     def answers(self) -> str:
         """Shares of NXDOMAIN / NOERROR with records / NODATA (/ other rcodes), in %."""
         shares = [self.nxdomain, self.answered, self.nodata]

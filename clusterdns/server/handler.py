@@ -35,7 +35,7 @@ from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, fami
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_template_fits, scope_of
-from clusterdns.plugins.kubernetes.resolver import Kind, Resolver
+from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED, Kind, Resolver
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
 from clusterdns.transport.protocols import Reply
@@ -230,7 +230,7 @@ class QueryHandler:
                     if relay is not None:
                         return self._chase(request, resolver, relay, answer)
                 reply = encode(query, answer, limit, block.udp_cap)
-                if request.key is not None and answer.chase is None:  # a function of the index
+                if request.key is not None:  # (a chase with no relay: the CNAME alone)
                     self._keep(request, block, resolver, answer, reply)
                 return reply, "kubernetes"
         relay = block.relay
@@ -330,23 +330,24 @@ class QueryHandler:
     def _keep(
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes
     ) -> None:
-        """Keep the resolver's reply to a plain query in the wire answers: a lone-SOA denial
-        as the template for its name length, records when the reply is whole (not cut)."""
+        """Keep the resolver's reply to a plain query in the wire answers when it is whole
+        (not cut to fit): a denial as the template for its name length; else the reply,
+        under the name (bounded by the cluster: not pod names, but with `pods verified`)."""
         answers, key = self.answers, request.key
         if answers is None or key is None or answers.index is not resolver.index:
             return
-        name = request.name
-        cluster_zone, reverse = resolver.zone_of(name) or (request.zone, True)
         opt = request.edns_size is not None
         counts = (len(answer.answer), len(answer.authority), len(answer.additional) + opt)
         if counts != (reply[7], reply[9], reply[11]) or reply[6] | reply[8] | reply[10]:
             return  # cut to fit (or 256 records and more: never mind)
-        if counts[:2] == (0, 1) and not answer.additional and answer.rcode in _DENIALS.values():
-            if answer.authority[0].rtype == QTYPE.SOA and denial_template_fits(name, cluster_zone):
+        name = request.name
+        cluster_zone, reverse = resolver.zone_of(name) or (request.zone, True)
+        kind, node = resolver.decide(name, cluster_zone, reverse, request.qtype)
+        if kind in _DENIALS:
+            if answer.rcode == _DENIALS[kind] and denial_template_fits(name, cluster_zone):
                 answers.keep_denial(cluster_zone, key, reply, opt)
-            return
-        if answer.answer:
-            crossed = any(rr.rtype == QTYPE.CNAME for rr in answer.answer)
+        elif kind is not Kind.POD or resolver.settings.pods == PODS_VERIFIED:
+            crossed = kind is Kind.NODE and node.cname is not None  # it follows the target
             scope = scope_of(name, cluster_zone, reverse, crossed)
             answers.keep(key, reply, opt, Hit(block, request.zone), scope)
 

@@ -25,6 +25,11 @@ DNS_SCHEMA_VERSION = "1.1.0"
 DNS_VERSION_TTL = 28800
 MAX_CNAME_HOPS = 10
 PODS_DISABLED, PODS_INSECURE, PODS_VERIFIED = "disabled", "insecure", "verified"
+# dnslib's QTYPE is a lookup per attribute read: `decide` runs for most queries
+_A, _NS, _CNAME, _SOA, _PTR, _TXT, _AAAA, _SRV, _IXFR, _AXFR = (
+    int(getattr(QTYPE, name))
+    for name in ("A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA", "SRV", "IXFR", "AXFR")
+)
 
 
 class Kind(Enum):
@@ -127,49 +132,49 @@ class Resolver:
         `qtype`, found without building a record: the kind, and the node, PTR targets or pod
         IP it is answered from. DENIED and NODATA replies are the zone's SOA alone, which
         the server writes from the query's bytes without asking further."""
-        if qtype in (QTYPE.AXFR, QTYPE.IXFR):
+        if qtype in (_AXFR, _IXFR):
             return Kind.REFUSED, None
         if "\\" in name:  # an escaped byte: no Kubernetes name holds one
             return Kind.DENIED, None
         if name == zone:
-            if qtype == QTYPE.SOA:
+            if qtype == _SOA:
                 return Kind.APEX_SOA, None
-            if qtype == QTYPE.NS:
+            if qtype == _NS:
                 return Kind.APEX_NS, None
             # CoreDNS: TXT exists only at dns-version
-            return (Kind.DENIED if qtype == QTYPE.TXT else Kind.NODATA), None
+            return (Kind.DENIED if qtype == _TXT else Kind.NODATA), None
         if reverse:
             ip = ip_from_reverse(name)
             targets = self.index.ptr_targets(ip) if ip else []
             if not targets:
                 return Kind.DENIED, None
-            return (Kind.PTR, targets) if qtype == QTYPE.PTR else (Kind.NODATA, None)
-        if qtype == QTYPE.SOA:
+            return (Kind.PTR, targets) if qtype == _PTR else (Kind.NODATA, None)
+        if qtype == _SOA:
             return Kind.NODATA, None  # SOA only at the apex; CoreDNS answers NODATA elsewhere
         node = self._node(name, zone)
-        if qtype == QTYPE.TXT:
+        if qtype == _TXT:
             if name == f"dns-version.{zone}":
                 return Kind.DNS_VERSION, None
             exists = node is not None or self._pod_ip(name, zone) is not None
             return (Kind.NODATA if exists else Kind.DENIED), None
         if node is not None:
             if node.cname is not None:
-                answered = qtype in (QTYPE.CNAME, QTYPE.A, QTYPE.AAAA)
+                answered = qtype in (_CNAME, _A, _AAAA)
             else:
                 answered = (
-                    (qtype == QTYPE.A and bool(node.a))
-                    or (qtype == QTYPE.AAAA and bool(node.aaaa))
-                    or (qtype == QTYPE.SRV and bool(node.srv))
+                    (qtype == _A and bool(node.a))
+                    or (qtype == _AAAA and bool(node.aaaa))
+                    or (qtype == _SRV and bool(node.srv))
                 )
             return (Kind.NODE, node) if answered else (Kind.NODATA, None)
         pod_ip = self._pod_ip(name, zone)
         if pod_ip is not None:
-            if qtype in (QTYPE.A, QTYPE.AAAA) and _rtype(pod_ip) == qtype:
+            if qtype in (_A, _AAAA) and _rtype(pod_ip) == qtype:
                 return Kind.POD, pod_ip
             return Kind.NODATA, None
         if self._structural(name, zone):
             return Kind.NODATA, None
-        if name == f"ns.dns.{zone}" and qtype != QTYPE.PTR:
+        if name == f"ns.dns.{zone}" and qtype != _PTR:
             return Kind.DEFAULT_NS, None
         return Kind.DENIED, None
 

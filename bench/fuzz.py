@@ -77,10 +77,14 @@ def main() -> int:
     width = max(len(label) for label, _ in totals.table())
     for label, text in totals.table():
         print(f"{label:<{width}}  {text}")
-    print(f"{'server coredns_dns_responses_total':<{width}}  "
-          + ", ".join(f"{rc} {n:,.0f}" for rc, n in sorted(totals.server_rcodes.items())))
-    print(f"{'mutations applied':<{width}}  "
-          + ", ".join(f"{name} {n:,}" for name, n in mutator.used.most_common()))
+    print(
+        f"{'server coredns_dns_responses_total':<{width}}  "
+        + ", ".join(f"{rc} {n:,.0f}" for rc, n in sorted(totals.server_rcodes.items()))
+    )
+    print(
+        f"{'mutations applied':<{width}}  "
+        + ", ".join(f"{name} {n:,}" for name, n in mutator.used.most_common())
+    )
     failures = totals.failures(args.forward)
     for kind, examples in totals.examples.items():
         print(f"\n{kind} (first {len(examples)}):")

@@ -39,15 +39,19 @@ def metadata(ns: str | None, name: str, i: int, **extra: Any) -> dict[str, Any]:
         "uid": f"{i:08x}-1c2d-4e5f-8a9b-{i:012x}",
         "creationTimestamp": "2026-11-01T10:00:00Z",
         "labels": {"app": name, "app.kubernetes.io/managed-by": "helm"},
-        "managedFields": [{
-            "manager": "kube-controller-manager",
-            "operation": "Update",
-            "apiVersion": "v1",
-            "time": "2026-11-01T10:00:00Z",
-            "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                         "f:spec": {"f:ports": {}}},
-        }],
+        "managedFields": [
+            {
+                "manager": "kube-controller-manager",
+                "operation": "Update",
+                "apiVersion": "v1",
+                "time": "2026-11-01T10:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {
+                    "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                    "f:spec": {"f:ports": {}},
+                },
+            }
+        ],
         **extra,
     }
 
@@ -71,9 +75,10 @@ def service(ns: str, i: int) -> dict[str, Any]:
             "selector": {"app": f"svc-{i}"},
             "sessionAffinity": "None",
             "internalTrafficPolicy": "Cluster",
-            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080},
-                      {"name": "metrics", "protocol": "TCP", "port": 9090,
-                       "targetPort": 9090}],
+            "ports": [
+                {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080},
+                {"name": "metrics", "protocol": "TCP", "port": 9090, "targetPort": 9090},
+            ],
         },
         "status": {"loadBalancer": {}},
     }
@@ -81,28 +86,46 @@ def service(ns: str, i: int) -> dict[str, Any]:
 
 def endpoint_slice(ns: str, i: int, endpoints: int, first_ip: int) -> dict[str, Any]:
     name = f"svc-{i}"
-    labels = {"kubernetes.io/service-name": name,
-              "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+    labels = {
+        "kubernetes.io/service-name": name,
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+    }
     annotations = {"endpoints.kubernetes.io/last-change-trigger-time": "2026-11-01T10:00:00Z"}
     meta = metadata(ns, f"{name}-7xq2p", i, annotations=annotations)
     meta["labels"] = labels
-    meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Service", "name": name,
-                                "uid": meta["uid"], "controller": True}]
+    meta["ownerReferences"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "name": name,
+            "uid": meta["uid"],
+            "controller": True,
+        }
+    ]
     return {
         "kind": "EndpointSlice",
         "apiVersion": "discovery.k8s.io/v1",
         "metadata": meta,
         "addressType": "IPv4",
-        "endpoints": [{
-            "addresses": [ip(first_ip + j)],
-            "conditions": {"ready": True, "serving": True, "terminating": False},
-            "nodeName": f"node-{(first_ip + j) % 50}",
-            "zone": "zone-a",
-            "targetRef": {"kind": "Pod", "namespace": ns, "name": f"{name}-5d9c7b-{j:05d}",
-                          "uid": f"{first_ip + j:08x}-aaaa-bbbb-cccc-{j:012x}"},
-        } for j in range(endpoints)],
-        "ports": [{"name": "http", "protocol": "TCP", "port": 8080},
-                  {"name": "metrics", "protocol": "TCP", "port": 9090}],
+        "endpoints": [
+            {
+                "addresses": [ip(first_ip + j)],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "nodeName": f"node-{(first_ip + j) % 50}",
+                "zone": "zone-a",
+                "targetRef": {
+                    "kind": "Pod",
+                    "namespace": ns,
+                    "name": f"{name}-5d9c7b-{j:05d}",
+                    "uid": f"{first_ip + j:08x}-aaaa-bbbb-cccc-{j:012x}",
+                },
+            }
+            for j in range(endpoints)
+        ],
+        "ports": [
+            {"name": "http", "protocol": "TCP", "port": 8080},
+            {"name": "metrics", "protocol": "TCP", "port": 9090},
+        ],
     }
 
 
@@ -115,8 +138,9 @@ def serve_cluster(args: argparse.Namespace, conn: Connection) -> None:
         for i in range(args.services):
             ns = namespaces[i % len(namespaces)]
             fake.add(service(ns, i))
-            fake.add(endpoint_slice(ns, i, args.endpoints_per_service,
-                                    i * args.endpoints_per_service))
+            fake.add(
+                endpoint_slice(ns, i, args.endpoints_per_service, i * args.endpoints_per_service)
+            )
         fake.compact()  # drop the event log of the fill: the informer lists, then watches
         conn.send(fake.url)
         conn.recv()
@@ -158,15 +182,30 @@ def run(args: argparse.Namespace, url: str) -> dict[str, float]:
     if not informer.synced.wait(120):
         raise SystemExit(f"not synced after 120 s: {informer.status()}")
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
-    counts = loop.read(lambda s: (len(s.services), len(s.slices), len(s.namespaces),
-                                  sum(len(sl.endpoints) for sl in s.slices.values())))
+    counts = loop.read(
+        lambda s: (
+            len(s.services),
+            len(s.slices),
+            len(s.namespaces),
+            sum(len(sl.endpoints) for sl in s.slices.values()),
+        )
+    )
     gc.collect()
     after = rss_mb()
     informer.stop()
     loop.close()
-    return {"services": counts[0], "slices": counts[1], "namespaces": counts[2],
-            "endpoints": counts[3], "ready_s": seconds, "cpu_s": cpu, "rss_before_mb": before,
-            "rss_after_mb": after, "delta_mb": after - before, "peak_mb": rss_mb("VmHWM")}
+    return {
+        "services": counts[0],
+        "slices": counts[1],
+        "namespaces": counts[2],
+        "endpoints": counts[3],
+        "ready_s": seconds,
+        "cpu_s": cpu,
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "delta_mb": after - before,
+        "peak_mb": rss_mb("VmHWM"),
+    }
 
 
 def main() -> None:
@@ -175,17 +214,21 @@ def main() -> None:
     parser.add_argument("--endpoints-per-service", type=int, default=10)
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--index", action="store_true",
-                        help="also build the server's record index from the state")
+    parser.add_argument(
+        "--index", action="store_true", help="also build the server's record index from the state"
+    )
     args = parser.parse_args()
 
     ours, theirs = multiprocessing.Pipe()
     child = multiprocessing.get_context("fork").Process(
-        target=serve_cluster, args=(args, theirs), daemon=True)
+        target=serve_cluster, args=(args, theirs), daemon=True
+    )
     child.start()
-    print(f"filling the fake API server: {args.services} services × "
-          f"{args.endpoints_per_service} endpoints in {args.namespaces} namespaces ...",
-          flush=True)
+    print(
+        f"filling the fake API server: {args.services} services × "
+        f"{args.endpoints_per_service} endpoints in {args.namespaces} namespaces ...",
+        flush=True,
+    )
     result = run(args, ours.recv())
     ours.send("stop")
     child.join(10)

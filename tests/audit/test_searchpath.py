@@ -10,6 +10,7 @@ import pytest
 
 from clusterdns.audit.searchpath import Client, SearchPathAudit
 from harness.dumps import cli
+from harness.fakeapi import FakeKubeAPI
 from harness.query import query
 from harness.server import serving
 from harness.snapshots import endpoint, endpoint_slice, namespace, pod, service, write_snapshot
@@ -186,6 +187,22 @@ def test_text_report(snapshot):
         "   14  Corefile: `autopath @kubernetes` (with `pods verified`): the server walks the search path, one query per lookup from a pod"
         in text
     )
+
+
+def test_pods_of_the_live_cluster(tmp_path):
+    """`--kubeconfig`: the Pods are listed too, though the Corefile's are not `verified`."""
+    with FakeKubeAPI() as fake:
+        for item in ITEMS:
+            fake.add(item)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        result = cli("searchpath", "--kubeconfig", kubeconfig, "--json", "-", stdin=LOG)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(p["pod"], p["queries"], p["wasted"]) for p in report["pods"]] == [
+        ("cart-0", 11, 7),
+        ("cart-1", 6, 4),
+        ("front-0", 5, 3),
+    ]
 
 
 def test_a_log_that_cannot_be_read(snapshot, tmp_path):

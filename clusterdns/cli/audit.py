@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import io
 import os
 import sys
 import tempfile
@@ -329,6 +330,8 @@ def searchpath(
     audit = SearchPathAudit(
         pod_clients(source.state.pods.values()), zone or k8s.zones[0], search or ()
     )
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")  # a stray byte is one line that is no query
     for log in logs:
         try:
             with nullcontext(sys.stdin) if log == "-" else open(log, errors="replace") as lines:

@@ -205,6 +205,15 @@ def test_pods_of_the_live_cluster(tmp_path):
     ]
 
 
+def test_a_line_that_is_not_utf8_is_skipped(snapshot, tmp_path):
+    log = tmp_path / "coredns.log"
+    log.write_bytes(
+        b"[INFO] \xff\xfe\n" + line(CART0, "A", "cart.shop.svc.cluster.local.", OK).encode()
+    )
+    report = run_json(snapshot, str(log))
+    assert (report["lines"], report["skipped"], report["queries"]) == (2, 1, 1)
+
+
 def test_a_log_that_cannot_be_read(snapshot, tmp_path):
     result = cli("searchpath", "--snapshot", snapshot, str(tmp_path / "missing.log"))
     assert result.exit_code == 2

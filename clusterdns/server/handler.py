@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dnslib import CLASS, QTYPE, RCODE
 
@@ -80,6 +80,17 @@ class Hit:
     zone: str
 
 
+class DenyingZone(NamedTuple):
+    """A cluster zone whose names the wire answers deny when its resolver decides so."""
+
+    suffix: str  # what its names end with ("." and the zone; "" for the root)
+    zone: str
+    reverse: bool
+    block_zone: str  # the zone of the block every name of it is routed to
+    block: Block
+    resolver: Resolver
+
+
 class Routed(Request):
     """A Request with the server block routing chose for it (set with its `zone`; None for
     a query no block takes). The dns layer knows no blocks: they are the server's."""
@@ -117,6 +128,28 @@ class QueryHandler:
         for block in self.blocks:
             for plugin in block.before:
                 plugin.subscribe(self._chain_changed)
+        self._denying = self._denying_zones()
+
+    def _denying_zones(self) -> list[DenyingZone]:
+        """The cluster zones whose names the wire answers may deny without routing each:
+        every name in them goes to the block of the wire answers' resolver, which has no
+        plugin before it. Longest first, as the resolver's `zone_of` finds them."""
+        if self.answers is None:
+            return []
+        found = []
+        block_zones = [zone for zone, _block in self._routes]
+        for zone, block in self._routes:
+            resolver = block.resolver
+            if resolver is None or resolver.index is not self.answers.index or block.before:
+                continue
+            for cluster_zone, reverse in resolver.zones:
+                if self.route(cluster_zone) != (zone, block) or any(
+                    other != cluster_zone and in_zone(other, cluster_zone) for other in block_zones
+                ):
+                    continue  # another block takes (some of) its names
+                suffix = "" if cluster_zone == "." else "." + cluster_zone
+                found.append(DenyingZone(suffix, cluster_zone, reverse, zone, block, resolver))
+        return sorted(found, key=lambda denying: -len(denying.zone))
 
     def _chain_changed(self) -> None:
         """A plugin before the resolver changed what it answers: a kept cluster reply may
@@ -284,22 +317,23 @@ class QueryHandler:
             block, zone = kept.note.block, kept.note.zone
         else:
             name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
-            found = self.route(name)
-            if found is None or key[1][3:] != _CLASS_IN or "\\" in name:
+            if key[1][3:] != _CLASS_IN or "\\" in name:
                 return None  # (an escaped byte: the slow path says what dnslib makes of it)
-            zone, block = found
-            resolver = block.resolver
-            if resolver is None or resolver.index is not answers.index or block.before:
-                return None  # another resolver's names, or plugins that may answer first
-            cluster = resolver.zone_of(name)
-            if cluster is None or not denial_template_fits(name, cluster[0]):
+            for denying in self._denying:
+                if name.endswith(denying.suffix) or name == denying.zone:
+                    break
+            else:
                 return None
-            rcode = _DENIALS.get(resolver.decide(name, *cluster, qtype)[0])
+            cluster_zone, resolver = denying.zone, denying.resolver
+            if not denial_template_fits(name, cluster_zone):
+                return None
+            rcode = _DENIALS.get(resolver.decide(name, cluster_zone, denying.reverse, qtype)[0])
             if rcode is None or (rcode == RCODE.NXDOMAIN and not resolver.denies(name)):
                 return None
-            kept = answers.denial(cluster[0], len(key[0]), rcode)
+            kept = answers.denial(cluster_zone, len(key[0]), rcode)
             if kept is None:
                 return None
+            block, zone = denying.block, denying.block_zone
         if block.loop is not None and block.loop.active:
             return None  # the probe watches every query
         opt, limit = b"", TCP_MAX_SIZE if over_tcp else UDP_DEFAULT_SIZE

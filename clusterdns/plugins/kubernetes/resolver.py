@@ -77,7 +77,7 @@ class Resolver:
         self.ttl = settings.ttl
         index.follow_own_ips(settings.own_ips)
         # longest zone first, so the most specific zone wins
-        self._zones = sorted(
+        self.zones = sorted(
             [(z, False) for z in settings.zones] + [(z, True) for z in settings.reverse_zones],
             key=lambda item: -len(item[0]),
         )
@@ -88,7 +88,7 @@ class Resolver:
 
     def zone_of(self, name: str) -> tuple[str, bool] | None:
         """(zone, is_reverse) of the longest of our zones that holds `name`."""
-        for zone, reverse in self._zones:
+        for zone, reverse in self.zones:
             if in_zone(name, zone):
                 return zone, reverse
         return None

@@ -151,11 +151,12 @@ class Resolver:
             return (Kind.PTR, targets) if qtype == _PTR else (Kind.NODATA, None)
         if qtype == _SOA:
             return Kind.NODATA, None  # SOA only at the apex; CoreDNS answers NODATA elsewhere
-        node = self._node(name, zone)
+        labels = name[: -len(zone) - 1].split(".")  # (above the zone: read once)
+        node = self._node(name, zone, labels)
         if qtype == _TXT:
             if name == f"dns-version.{zone}":
                 return Kind.DNS_VERSION, None
-            exists = node is not None or self._pod_ip(name, zone) is not None
+            exists = node is not None or self._pod_ip(labels) is not None
             return (Kind.NODATA if exists else Kind.DENIED), None
         if node is not None:
             if node.cname is not None:
@@ -167,12 +168,12 @@ class Resolver:
                     or (qtype == _SRV and bool(node.srv))
                 )
             return (Kind.NODE, node) if answered else (Kind.NODATA, None)
-        pod_ip = self._pod_ip(name, zone)
+        pod_ip = self._pod_ip(labels)
         if pod_ip is not None:
             if qtype in (_A, _AAAA) and _rtype(pod_ip) == qtype:
                 return Kind.POD, pod_ip
             return Kind.NODATA, None
-        if self._structural(name, zone):
+        if self._structural(labels):
             return Kind.NODATA, None
         if name == f"ns.dns.{zone}" and qtype != _PTR:
             return Kind.DEFAULT_NS, None
@@ -211,11 +212,13 @@ class Resolver:
 
     # -- names -----------------------------------------------------------------------
 
-    def _node(self, name: str, zone: str) -> Node | None:
+    def _node(self, name: str, zone: str, labels: list[str] | None = None) -> Node | None:
+        """The node of `name` in `zone` (`labels`: those of `name` above the zone)."""
         node = self.index.nodes.get(name)
         if node is not None:
             return node
-        labels = name[: -len(zone) - 1].split(".")
+        if labels is None:
+            labels = name[: -len(zone) - 1].split(".")
         if len(labels) == 4 and labels[3] == "svc":
             # an endpoint of a ClusterIP service: not stored, built from the state
             return self.index.endpoint_nodes((labels[2], labels[1]), zone).get(name)
@@ -226,9 +229,9 @@ class Resolver:
             return self.index.nodes.get(f"_{port}._{proto}." + ".".join(labels[2:]) + "." + zone)
         return None
 
-    def _structural(self, name: str, zone: str) -> bool:
-        """zone/svc/pod names and namespace names, which exist without records (NODATA)."""
-        labels = name[: -len(zone) - 1].split(".")
+    def _structural(self, labels: list[str]) -> bool:
+        """zone/svc/pod names and namespace names (by their labels above the zone), which
+        exist without records (NODATA)."""
         if labels in (["svc"], ["pod"]):
             return True
         if len(labels) == 2 and labels[1] == "svc":
@@ -237,11 +240,11 @@ class Resolver:
             return self.settings.pods != PODS_DISABLED and self.index.namespace_exposed(labels[0])
         return False
 
-    def _pod_ip(self, name: str, zone: str) -> str | None:
-        """The IP a `a-b-c-d.<ns>.pod.<zone>` name answers, per the `pods` mode; else None."""
+    def _pod_ip(self, labels: list[str]) -> str | None:
+        """The IP a `a-b-c-d.<ns>.pod.<zone>` name (by its labels above the zone) answers,
+        per the `pods` mode; else None."""
         if self.settings.pods == PODS_DISABLED:
             return None
-        labels = name[: -len(zone) - 1].split(".")
         if len(labels) != 3 or labels[2] != "pod":
             return None
         label, namespace = labels[0], labels[1]

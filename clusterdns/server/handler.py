@@ -30,7 +30,7 @@ from clusterdns.dns.message import (
     error_reply,
 )
 from clusterdns.dns.names import in_zone
-from clusterdns.dns.packet import PacketError, failure, opt_record
+from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, failure, opt_record
 from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, family, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
@@ -174,7 +174,7 @@ class QueryHandler:
         try:
             start = time.perf_counter()
             key = question_key(data, over_tcp)
-            if key is not None and self.answers is not None:
+            if key is not None and self.answers is not None and self.answers.capacity:
                 reply = self._from_index(key, data, over_tcp, peer, start)
                 if reply is not None:
                     return reply
@@ -327,13 +327,7 @@ class QueryHandler:
                     break
             else:
                 return None
-            cluster_zone, resolver = denying.zone, denying.resolver
-            if not denial_template_fits(name, cluster_zone):
-                return None
-            rcode = _DENIALS.get(resolver.decide(name, cluster_zone, denying.reverse, qtype)[0])
-            if rcode is None or (rcode == RCODE.NXDOMAIN and not resolver.denies(name)):
-                return None
-            kept = answers.denial(cluster_zone, len(key[0]), rcode)
+            kept = self._decided(key, data, name, qtype, denying)
             if kept is None:
                 return None
             block, zone = denying.block, denying.block_zone
@@ -363,6 +357,30 @@ class QueryHandler:
             _fit(request, block)  # as the slow path saw it
             log_query(block.log, request, reply, seconds)
         return reply
+
+    def _decided(
+        self, key: Key, data: bytes, name: str, qtype: int, denying: DenyingZone
+    ) -> Kept[Hit] | Kept[None] | None:
+        """The wire answer to a name of a zone the wire answers deny in, as the resolver
+        decides on it: a denial from its template, or a name's addresses written directly
+        (both then kept under the name when the index holds it). None: the slow path."""
+        answers, resolver, cluster_zone = self.answers, denying.resolver, denying.zone
+        assert answers is not None
+        kind, node = resolver.decide(name, cluster_zone, denying.reverse, qtype)
+        note = Hit(denying.block, denying.block_zone)
+        if kind is Kind.NODE and node.cname is None and qtype in (TYPE_A, TYPE_AAAA):
+            scope = scope_of(name, cluster_zone, False, False)
+            ips = node.a if qtype == TYPE_A else node.aaaa
+            return answers.keep_addresses(key, data, qtype, resolver.ttl, ips, note, scope)
+        rcode = _DENIALS.get(kind)
+        if rcode is None or not denial_template_fits(name, cluster_zone):
+            return None
+        if rcode == RCODE.NXDOMAIN and not resolver.denies(name):
+            return None
+        kept = answers.denial(cluster_zone, len(key[0]), rcode)
+        if kept is not None and name in resolver.index.nodes and qtype in _NODATA_KEPT_TYPES:
+            return answers.keep_as(key, kept, note, scope_of(name, cluster_zone, False, False))
+        return kept
 
     def _keep(
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes

@@ -123,11 +123,12 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
         Block(zones=("example.",), relay=CachedRelay(), log=LOG_ALL),  # type: ignore[arg-type]
     ])  # fmt: skip
     peer = ("10.0.0.1", 5353)
-    first = query("web.demo.svc.cluster.local.", "A", Variant(edns=1232), 1)
+    # (a service's TXT, NODATA: the slow path's first; its A would be written from the index)
+    first = query("web.demo.svc.cluster.local.", "TXT", Variant(edns=1232), 1)
     handler.handle(first, False, peer)
     assert parsed == [first]
-    other_case = query("WEB.demo.svc.cluster.local.", "A", Variant(edns=1232), 2)
-    for data in (first, other_case, other_case):  # exact, keyed, exact again
+    other_case = query("WEB.demo.svc.cluster.local.", "TXT", Variant(edns=1232), 2)
+    for data in (first, other_case, other_case):  # kept under the name, whatever the case
         handler.handle(data, False, peer)
     handler.handle(query("www.Example.", "A", Variant(do_bit=True, edns=1232), 3), False, peer)
     over_tcp = query("nope.demo.svc.cluster.local.", "AAAA", Variant(), 4)
@@ -140,15 +141,22 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
     assert '"A IN www.example. udp 40 true 1232" NOERROR qr,rd,ra ' in logged[4]
 
 
-@pytest.mark.parametrize("name", ["web.demo.svc.cluster.local.", "nope.demo.svc.cluster.local."])
-def test_every_path_logs_the_same_line(resolver, capsys, name):
+@pytest.mark.parametrize(
+    ("name", "qtype", "hits"),
+    [
+        ("web.demo.svc.cluster.local.", "A", 3),  # written from the index at the first
+        ("web.demo.svc.cluster.local.", "TXT", 2),  # NODATA: the slow path first
+        ("nope.demo.svc.cluster.local.", "A", 2),  # the slow path makes the template
+    ],
+)
+def test_every_path_logs_the_same_line(resolver, capsys, name, qtype, hits):
     """Slow path and wire answers for one question: one line but for the time."""
     handler = QueryHandler([Block(zones=(".",), resolver=resolver, log=LOG_ALL)])
-    asked = query(random_case(name, random.Random(1)), "A", Variant(edns=4096), 77)
-    for data in (asked, query(name, "A", Variant(edns=4096), 77), asked):
+    asked = query(random_case(name, random.Random(1)), qtype, Variant(edns=4096), 77)
+    for data in (asked, query(name, qtype, Variant(edns=4096), 77), asked):
         handler.handle(data, False, ("2001:db8::1", 5353, 0, 0))
-    assert handler.answers.hits == 2
+    assert handler.answers.hits == hits
     lines = [line.rsplit(" ", 1)[0] for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and lines[0] == lines[1] == lines[2]
-    assert lines[0].startswith(f'[INFO] [2001:db8::1]:5353 - 77 "A IN {name} udp ')
+    assert lines[0].startswith(f'[INFO] [2001:db8::1]:5353 - 77 "{qtype} IN {name} udp ')
     assert " false 4096" in lines[0]

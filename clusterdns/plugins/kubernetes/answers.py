@@ -22,8 +22,10 @@ serial is the index's; a kept tail is patched when the serial has moved since.
 
 from __future__ import annotations
 
+import socket
 from typing import Generic, NamedTuple, TypeVar
 
+from clusterdns.dns.packet import TYPE_A
 from clusterdns.dns.request import HEADER_SIZE, Key
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.state import Key as ObjectKey
@@ -145,9 +147,36 @@ class WireAnswers(StateListener, Generic[Note]):
         is `key`; `opt`: it ends with our OPT. Nothing is kept before the first sync."""
         kept = _kept(key, reply, opt, note, scope, self.index.serial) if self._keeps() else None
         if kept is not None:
-            pair = key[:2]
-            self._keep(pair, kept)
-            self._by_scope.setdefault(scope, set()).add(pair)
+            self._keep_pair(key[:2], kept)
+
+    def keep_as(self, key: Key, kept: Kept[None], note: Note, scope: Scope) -> Kept[Note]:
+        """Keep a denial template as the reply to `key` too (a NODATA of a name the index
+        holds): the next query for it is one lookup."""
+        own: Kept[Note] = Kept(kept.heads, kept.tail, note, scope, kept.serial, kept.serial_at)
+        if self._keeps():
+            self._keep_pair(key[:2], own)
+        return own
+
+    def keep_addresses(
+        self, key: Key, data: bytes, rtype: int, ttl: int, ips: tuple[str, ...], note: Note,
+        scope: Scope,
+    ) -> Kept[Note]:
+        """Keep the A or AAAA records of a name the index holds as the reply to `key` (the
+        query `data`), written as `wire.encode` writes them: each owner a pointer to the
+        question, no other section."""
+        family = socket.AF_INET if rtype == TYPE_A else socket.AF_INET6
+        fixed = rtype.to_bytes(2) + b"\x00\x01" + ttl.to_bytes(4)
+        tail = b"".join(
+            b"\xc0\x0c" + fixed + len(packed).to_bytes(2) + packed
+            for packed in (socket.inet_pton(family, ip) for ip in ips)
+        )
+        header = data[:2] + b"\x84\x00" + b"\x00\x01" + len(ips).to_bytes(2) + b"\x00\x00" * 2
+        question_end = HEADER_SIZE + len(key[0]) + 5
+        kept = _kept(key, header + data[HEADER_SIZE:question_end] + tail, False, note, scope, 0)
+        assert kept is not None
+        if self._keeps():
+            self._keep_pair(key[:2], kept)
+        return kept
 
     def keep_denial(self, zone: str, key: Key, reply: bytes, opt: bool) -> None:
         """Keep `reply`, a lone-SOA denial of a name in `zone`, as the template for every
@@ -173,6 +202,10 @@ class WireAnswers(StateListener, Generic[Note]):
         self._drop([scope for scope in self._by_scope if scope[:1] == ("pod",)])
 
     # -- internals -------------------------------------------------------------------
+
+    def _keep_pair(self, pair: tuple[bytes, bytes], kept: Kept[Note]) -> None:
+        self._keep(pair, kept)
+        self._by_scope.setdefault(kept.scope, set()).add(pair)
 
     def _keeps(self) -> bool:
         # before the sync, answers change with no state change (SERVFAIL for what we cannot deny)

@@ -28,6 +28,9 @@ ANY = Plugin("any", setup)
 class Any(FixedAnswers):
     name = "any"
 
+    def passes(self, name: str, qtype: int) -> bool:
+        return qtype != QTYPE.ANY
+
     def answer(self, request: Request) -> Answer | None:
         if request.qtype != QTYPE.ANY:
             return None

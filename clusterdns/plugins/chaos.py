@@ -50,6 +50,9 @@ class Chaos(FixedAnswers):
     def __init__(self, config: ChaosConfig) -> None:
         self.config = config
 
+    def passes(self, name: str, qtype: int) -> bool:
+        return True  # it answers class CH only
+
     def answer(self, request: Request) -> Answer | None:
         if request.qclass != _CH or request.qtype != QTYPE.TXT:
             return None

@@ -56,15 +56,24 @@ class Local(FixedAnswers):
     def __init__(self, localhost_prefix: bool) -> None:
         self.localhost_prefix = localhost_prefix
 
+    def passes(self, name: str, qtype: int) -> bool:
+        return not self._localhost(name) and _zone(name) is None
+
+    def _localhost(self, name: str) -> bool:
+        """A subdomain of localhost, or (`localhost_prefix`) a name starting `localhost.`."""
+        if len(name) <= len(LOCALHOST):
+            return False
+        return name.endswith("." + LOCALHOST) or (
+            self.localhost_prefix and name.startswith(LOCALHOST)
+        )
+
     def answer(self, request: Request) -> Answer | None:
         name, qtype = request.name, request.qtype
         owner = request.query.question.qname
-        under = len(name) > len(LOCALHOST) and name.endswith("." + LOCALHOST)
-        if under or (self.localhost_prefix and len(name) > len(LOCALHOST)
-                     and name.startswith(LOCALHOST)):
+        if self._localhost(name):
             LOCALHOST_REQUESTS.inc()
             return _loopback(owner, qtype) or Answer(authority=[_soa(owner)], authoritative=False)
-        zone = next((z for z in ZONES if name == z or name.endswith("." + z)), None)
+        zone = _zone(name)
         if zone is None:
             return None
         apex = DNSLabel(owner.label[len(owner.label) - zone.count("."):])
@@ -83,6 +92,11 @@ class Local(FixedAnswers):
                 return Answer(answer=[ptr], authoritative=False)
             return Answer(authority=[_soa(apex)], authoritative=False)
         return Answer(RCODE.NXDOMAIN, authority=[_soa(apex)], authoritative=False)
+
+
+def _zone(name: str) -> str | None:
+    """The zone of ZONES that holds `name`, if any."""
+    return next((zone for zone in ZONES if name == zone or name.endswith("." + zone)), None)
 
 
 def _loopback(owner: DNSLabel, qtype: int) -> Answer | None:

@@ -163,6 +163,9 @@ class Template(FixedAnswers):
         self.templates = templates
         self.zones = tuple(zone for each in templates for zone in each.zones)
 
+    def passes(self, name: str, qtype: int) -> bool:
+        return not any(in_zone(name, zone) for zone in self.zones)  # (its regexes may match)
+
     def answer(self, request: Request) -> Answer | None:
         name = request.name
         if not any(in_zone(name, zone) for zone in self.zones):

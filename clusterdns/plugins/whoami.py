@@ -25,6 +25,9 @@ WHOAMI = Plugin("whoami", setup)
 class Whoami(FixedAnswers):
     name = "whoami"
 
+    def passes(self, name: str, qtype: int) -> bool:
+        return False  # it answers every query it is asked
+
     def answer(self, request: Request) -> Answer | None:
         if request.peer is None:
             return None

@@ -18,6 +18,11 @@ class Answerer(Protocol):
         """The reply to `request`, or None to pass it to the next plugin."""
         ...
 
+    def passes(self, name: str, qtype: int) -> bool:
+        """Whether a class IN query for `name` (lower case) and `qtype` certainly goes to
+        the next plugin: the server's wire answers ask before answering past it."""
+        ...
+
     def subscribe(self, changed: Callable[[], None]) -> None:
         """Call `changed` when what it answers changes (replies kept past it are stale)."""
         ...

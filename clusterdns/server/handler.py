@@ -135,15 +135,15 @@ class QueryHandler:
 
     def _denying_zones(self) -> list[DenyingZone]:
         """The cluster zones whose names the wire answers may deny without routing each:
-        every name in them goes to the block of the wire answers' resolver, which has no
-        plugin before it. Longest first, as the resolver's `zone_of` finds them."""
+        every name in them goes to the block of the wire answers' resolver. Longest first,
+        as the resolver's `zone_of` finds them."""
         if self.answers is None:
             return []
         found = []
         block_zones = [zone for zone, _block in self._routes]
         for zone, block in self._routes:
             resolver = block.resolver
-            if resolver is None or resolver.index is not self.answers.index or block.before:
+            if resolver is None or resolver.index is not self.answers.index:
                 continue
             for cluster_zone, reverse in resolver.zones:
                 if self.route(cluster_zone) != (zone, block) or any(
@@ -327,6 +327,9 @@ class QueryHandler:
                     break
             else:
                 return None
+            for plugin in denying.block.before:
+                if not plugin.passes(name, qtype):
+                    return None  # (hosts, template...: their answer is the slow path's)
             kept = self._decided(key, data, name, qtype, denying)
             if kept is None:
                 return None

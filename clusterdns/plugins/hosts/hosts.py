@@ -86,6 +86,17 @@ class Hosts:
         for changed in self._changed:
             changed()
 
+    def passes(self, name: str, qtype: int) -> bool:
+        if qtype == QTYPE.PTR:
+            ip = ip_from_reverse(name)
+            return not (ip and (self.file.names.get(ip) or self.inline.names.get(ip)))
+        if not any(in_zone(name, zone) for zone in self.config.zones):
+            return True
+        if not self._falls_through(name):
+            return False  # it answers every name of its zones
+        unsupported = qtype not in (QTYPE.A, QTYPE.AAAA) and self.config.fallthrough_unsupported
+        return unsupported or not self._holds(name)
+
     def answer(self, request: Request) -> Answer | None:
         """The reply, or None to pass the query to the next plugin."""
         name, qtype = request.name, request.qtype

@@ -14,13 +14,15 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clusterdns.config.blocks import load_config
 from clusterdns.dns import message as wire
 from clusterdns.dns.message import parse_query, size_limit
 from clusterdns.dns.request import question_key
 from clusterdns.plugins.kubernetes.answers import WireAnswers, denial_template_fits, scope_of
 from clusterdns.plugins.kubernetes.objects import Service
 from clusterdns.plugins.kubernetes.resolver import Resolver
-from clusterdns.server.block import Block
+from clusterdns.server.block import Block, build_block
+from clusterdns.server.directives import PLUGINS
 from clusterdns.server.handler import QueryHandler
 from harness.paths import DEMO
 from harness.resolvers import handler_for, make_resolver, state_from_file
@@ -395,3 +397,41 @@ def test_cluster_srv_asked_in_upper_case_is_never_forwarded(resolver):
 def test_scope_of_a_reply(name, reverse, crossed, scope):
     zone = "in-addr.arpa." if reverse else "cluster.local."
     assert scope_of(name, zone, reverse, crossed) == scope
+
+
+BEFORE_THE_RESOLVER = """. {
+    local
+    any
+    template IN TXT cluster.local {
+        match "^txt[.]demo[.]svc[.]"
+        answer "{{ .Name }} 60 IN TXT \\"templated\\""
+        fallthrough
+    }
+    hosts {
+        10.1.2.3 web.demo.svc.cluster.local
+        10.1.2.4 extra.cluster.local
+        10.96.0.10 kube-dns-alias.cluster.local
+        fallthrough
+    }
+    kubernetes cluster.local in-addr.arpa
+}
+"""
+
+
+def test_plugins_before_the_resolver_answer_what_they_claim(resolver):
+    """local, any, template and hosts (with fallthrough) in front of the resolver: the
+    wire answers deny or write a name only when each of them passes it on."""
+    (server,) = load_config(BEFORE_THE_RESOLVER, "Corefile", PLUGINS)
+    block = build_block(server, "dns://:53", resolver, "", lambda: None)
+    cached = QueryHandler([block])
+    plain = QueryHandler([block], answers=WireAnswers(resolver.index, capacity=0))
+    names = [*demo_names(resolver), "localhost.", "db.localhost.", "localhost.demo.svc.cluster.local.",
+             "extra.cluster.local.", "txt.demo.svc.cluster.local.", "kube-dns-alias.cluster.local.",
+             "3.2.1.10.in-addr.arpa.", "1.0.0.127.in-addr.arpa."]
+    rng = random.Random(11)
+    for name in names:
+        for qtype in ("A", "AAAA", "TXT", "PTR", "ANY", "MX"):
+            for ident in (1, 2):  # the first may make a template or keep a reply; the second uses it
+                data = wire_query(random_case(name, rng), qtype, Variant(edns=1232), ident)
+                assert cached.handle(data, False) == plain.handle(data, False), (name, qtype)
+    assert cached.answers.hits > len(names)

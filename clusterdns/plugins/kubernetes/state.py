@@ -35,6 +35,8 @@ class ClusterState:
         self.slices_by_service: dict[Key, set[Key]] = defaultdict(set)
         # (namespace, ip) → number of running pods with that IP (for `pods verified`)
         self.pod_ips: dict[Key, int] = defaultdict(int)
+        # ip → the running pods with that IP, oldest first (clients: autopath, metadata)
+        self.pods_at: dict[str, list[Key]] = {}
         self.synced = False
         self._listeners: list[StateListener] = []
 
@@ -88,6 +90,12 @@ class ClusterState:
 
     def pod_ip_running(self, namespace: str, ip: str) -> bool:
         return self.pod_ips.get((namespace, ip), 0) > 0
+
+    def pod_with_ip(self, ip: str) -> Pod | None:
+        """The running pod with this IP (the first seen, if several share it: host
+        network), as CoreDNS's podWithIP finds a client's pod; None if none."""
+        keys = self.pods_at.get(ip)
+        return self.pods[keys[0]] if keys else None
 
     # -- internals ---------------------------------------------------------------
 
@@ -143,3 +151,10 @@ class ClusterState:
             self.pod_ips[(pod.namespace, ip)] += delta
             if self.pod_ips[(pod.namespace, ip)] <= 0:
                 del self.pod_ips[(pod.namespace, ip)]
+            at = self.pods_at.setdefault(ip, [])
+            if delta > 0:
+                at.append(pod.key)
+            else:
+                at.remove(pod.key)
+                if not at:
+                    del self.pods_at[ip]

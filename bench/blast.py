@@ -73,8 +73,8 @@ class Result:
 
 def run_blast(binary: Path, server: Server, queries: Path, load: Load, cores: str) -> Result:
     cmd = pinned(cores, [str(binary), *load.flags(), str(server.port), str(queries)])
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
     try:
         marker = process.stdout.readline()  # the counted part starts
         server_before, machine_before = server.cpu_seconds(), machine_busy_seconds()
@@ -84,12 +84,12 @@ def run_blast(binary: Path, server: Server, queries: Path, load: Load, cores: st
         if process.poll() is None:
             process.kill()
             process.wait()
-    out = process.stdout.read()
+    out, err = process.stdout.read(), process.stderr.read()  # err: nice's, when not root
     wall = time.monotonic() - started
     server_cpu = server.cpu_seconds() - server_before
     machine_cpu = machine_busy_seconds() - machine_before
     if process.returncode != 0 or marker != "measuring\n":
-        raise RuntimeError(f"blast failed ({process.returncode}): {marker}{out}")
+        raise RuntimeError(f"blast failed ({process.returncode}): {marker}{out}{err}")
     counts = {key: float(value) for key, value in (f.split("=") for f in out.split())}
     received = int(counts["recv"])
     return Result(

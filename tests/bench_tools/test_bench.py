@@ -1,0 +1,67 @@
+"""The benchmark's own tools: the query mixes it claims, and blast (bench/blast.c) built and
+run against the real server."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.blast import Load, build, run_blast
+from bench.cluster import write_cluster
+from bench.queries import mixed, write_queries
+from bench.run import CLUSTER_SIZES, MIXES
+from bench.servers import Server
+from harness.server import ServerProcess
+
+
+def test_mixes_are_what_the_readme_says(tmp_path: Path) -> None:
+    cluster = write_cluster(tmp_path, *CLUSTER_SIZES["1k"])
+    large, small = mixed(cluster, MIXES["large"]), mixed(cluster, MIXES["small"])
+    assert len(large.distinct) > 100_000  # more than any cache of the server holds
+    assert 10_000 < len(small.distinct) < 12_000
+    for mix in (large, small):
+        shares = {kind: n / len(mix.lines) for kind, n in mix.kinds.items()}
+        assert shares["nxdomain"] == pytest.approx(0.52, abs=0.015)
+        assert shares["hit"] == shares["nodata"] == pytest.approx(0.24, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def blast(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed (`make bench-deps` installs it)")
+    return build(tmp_path_factory.mktemp("blast"))
+
+
+@pytest.fixture
+def server(demo_server: ServerProcess) -> Server:
+    return Server("clusterdns", demo_server.process, demo_server.port)
+
+
+def queries(tmp_path: Path) -> Path:
+    names = ["nginx.demo.svc.cluster.local A", "nginx.demo.svc.cluster.local AAAA"]
+    return write_queries(tmp_path / "queries.txt", [*names, "nope.demo.svc.cluster.local A"])
+
+
+def test_one_pass_counts_every_reply(blast: Path, server: Server, tmp_path: Path) -> None:
+    result = run_blast(blast, server, queries(tmp_path), Load(5, once=True), "0,1")
+    assert (result.sent, result.received, result.lost) == (3, 3, 0)
+    assert (result.answered, result.nodata, result.nxdomain, result.other_rcodes) == (1, 1, 1, 0)
+    assert result.seconds < 1
+
+
+def test_fixed_rate_keeps_its_schedule(blast: Path, server: Server, tmp_path: Path) -> None:
+    result = run_blast(blast, server, queries(tmp_path), Load(1, 0.2, qps=200), "0,1")
+    assert 190 <= result.sent <= 210
+    assert result.received == result.sent and result.lost == 0
+    assert 0 < result.p50_ms <= result.p99_ms < 100
+
+
+def test_saturation_counts_only_after_the_warm_up(
+    blast: Path, server: Server, tmp_path: Path
+) -> None:
+    result = run_blast(blast, server, queries(tmp_path), Load(0.5, 0.3), "0,1")
+    assert result.received > 100 and result.lost == 0
+    assert result.qps == pytest.approx(result.received / result.seconds, rel=0.01)
+    assert result.nxdomain == pytest.approx(result.received / 3, rel=0.1)

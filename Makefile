@@ -42,7 +42,7 @@ bench-deps:
 	@command -v gcc >/dev/null && command -v knotd >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev knot; }
 
-# clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~9 min;
+# clusterdns against Knot DNS on loopback, pinned to one core each (bench/run.py; ~7 min;
 # ARGS=--quick for a smoke test of ~30 s).
 bench: setup bench-deps
 	$(BIN)/python -m bench.run $(ARGS)

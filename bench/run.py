@@ -135,7 +135,7 @@ def run_round(
 ) -> Iterator[Run]:
     for test in plan:
         names = test.servers if index % 2 == 0 else tuple(reversed(test.servers))
-        queries = files[f"{test.mix}-distinct" if test.first_pass else test.mix]
+        queries = files["distinct" if test.first_pass else test.mix]
         for name in names:
             try:
                 with starter(name, clusters[CLUSTERS[test.mix]])() as server:
@@ -237,7 +237,8 @@ def main() -> None:
         described[mix] = f"{services:,} services in {namespaces} namespaces, " + queries.describe()
         print(f"mix {mix}: {described[mix]}", flush=True)
         files[mix] = write_queries(workdir / f"{mix}.txt", queries.lines)
-        files[f"{mix}-distinct"] = write_queries(workdir / f"{mix}-distinct.txt", queries.distinct)
+        if mix == "large":  # for the first pass
+            files["distinct"] = write_queries(workdir / "large-distinct.txt", queries.distinct)
     blast = build(workdir)
 
     plan = measurements(mixes, args.seconds, args.warm_up)

@@ -11,6 +11,11 @@ Written, as CoreDNS's default, e.g.
 
     127.0.0.1:55336 - 3401 "A IN example.org. udp 41 false 4096" NOERROR qr,rd,ra 68 0.000362s
 
+`{/LABEL}` writes the metadata LABEL (the `metadata` plugin's; an empty value empty, a value
+not set `-`), among them log's own `{/log/type}` (CoreDNS's response.Typify: NOERROR,
+NXDOMAIN, NODATA, ...) and `{/log/class}`; the server checks that a plugin of the block
+provides each. Values are found only for a line written.
+
 A placeholder we do not fill is an error naming the line, never a silent `-`. Lines go to
 standard output as CoreDNS writes them, `[INFO] ` and the line, flushed one by one, so the log
 pipelines that parse CoreDNS's query log read ours unchanged.
@@ -21,7 +26,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import add
 
 from dnslib import CLASS, OPCODE, QTYPE, RCODE
@@ -40,6 +45,9 @@ COMMON = (
 COMBINED = COMMON + ' "{>opcode}"'
 CLASSES = ("all", "success", "denial", "error")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_LABEL = re.compile(r"[^/]+/.+")  # CoreDNS's metadata.IsLabel: plugin/NAME
+TYPE_LABEL, CLASS_LABEL = "log/type", "log/class"  # the metadata log provides itself
+LABELS = (TYPE_LABEL, CLASS_LABEL)
 _FLAGS = (
     (0x8000, "qr"),
     (0x0400, "aa"),
@@ -50,7 +58,12 @@ _FLAGS = (
     (0x0020, "ad"),
     (0x0010, "cd"),
 )
-_SOA = 6
+_SOA, _NS, _IXFR, _AXFR = 6, 2, 251, 252
+_NOTIFY, _UPDATE = 4, 5  # opcodes
+# CoreDNS's response.Classify of each type; every other type is an error
+_CLASS_OF = {"NOERROR": "success", "DELEGATION": "success", "NXDOMAIN": "denial",
+             "NODATA": "denial"}  # fmt: skip
+Collect = Callable[[Request], dict[str, str]]  # a block's metadata of a query
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +71,15 @@ class LogRule:
     zone: str
     format: str
     classes: frozenset[str]  # of CLASSES; "all" takes every reply
+    labels: tuple[str, ...] = ()  # the metadata its format writes ({/LABEL})
+    file: str = field(default="", compare=False)  # where the directive is, for the server
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     rules: tuple[LogRule, ...]
+    metadata: Collect | None = field(default=None, compare=False)  # the server sets it
 
     def rule_for(self, name: str) -> LogRule | None:
         """The first rule whose zone holds `name`: CoreDNS logs by that one alone."""
@@ -71,33 +88,74 @@ class LogConfig:
 
 def log_query(config: LogConfig, request: Request, reply: bytes, seconds: float) -> None:
     rule = config.rule_for(request.name)
-    if rule is None or ("all" not in rule.classes and classify(reply) not in rule.classes):
+    if rule is None or ("all" not in rule.classes and classify(reply, request) not in rule.classes):
         return
-    line = _PLACEHOLDER.sub(lambda m: _FIELDS[m.group(0)](request, reply, seconds), rule.format)
+    values = _metadata(config.metadata, rule, request, reply) if rule.labels else {}
+    line = _PLACEHOLDER.sub(lambda m: _fill(m.group(0), request, reply, seconds, values),
+                            rule.format)
     sys.stdout.write(f"[INFO] {line}\n")
     sys.stdout.flush()
 
 
-def classify(reply: bytes) -> str:
-    """CoreDNS's response.Classify of a reply (its Typify, for the replies we write)."""
+def classify(reply: bytes, request: Request) -> str:
+    """CoreDNS's response.Classify: success, denial or error."""
+    return _CLASS_OF.get(typify(reply, request.qtype), "error")
+
+
+def typify(reply: bytes, qtype: int) -> str:
+    """CoreDNS's response.Typify of a reply to a query of `qtype` (but for the expired
+    RRSIGs it finds in a DNSSEC answer, which are NOERROR here)."""
+    opcode = reply[2] >> 3 & 0xF
+    if opcode == _UPDATE:
+        return "UPDATE"
+    if opcode == _NOTIFY or qtype in (_AXFR, _IXFR):
+        return "META"
     rcode = reply[3] & 0xF
     answers, authority = reply[6] << 8 | reply[7], reply[8] << 8 | reply[9]
     if answers and rcode == RCODE.NOERROR:
-        return "success"
-    if answers:
-        return "error"  # records with an error rcode
+        return "NOERROR"
+    if answers and rcode == RCODE.NXDOMAIN:
+        return "OTHERERROR"
+    soa, ns = _authority(reply) if authority and rcode == RCODE.NOERROR else (False, False)
+    if soa:
+        return "NODATA"
     if rcode == RCODE.NXDOMAIN:
-        return "denial"
-    if rcode != RCODE.NOERROR:
-        return "error"
-    return "denial" if authority and _has_soa(reply) else "success"
+        return "NXDOMAIN"
+    if rcode in (RCODE.SERVFAIL, RCODE.NOTIMP):
+        return "SERVERERROR"
+    if ns:
+        return "DELEGATION"
+    return "NOERROR" if rcode == RCODE.NOERROR else "OTHERERROR"
 
 
-def _has_soa(reply: bytes) -> bool:
+def _authority(reply: bytes) -> tuple[bool, bool]:
+    """Whether the authority section holds a SOA, and an NS."""
     try:
-        return any(r.section == 1 and r.rtype == _SOA for r in scan(reply).records)
+        types = {r.rtype for r in scan(reply).records if r.section == 1}
     except PacketError:
-        return False
+        return False, False
+    return _SOA in types, _NS in types
+
+
+def _metadata(
+    collect: Collect | None, rule: LogRule, request: Request, reply: bytes
+) -> dict[str, str]:
+    """The metadata of a query for a line of `rule`: the block's, and log's own."""
+    values = collect(request) if collect is not None else {}
+    if TYPE_LABEL in rule.labels or CLASS_LABEL in rule.labels:
+        kind = typify(reply, request.qtype)
+        values[TYPE_LABEL] = kind
+        values[CLASS_LABEL] = _CLASS_OF.get(kind, "error")
+    return values
+
+
+def _fill(
+    placeholder: str, request: Request, reply: bytes, seconds: float, values: dict[str, str]
+) -> str:
+    fill = _FIELDS.get(placeholder)
+    if fill is not None:
+        return fill(request, reply, seconds)
+    return values.get(placeholder[2:-1], "-")  # {/LABEL}: not set, as CoreDNS writes it
 
 
 def _host(request: Request) -> str:
@@ -138,9 +196,11 @@ def setup(node: Directive, block: Origins) -> LogConfig:
     text = COMMON
     if len(args) > 1 and "{" in args[-1]:
         text = args.pop().replace("{common}", COMMON).replace("{combined}", COMBINED)
-        unknown = [p for p in _PLACEHOLDER.findall(text) if p not in _FIELDS]
-        if unknown:
-            raise fail(node, f"log: placeholder {unknown[0]} is not supported")
+        for placeholder in _PLACEHOLDER.findall(text):
+            if placeholder.startswith("{/") and not _LABEL.fullmatch(placeholder[2:-1]):
+                raise fail(node, f"log: {placeholder} names no metadata label (plugin/NAME)")
+            if placeholder not in _FIELDS and not placeholder.startswith("{/"):
+                raise fail(node, f"log: placeholder {placeholder} is not supported")
     zones = [zone_name(node, arg) for arg in args] or ["."]
     classes: set[str] = set()
     for option in node.block:
@@ -148,7 +208,10 @@ def setup(node: Directive, block: Origins) -> LogConfig:
             raise fail(option, f"unknown log option '{option.name}'")
         classes.update(choice(option, each, CLASSES) for each in arguments(option, 1, None))
     frozen = frozenset(classes or {"all"})
-    return LogConfig(tuple(LogRule(zone, text, frozen) for zone in zones))
+    labels = tuple(dict.fromkeys(p[2:-1] for p in _PLACEHOLDER.findall(text) if p[1] == "/"))
+    return LogConfig(
+        tuple(LogRule(zone, text, frozen, labels, node.file, node.line) for zone in zones)
+    )
 
 
 def _merge(first: LogConfig, second: LogConfig) -> LogConfig:

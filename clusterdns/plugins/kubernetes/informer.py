@@ -32,6 +32,12 @@ log = logging.getLogger("clusterdns.informer")
 # dead connection sooner, but not a live connection whose watch stopped sending.
 STALL_TIMEOUT = 90.0
 
+# Objects per LIST page. A page is decoded whole before its objects are parsed, so its JSON
+# (with each object's metadata: labels, managedFields) is what a list holds beyond the state;
+# client-go's 500 EndpointSlices of 10 endpoints are ~9 MB with their body, and the arenas
+# that held them stay partly used after. 100 keeps that under 2 MB for a few more requests.
+PAGE_SIZE = 100
+
 
 class Informer:
     def __init__(
@@ -44,7 +50,7 @@ class Informer:
         namespaces: Collection[str] | None = None,
         labels: Selector | None = None,
         namespace_labels: Selector | None = None,
-        page_size: int = 500,
+        page_size: int = PAGE_SIZE,
         watch_timeout: int = 300,
         read_timeout: float = 60.0,
         stall_timeout: float = STALL_TIMEOUT,

@@ -90,9 +90,13 @@ def log_query(config: LogConfig, request: Request, reply: bytes, seconds: float)
     rule = config.rule_for(request.name)
     if rule is None or ("all" not in rule.classes and classify(reply, request) not in rule.classes):
         return
-    values = _metadata(config.metadata, rule, request, reply) if rule.labels else {}
-    line = _PLACEHOLDER.sub(lambda m: _fill(m.group(0), request, reply, seconds, values),
-                            rule.format)
+    if rule.labels:
+        values = _metadata(config.metadata, rule, request, reply)
+        line = _PLACEHOLDER.sub(lambda m: _fill(m.group(0), request, reply, seconds, values),
+                                rule.format)
+    else:  # (the common case, without a call more per placeholder)
+        line = _PLACEHOLDER.sub(lambda m: _FIELDS[m.group(0)](request, reply, seconds),
+                                rule.format)
     sys.stdout.write(f"[INFO] {line}\n")
     sys.stdout.flush()
 

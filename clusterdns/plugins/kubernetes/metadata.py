@@ -33,15 +33,17 @@ LABELS = (*CLIENT_LABELS, *NAME_LABELS, PARSE_ERROR)
 CLIENT_LABEL_PREFIX = "kubernetes/client-label/"  # CoreDNS's; we keep no pod labels
 _LABEL = re.compile(r"(?:[^.\\]|\\.)+")  # a label of a presentation name (escapes kept)
 _KINDS = ("svc", "pod")
+_NO_PARTS = ("", *_KINDS)  # names above the zone with no parts: the apex, svc, pod
+_EMPTY = ("", "", "", "", "", "")
 
 
 def parse_name(name: str, zone: str) -> tuple[str, str, str, str, str, str] | None:
     """(port, protocol, endpoint, service, namespace, kind) of `name` in `zone` (both
     absolute, lower case), "" for each part it lacks; None when it is no such name."""
     base = name[:-1] if zone == "." else name[: -len(zone) - 1]  # ("" for the apex)
-    if base in ("", *_KINDS):  # the apex, svc.<zone>, pod.<zone>
-        return "", "", "", "", "", ""
-    *rest, kind = _LABEL.findall(base)
+    if base in _NO_PARTS:
+        return _EMPTY
+    *rest, kind = _LABEL.findall(base) if "\\" in base else base.split(".")
     if kind not in _KINDS or len(rest) > 4:
         return None
     namespace = rest.pop() if rest else ""

@@ -200,9 +200,7 @@ class DatagramBatch:
 
     def _reply_from(self, i: int, j: int) -> None:
         """Make reply `j` leave from the address datagram `i` was sent to."""
-        at = i * CONTROL_SIZE
-        # a c_char array slices to bytes and takes bytes (typeshed says lists)
-        received: bytes = self._controls_in[at : at + self._in_pointers[_CONTROLLEN_WORD[i]]]  # type: ignore[assignment]
+        received = self._received_control(i)
         control = self._sources.get(received)
         if control is None:
             if len(self._sources) >= SOURCES_KEPT:
@@ -211,6 +209,25 @@ class DatagramBatch:
         at = j * CONTROL_SIZE
         self._controls_out[at : at + len(control)] = control  # type: ignore[call-overload]
         self._out_pointers[_CONTROLLEN_WORD[j]] = len(control)
+
+    def source(self, i: int) -> list[tuple[int, int, bytes]]:
+        """The ancillary data that makes a reply to datagram `i` sent later (with
+        `socket.sendmsg`) leave from the address it was sent to; none when not needed."""
+        if not self._pktinfo:
+            return []
+        control = self._source_control(self._received_control(i))
+        if not control:
+            return []
+        if self._ipv6:  # (in6_pktinfo: 20 bytes, in_pktinfo: 12; the rest is padding)
+            return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, control[_CMSG_HEADER:][:20])]
+        return [(socket.IPPROTO_IP, IP_PKTINFO, control[_CMSG_HEADER:][:12])]
+
+    def _received_control(self, i: int) -> bytes:
+        """The control message datagram `i` came with (its destination address)."""
+        at = i * CONTROL_SIZE
+        # a c_char array slices to bytes and takes bytes (typeshed says lists)
+        received: bytes = self._controls_in[at : at + self._in_pointers[_CONTROLLEN_WORD[i]]]  # type: ignore[assignment]
+        return received
 
     def _source_control(self, received: bytes) -> bytes:
         """The control message that sends from the destination in `received` (one of the

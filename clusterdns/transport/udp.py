@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.transport import mmsg
-from clusterdns.transport.protocols import Handler, Peer
+from clusterdns.transport.protocols import Handler, Peer, Reply
 
 log = logging.getLogger("clusterdns.udp")
 PANIC_LOG = PanicLog(log)
@@ -26,6 +26,8 @@ PANIC_LOG = PanicLog(log)
 DRAIN_LIMIT = 512  # datagrams per wakeup
 UNSUPPORTED = (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP)  # batch calls refused outright
 MAX_DATAGRAM = 65535
+# (level, type, data) control messages for sendmsg: the address a reply leaves from
+Ancillary = list[tuple[int, int, bytes]] | tuple[()]
 
 
 class UdpListener:
@@ -69,8 +71,10 @@ class UdpListener:
                 continue
             for i, (data, addr) in enumerate(datagrams):
                 reply = answer(data, addr)
-                if reply is not None:
+                if isinstance(reply, bytes):
                     batch.reply(i, reply)
+                elif reply is not None:  # from the address it was asked at, when ready
+                    self._later(reply, addr, batch.source(i))
             dropped, errors = batch.send()
             self.dropped += dropped
             for error in errors:
@@ -101,40 +105,43 @@ class UdpListener:
                 log.debug("UDP receive error: %s", exc)
                 continue
             reply = answer(data, addr)
-            if reply is not None:
+            if isinstance(reply, bytes):
                 self._send(reply, addr)
+            elif reply is not None:
+                self._later(reply, addr)
 
-    def _answer(self, data: bytes, addr: Peer) -> bytes | None:
-        """The reply to send at once, if any; one that needs the network (forwarding) is
-        sent by a task when it is ready."""
+    def _answer(self, data: bytes, addr: Peer) -> Reply:
+        """The reply: bytes to send at once, None, or one that needs the network
+        (forwarding), for a task to send when it is ready."""
         try:
-            reply = self.handler.handle(data, False, addr)
+            return self.handler.handle(data, False, addr)
         except Exception:  # a bug must cost one query, never the listener
             PANIC_LOG.record("query from %s failed", addr[0])
             return None
-        if reply is None or isinstance(reply, bytes):
-            return reply
-        self._later(reply, addr)
-        return None
 
-    def _send(self, reply: bytes, addr: Peer) -> None:
+    def _send(self, reply: bytes, addr: Peer, source: Ancillary = ()) -> None:
         try:
-            self.sock.sendto(reply, addr)
+            if source:
+                self.sock.sendmsg([reply], source, 0, addr)
+            else:
+                self.sock.sendto(reply, addr)
         except BlockingIOError:
             self.dropped += 1
         except OSError as exc:
             log.debug("UDP send to %s failed: %s", addr[0], exc)
 
-    def _later(self, reply: Awaitable[bytes | None], addr: Peer) -> None:
-        task = asyncio.ensure_future(self._send_when_done(reply, addr))
+    def _later(self, reply: Awaitable[bytes | None], addr: Peer, source: Ancillary = ()) -> None:
+        task = asyncio.ensure_future(self._send_when_done(reply, addr, source))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _send_when_done(self, reply: Awaitable[bytes | None], addr: Peer) -> None:
+    async def _send_when_done(
+        self, reply: Awaitable[bytes | None], addr: Peer, source: Ancillary
+    ) -> None:
         try:
             data = await reply
         except Exception:
             PANIC_LOG.record("query from %s failed", addr[0])
             return
         if data is not None and self.sock.fileno() != -1:  # not closed meanwhile
-            self._send(data, addr)
+            self._send(data, addr, source)

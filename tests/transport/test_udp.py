@@ -205,6 +205,56 @@ def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
     assert replies == {n: (host, port) for n, host in enumerate(asked)}
 
 
+class Later(Recording):
+    """Every reply comes later, as a forwarded one does."""
+
+    def handle(self, data: bytes, over_tcp: bool, peer: tuple | None = None) -> Reply:
+        reply = super().handle(data, over_tcp, peer)
+
+        async def later() -> bytes | None:
+            await asyncio.sleep(0)
+            return reply  # type: ignore[return-value]
+
+        return later()
+
+
+def test_a_reply_sent_later_leaves_from_the_address_asked_too():
+    """A forwarded reply is sent by a task, not the batch: it carries the address the
+    query was sent to as well (a client drops a reply from another of the host's)."""
+    if not mmsg.AVAILABLE:
+        pytest.skip("replies from the address asked need IP_PKTINFO with recvmmsg (Linux)")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.setblocking(False)
+    asked = ["127.0.0.2", "127.0.0.3"]
+    for n, host in enumerate(asked):
+        client.sendto(wire_query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
+    replies: dict[int, tuple] = {}
+
+    def received() -> bool:
+        try:
+            data, source = client.recvfrom(65535)
+            replies[DNSRecord.parse(data).header.id] = source
+        except BlockingIOError:
+            pass
+        return len(replies) == len(asked)
+
+    async def run() -> None:
+        listener = UdpListener(server, Later(), batched=True)
+        listener.start()
+        try:
+            await wait_for_async(received, what="the replies sent later")
+        finally:
+            listener.close()
+
+    asyncio.run(run())
+    client.close()
+    assert replies == {n: (host, port) for n, host in enumerate(asked)}
+
+
 def test_bound_to_every_ipv6_address_both_families_are_answered():
     if not mmsg.AVAILABLE:
         pytest.skip("IPV6_PKTINFO with recvmmsg is Linux only")

@@ -17,8 +17,8 @@ from clusterdns.cli.common import (
     setup_logging,
 )
 from clusterdns.config.addresses import parse_listen
+from clusterdns.config.resolvconf import RESOLV_CONF
 from clusterdns.errors import ClusterDNSError
-from clusterdns.plugins.forward.forward import RESOLV_CONF
 from clusterdns.plugins.kubernetes.informer import STALL_TIMEOUT
 from clusterdns.server.app import ClusterDNS, ServeOptions
 from clusterdns.server.workers import free_port, run, serve_workers

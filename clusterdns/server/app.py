@@ -17,10 +17,10 @@ from kubernetes.client import ApiClient
 
 from clusterdns.config.addresses import parse_listen
 from clusterdns.config.blocks import ServerConfig
+from clusterdns.config.resolvconf import RESOLV_CONF, read_resolv_conf
 from clusterdns.errors import ClusterDNSError, ServeError
 from clusterdns.metrics.requests import PLUGIN_ENABLED
 from clusterdns.plugins import reload
-from clusterdns.plugins.forward.forward import RESOLV_CONF
 from clusterdns.plugins.kubernetes.client import IN_CLUSTER_ENV, cluster_api_client
 from clusterdns.plugins.kubernetes.informer import STALL_TIMEOUT, Informer
 from clusterdns.plugins.kubernetes.metrics import on_slice_change
@@ -250,7 +250,15 @@ class ClusterDNS:
             return self.resolver
         served = listeners(servers, self.override)
         host = next((lst.host for lst, blocks in served.items() if kube in blocks), ANY_ADDRESS)
-        return build_resolver(self.state, k8s, own_addresses(host))
+        return build_resolver(self.state, k8s, own_addresses(host), self._host_search())
+
+    def _host_search(self) -> tuple[str, ...]:
+        """The host's search domains (for autopath), from --resolv-conf: none when it
+        cannot be read, as CoreDNS reads its own resolv.conf."""
+        try:
+            return read_resolv_conf(self.options.resolv_conf).search
+        except OSError:
+            return ()
 
     def _build(self, servers: list[ServerConfig], resolver: Resolver | None) -> Plan:
         resolv_conf, on_loop = self.options.resolv_conf, self._loop_detected

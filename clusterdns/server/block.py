@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.dns.message import UDP_MAX_SIZE
 from clusterdns.plugins.any import ANY, Any
+from clusterdns.plugins.autopath import AUTOPATH, AutopathConfig
 from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CACHE
@@ -23,16 +24,18 @@ from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.hosts.hosts import Hosts
 from clusterdns.plugins.hosts.setup import HOSTS
+from clusterdns.plugins.kubernetes.clients import ClientCounts, client_counts
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.local import LOCAL, Local
-from clusterdns.plugins.log import LOG, LogConfig
+from clusterdns.plugins.log import LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
 from clusterdns.plugins.template import TEMPLATE, Template
 from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
+from clusterdns.server.metadata import with_metadata
 from clusterdns.server.relay import Relay
 
 
@@ -47,6 +50,9 @@ class Block:
     before: tuple[Answerer, ...] = ()  # answer first, in plugin order (hosts)
     after: tuple[Answerer, ...] = ()  # answer what nothing else did (whoami)
     bufsize: int | None = None  # `bufsize`: the EDNS buffer queries are lowered to
+    clients: ClientCounts | None = None  # replies counted per client namespace
+    autopath: AutopathConfig | None = None
+    autopath_at: int = 0  # the plugins of `before` that come before autopath
 
     @property
     def udp_cap(self) -> int:
@@ -84,7 +90,8 @@ def build_block(
         relay = Relay(Forward(forward, resolv_conf), cache,
                       ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    before: list[Answerer] = []  # in CoreDNS's plugin order: local, any, chaos, template, hosts
+    # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, hosts
+    before: list[Answerer] = []
     localhost_prefix = server.get(LOCAL)
     if localhost_prefix is not None:
         before.append(Local(localhost_prefix))
@@ -92,6 +99,7 @@ def build_block(
         before.append(Any())
     if chaos is not None:
         before.append(Chaos(chaos))
+    autopath_at = len(before)  # (local, any, chaos answer first; the rest is its chain)
     templates = server.get(TEMPLATE)
     if templates is not None:
         before.append(Template(templates))
@@ -101,11 +109,14 @@ def build_block(
         before=tuple(before),
         after=(Whoami(),) if server.uses(WHOAMI) else (),
         bufsize=server.get(BUFSIZE),
+        autopath=server.get(AUTOPATH),
+        autopath_at=autopath_at,
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,
         loadbalance=server.uses(LOADBALANCE),
-        log=server.get(LOG),
+        log=with_metadata(server, resolver),
+        clients=client_counts(resolver),
         loop=LoopProbe(server.zones[0], on_loop) if server.uses(LOOP) and relay else None,
     )
 

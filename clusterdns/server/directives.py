@@ -15,6 +15,7 @@ from clusterdns.config.corefile import CorefileError
 from clusterdns.config.registry import Registry
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.any import ANY
+from clusterdns.plugins.autopath import AUTOPATH
 from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.setup import CACHE
@@ -23,22 +24,26 @@ from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.hosts.setup import HOSTS
+from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.local import LOCAL
 from clusterdns.plugins.log import LOG
 from clusterdns.plugins.loop import LOOP
+from clusterdns.plugins.metadata import METADATA
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
 from clusterdns.plugins.reload import RELOAD
 from clusterdns.plugins.template import TEMPLATE
 from clusterdns.plugins.transfer import TRANSFER
 from clusterdns.plugins.whoami import WHOAMI
+from clusterdns.server.metadata import check_metadata
 
 PLUGINS = Registry(
     [
-        ANY, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
-        LOADBALANCE, LOCAL, LOG, LOOP, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER, WHOAMI,
+        ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
+        LOADBALANCE, LOCAL, LOG, LOOP, METADATA, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER,
+        WHOAMI,
     ]
 )  # fmt: skip
 
@@ -73,14 +78,39 @@ DEFAULT_COREFILE = """\
 def load_config(text: str, filename: str = "Corefile") -> list[ServerConfig]:
     """Parse and check Corefile text; one ServerConfig per server block, in order."""
     servers = blocks.load_config(text, filename, PLUGINS)
-    _check_no_overlap(servers)
+    _check(servers)
     return servers
 
 
 def load_config_file(path: str) -> list[ServerConfig]:
     servers = blocks.load_config_file(path, PLUGINS)
-    _check_no_overlap(servers)
+    _check(servers)
     return servers
+
+
+def _check(servers: list[ServerConfig]) -> None:
+    _check_no_overlap(servers)
+    for server in servers:
+        _check_autopath(server)
+        check_metadata(server)
+
+
+def _check_autopath(server: ServerConfig) -> None:
+    """`autopath @kubernetes` needs the block's kubernetes to know pods by their IPs (CoreDNS
+    then silently does nothing; an option we accept always works)."""
+    autopath = server.get(AUTOPATH)
+    if autopath is None or autopath.search is not None:
+        return
+    k8s = server.get(KUBERNETES)
+    if k8s is None:
+        message = "autopath @kubernetes needs a kubernetes directive in the same server block"
+        raise CorefileError(autopath.file, autopath.line, message)
+    if k8s.pods != PODS_VERIFIED:
+        message = (
+            f"autopath @kubernetes needs 'pods verified' in the kubernetes directive (it is "
+            f"'pods {k8s.pods}'): the client's namespace is found from its pod's IP"
+        )
+        raise CorefileError(autopath.file, autopath.line, message)
 
 
 def _check_no_overlap(servers: list[ServerConfig]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dnslib import CLASS, QTYPE, RCODE
+from dnslib import CLASS, QTYPE, RCODE, DNSLabelError
 
 from clusterdns.dns.message import (
     CLASS_ANY,
@@ -29,11 +29,13 @@ from clusterdns.dns.message import (
     encode,
     error_reply,
 )
-from clusterdns.dns.names import in_zone
-from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, failure, opt_record
+from clusterdns.dns.names import in_zone, presentation
+from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, failure, opt_record, question_end
 from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, family, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
+from clusterdns.plugins.autopath import SUCCESS as AUTOPATH_SUCCESS
+from clusterdns.plugins.autopath import AutopathConfig, answered_for, candidates, rename_question
 from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_template_fits, scope_of
 from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED, Kind, Resolver
 from clusterdns.plugins.loadbalance import shuffle_addresses
@@ -225,7 +227,7 @@ class QueryHandler:
             return None
         block = found[1]
         relay, resolver = block.relay, block.resolver
-        if relay is None or block.before:
+        if relay is None or block.before or block.autopath is not None:
             return None  # nothing forwarded here, or other plugins answer first (the chain)
         if resolver is not None and resolver.zone_of(name) is not None:
             return None  # the resolver decides first (fallthrough)
@@ -248,8 +250,27 @@ class QueryHandler:
             return self._failed(request.data, request.peer)
 
     def _answer(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
+        """The block's answer, its plugins asked in order (autopath among them)."""
+        autopath = block.autopath
+        if autopath is None:
+            return self._chain(request, block, 0)
         query, limit = request.query, request.limit
-        for plugin in block.before:  # chaos, hosts, in plugin order: the first to answer does
+        for plugin in block.before[: block.autopath_at]:  # local, any, chaos
+            answered = plugin.answer(request)
+            if answered is not None:
+                return encode(query, answered, limit, block.udp_cap), plugin.name
+        names = self._search(request, block, autopath)
+        if names is None:
+            return self._chain(request, block, block.autopath_at)
+        return self._walk(request, block, names, 0, None)
+
+    def _chain(
+        self, request: Routed, block: Block, start: int
+    ) -> Answered | Coroutine[Any, Any, Answered]:
+        """The answer of the block's plugins from its `start`th before the resolver on."""
+        query, limit = request.query, request.limit
+        # local, any, chaos, template, hosts, in plugin order: the first to answer does
+        for plugin in block.before[start:] if start else block.before:
             answered = plugin.answer(request)
             if answered is not None:
                 return encode(query, answered, limit, block.udp_cap), plugin.name
@@ -280,6 +301,76 @@ class QueryHandler:
         if cached is not None:
             return cached, "cache"
         return _forwarded(relay.fetch(request))
+
+    # -- autopath ------------------------------------------------------------------------
+
+    def _search(self, request: Routed, block: Block, autopath: AutopathConfig) -> list[str] | None:
+        """The names autopath asks in order for this query, or None when it does not."""
+        name = request.name
+        search = _search_path(name, request.peer, block, autopath)
+        if search is None:
+            return None
+        return candidates(name, presentation(request.query.question.qname.label), search)
+
+    def _walk(
+        self, request: Routed, block: Block, names: list[str], at: int, first: bytes | None
+    ) -> Answered | Coroutine[Any, Any, Answered]:
+        """Ask `names` from the `at`th on through the chain after autopath; the first reply
+        that is not NXDOMAIN answers (`first`: the first name's reply, for when none is)."""
+        for index in range(at, len(names)):
+            candidate = request if index == 0 else self._candidate(request, block, names[index])
+            if candidate is None:
+                continue  # no such question (a name too long)
+            answered = self._chain(candidate, block, block.autopath_at)
+            if not isinstance(answered, tuple):
+                return self._walk_later(request, block, names, index, first, answered)
+            found, first = self._walked(request, answered[0], first)
+            if found is not None:
+                return found
+        assert first is not None
+        return first, "autopath"
+
+    async def _walk_later(
+        self,
+        request: Routed,
+        block: Block,
+        names: list[str],
+        index: int,
+        first: bytes | None,
+        pending: Awaitable[Answered],
+    ) -> Answered:
+        found, first = self._walked(request, (await pending)[0], first)
+        if found is not None:
+            return found
+        rest = self._walk(request, block, names, index + 1, first)
+        return rest if isinstance(rest, tuple) else await rest
+
+    def _walked(
+        self, request: Routed, reply: bytes, first: bytes | None
+    ) -> tuple[Answered | None, bytes]:
+        """The answer when `reply` (to a candidate) ends the walk, and the first reply."""
+        if first is None:
+            first = reply  # the asked name's own: its question is the asked one
+        rcode = reply[3] & 0xF
+        if rcode in (RCODE.NXDOMAIN, RCODE.REFUSED):
+            return None, first
+        if rcode != RCODE.SERVFAIL:  # (CoreDNS's chain returns an error for it)
+            AUTOPATH_SUCCESS.inc((self.server,))
+        # as CoreDNS's cnamer, the asked name's own reply too (an ExternalName's then
+        # gets a CNAME in front to its target's owner)
+        return (answered_for(reply, request.query.question.qname), "autopath"), first
+
+    def _candidate(self, request: Routed, block: Block, name: str) -> Routed | None:
+        """`request` asking for `name` instead, routed to the same block."""
+        try:
+            data = rename_question(request.data, question_end(request.data), name)
+            candidate = Routed(data, question_key(data, request.over_tcp), request.over_tcp,
+                               request.peer, request.start)  # fmt: skip
+        except (Reject, DNSLabelError):
+            return None
+        candidate.zone, candidate.block = request.zone, block
+        _fit(candidate, block)
+        return candidate
 
     def _relay_for(self, name: str) -> Relay | None:
         """The relay that forwards `name` (an ExternalName target), as a query for it would
@@ -318,6 +409,8 @@ class QueryHandler:
         if kept is not None:
             assert kept.note is not None
             block, zone = kept.note.block, kept.note.zone
+            if block.autopath is not None and _autopaths(dotted(key[0]).lower(), peer, block):
+                return None
         else:
             name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
             if key[1][3:] != _CLASS_IN or "\\" in name:
@@ -330,6 +423,8 @@ class QueryHandler:
             for plugin in denying.block.before:
                 if not plugin.passes(name, qtype):
                     return None  # (hosts, template...: their answer is the slow path's)
+            if _autopaths(name, peer, denying.block):
+                return None
             kept = self._decided(key, data, name, qtype, denying)
             if kept is None:
                 return None
@@ -355,6 +450,8 @@ class QueryHandler:
             "kubernetes", do_bit,
         )  # fmt: skip
         counts.record(family(peer) == "2", len(data), len(reply), seconds)
+        if block.clients is not None:
+            block.clients.record(peer, reply)
         if block.log is not None:
             request = Request.read(data, over_tcp, peer)
             _fit(request, block)  # as the slow path saw it
@@ -422,6 +519,8 @@ class QueryHandler:
             self.server, request.zone, request.proto, request.family, request.qtype,
             request.do, len(request.data), len(reply), reply[3] & 0xF, plugin, seconds,
         )  # fmt: skip
+        if block is not None and block.clients is not None:
+            block.clients.record(request.peer, reply)
         if block is not None and block.log is not None:
             log_query(block.log, request, reply, seconds)
         return reply
@@ -441,3 +540,25 @@ async def _forwarded(reply: Awaitable[bytes]) -> Answered:
 def _opt(size: int, do_bit: bool) -> bytes:
     """Our OPT for a client's buffer (within the block's UDP cap) and DO bit."""
     return opt_record(size, do_bit)
+
+
+def _search_path(
+    name: str, peer: Peer | None, block: Block, autopath: AutopathConfig
+) -> Sequence[str] | None:
+    """The search path autopath walks for `name` from `peer`, if it walks one: the file's,
+    or (@kubernetes) that of the pod at the peer's address."""
+    if peer is None or not autopath.serves(name):
+        return None
+    if autopath.search is not None:
+        return autopath.search
+    assert block.resolver is not None  # (the configuration checked it has one)
+    return block.resolver.autopath_search(name, peer[0])
+
+
+def _autopaths(name: str, peer: Peer | None, block: Block) -> bool:
+    """Whether autopath walks a search path for this query (so no wire answer is its)."""
+    autopath = block.autopath
+    if autopath is None:
+        return False
+    search = _search_path(name, peer, block, autopath)
+    return search is not None and candidates(name, name, search) is not None

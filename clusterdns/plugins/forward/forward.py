@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import random
 import time
-from pathlib import Path
 
 from dnslib import RCODE
 
 from clusterdns.config.addresses import parse_listen
+from clusterdns.config.resolvconf import RESOLV_CONF, read_resolv_conf
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
 from clusterdns.errors import ConfigError, ServeError
@@ -29,7 +29,6 @@ from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream, UpstreamError
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams
-RESOLV_CONF = "/etc/resolv.conf"
 
 
 class ForwardError(ServeError):
@@ -47,14 +46,9 @@ class UpstreamConfigError(ConfigError):
 def nameservers(path: str) -> list[tuple[str, int]]:
     """The `nameserver` addresses of a resolv.conf file, on port 53."""
     try:
-        lines = Path(path).read_text().splitlines()
+        found = [(address, 53) for address in read_resolv_conf(path).nameservers]
     except OSError as exc:
         raise UpstreamConfigError(f"forward: cannot read {path}: {exc.strerror or exc}") from None
-    found = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            found.append((fields[1], 53))
     if not found:
         raise UpstreamConfigError(f"forward: {path} has no nameserver lines")
     return found

@@ -68,6 +68,7 @@ class ResolverSettings:
     pods: str = PODS_DISABLED
     fallthrough: tuple[str, ...] | None = None  # None: never; (): every zone
     own_ips: tuple[str, ...] = ()  # this server's addresses, for NS answers
+    host_search: tuple[str, ...] = ()  # the host's search domains, ending a pod's path
 
 
 class Resolver:
@@ -178,6 +179,18 @@ class Resolver:
         if name == f"ns.dns.{zone}" and qtype != _PTR:
             return Kind.DEFAULT_NS, None
         return Kind.DENIED, None
+
+    def autopath_search(self, name: str, client_ip: str) -> list[str] | None:
+        """The search path of the pod at `client_ip` for a name of our zones (CoreDNS's
+        kubernetes AutoPath): its namespace's svc domain, svc, the zone, the host's search
+        domains. None for a client that is no running pod we know (`pods verified`)."""
+        found = self.zone_of(name)
+        pod = self.index.state.pod_with_ip(client_ip) if found is not None else None
+        if found is None or pod is None:
+            return None
+        zone = found[0]
+        svc = "svc." if zone == "." else f"svc.{zone}"
+        return [f"{pod.namespace}.{svc}", svc, zone, *self.settings.host_search]
 
     def denies(self, name: str) -> bool:
         """A DENIED name gets NXDOMAIN: no fallthrough takes it and the state is synced."""
@@ -371,7 +384,10 @@ def _zone_as_asked(text: str, zone: str) -> str:
 
 
 def build_resolver(
-    state: ClusterState, k8s: KubernetesConfig, own_ips: tuple[str, ...]
+    state: ClusterState,
+    k8s: KubernetesConfig,
+    own_ips: tuple[str, ...],
+    host_search: tuple[str, ...] = (),
 ) -> Resolver:
     options = BuildOptions(
         endpoint_pod_names=k8s.endpoint_pod_names,
@@ -386,5 +402,6 @@ def build_resolver(
         pods=k8s.pods,
         fallthrough=k8s.fallthrough,
         own_ips=own_ips,
+        host_search=host_search,
     )
     return Resolver(index, settings)

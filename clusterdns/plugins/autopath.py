@@ -1,0 +1,106 @@
+"""CoreDNS's `autopath`: the server walks a client's search path for it.
+
+    autopath [ZONE...] RESOLV-CONF
+
+A query in ZONES (default: the server block's) whose name is the first element of the
+client's search path or below it (`<name>.<podns>.svc.<zone>` from a pod) is asked again with
+each element in turn in place of the first (`<name>.svc.<zone>`, `<name>.<zone>`, the host's
+domains, then `<name>.` alone) through the rest of the block's chain; the first reply that is
+not NXDOMAIN answers, with a CNAME from the asked name to the name found and the asked
+question. When every one is NXDOMAIN the first reply answers, as it would have.
+
+RESOLV-CONF is a file whose `search` line is the path for every client, or `@kubernetes`: the
+kubernetes plugin's path for the pod that sent the query (its namespace's, then the host's
+domains), which needs `pods verified` to know the pods by their IPs (the server checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dnslib import CNAME, QTYPE, RR, DNSLabel, DNSRecord
+
+from clusterdns.config.checks import Origins, arguments, fail, no_block, zone_origins_or
+from clusterdns.config.corefile import Directive
+from clusterdns.config.registry import Plugin
+from clusterdns.config.resolvconf import read_resolv_conf
+from clusterdns.dns.message import pack
+from clusterdns.dns.names import in_zone
+from clusterdns.metrics.registry import METRICS
+
+FROM_KUBERNETES = "@kubernetes"  # the one plugin that gives search paths
+
+SUCCESS = METRICS.counter(
+    "coredns_autopath_success_total",
+    "Counter of requests that did autopath.",
+    ("server",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AutopathConfig:
+    zones: tuple[str, ...]
+    search: tuple[str, ...] | None  # a file's search path; None: the kubernetes plugin's
+    file: str  # where the directive is, for the server's checks
+    line: int
+
+    def serves(self, name: str) -> bool:
+        return any(in_zone(name, zone) for zone in self.zones)
+
+
+def setup(node: Directive, block: Origins) -> AutopathConfig:
+    args = arguments(node, 1, None)
+    no_block(node)
+    *zones, resolv_conf = args
+    search: tuple[str, ...] | None = None
+    if resolv_conf.startswith("@"):
+        if resolv_conf != FROM_KUBERNETES:
+            raise fail(node, f"autopath: {resolv_conf}: only @kubernetes gives search paths")
+    else:
+        try:
+            search = read_resolv_conf(resolv_conf).search
+        except OSError as exc:
+            message = f"autopath: cannot read {resolv_conf}: {exc.strerror or exc}"
+            raise fail(node, message) from None
+        if not search:
+            raise fail(node, f"autopath: {resolv_conf} has no search line")
+    zones_served = zone_origins_or(node, tuple(zones), block).zones
+    return AutopathConfig(zones_served, search, node.file, node.line)
+
+
+AUTOPATH = Plugin("autopath", setup)
+
+
+def candidates(name: str, asked: str, search: Sequence[str]) -> list[str] | None:
+    """The names to ask in order for `name` (absolute, lower case; `asked`: as asked) along
+    `search` (absolute domains, "." for the root): None unless `name` is below the first of
+    them (CoreDNS's firstInSearchPath; the first domain itself has no name to search for).
+    The part before the domain keeps the asked case; the last candidate is it alone."""
+    first = search[0]
+    if name == first or not in_zone(name, first):
+        return None
+    base = asked[: len(asked) - len(first)] if first != "." else asked  # ends with its dot
+    return [base + domain if domain != "." else base for domain in search] + [base]
+
+
+def rename_question(query: bytes, question_end: int, name: str) -> bytes:
+    """`query` (one question ending at `question_end`) asking for `name` instead: the same
+    ID, flags, type, class and additional records (OPT)."""
+    wire = b"".join(bytes([len(label)]) + label for label in DNSLabel(name).label) + b"\x00"
+    name_end = question_end - 4
+    return query[:12] + wire + query[name_end:]
+
+
+def answered_for(reply: bytes, original: DNSLabel) -> bytes:
+    """`reply` (to a search candidate) as the reply to the `original` question: CoreDNS's
+    cnamer puts a CNAME from `original` to the first answer owner that is another name in
+    front, with that record's TTL; the question becomes `original`."""
+    record = DNSRecord.parse(reply)
+    for rr in record.rr:
+        if rr.rname != original:  # (DNSLabel compares case-insensitively)
+            cname = RR(original, QTYPE.CNAME, ttl=rr.ttl, rdata=CNAME(rr.rname))
+            record.rr.insert(0, cname)
+            break
+    record.q.qname = original
+    return pack(record)

@@ -44,3 +44,18 @@ def on_slice_change(endpoint_slice: EndpointSlice, service: Service | None) -> N
         return
     kind = "headless_with_selector" if service.kind is ServiceKind.HEADLESS else "cluster_ip"
     PROGRAMMING_DURATION.observe((kind,), (datetime.now(UTC) - triggered).total_seconds())
+
+# Client attribution (`pods verified`): per namespace of the pod that asked, by its IP;
+# UNKNOWN_CLIENT for an address no running pod holds (no namespace is named "-").
+UNKNOWN_CLIENT = "-"
+CLIENT_REQUESTS = METRICS.counter(
+    "clusterdns_kubernetes_client_requests_total",
+    "Queries answered, by the namespace of the pod that sent them ('-': no pod).",
+    ["namespace"],
+)
+CLIENT_SEARCH_NXDOMAIN = METRICS.counter(
+    "clusterdns_kubernetes_client_search_nxdomain_total",
+    "NXDOMAIN answers to names under the search domains of the pod that asked (the cluster "
+    "zone, the host's), by its namespace ('-': no pod): search-path expansions that missed.",
+    ["namespace"],
+)

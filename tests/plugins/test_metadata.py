@@ -50,7 +50,13 @@ COREFILE = f"""\
     }}
     prometheus 127.0.0.1:0
 }}
+corp.example:53 {{
+    template IN A {{
+        rcode NXDOMAIN
+    }}
+}}
 """
+HOST_SEARCH = "corp.example"  # the host's search domain (--resolv-conf), after the cluster's
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +66,12 @@ def snapshot(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(snapshot, tmp_path_factory):
-    corefile = tmp_path_factory.mktemp("corefile") / "Corefile"
+    directory = tmp_path_factory.mktemp("corefile")
+    corefile, resolv_conf = directory / "Corefile", directory / "resolv.conf"
     corefile.write_text(COREFILE)
-    with serving(["--conf", str(corefile), "--snapshot", str(snapshot)]) as running:
+    resolv_conf.write_text(f"search {HOST_SEARCH}\n")
+    args = ["--conf", str(corefile), "--snapshot", str(snapshot), "--resolv-conf", str(resolv_conf)]
+    with serving(args) as running:
         yield running
 
 
@@ -138,14 +147,15 @@ def walk(server, source: str, name: str, search: list[str]) -> list[int]:
 
 def test_queries_and_missed_expansions_per_client_namespace(server):
     before = metrics(server)
-    shop = ["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"]
-    web = ["web.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+    shop = ["shop.svc.cluster.local", "svc.cluster.local", "cluster.local", HOST_SEARCH]
+    web = ["web.svc.cluster.local", "svc.cluster.local", "cluster.local", HOST_SEARCH]
     for _ in range(2):  # the second time from the wire answers
-        assert walk(server, CART, "api.example.com", shop) == [3, 3, 3, 0]
+        assert walk(server, CART, "api.example.com", shop) == [3, 3, 3, 3, 0]
         assert walk(server, CART, "cart", shop) == [0]
         assert walk(server, FRONT, "cart.shop", web) == [3, 0]
-        assert walk(server, NOBODY, "nope", shop) == [3, 3, 3, 2]  # SERVFAIL: no forward
+        assert walk(server, NOBODY, "nope", shop) == [3, 3, 3, 3, 2]  # SERVFAIL: no forward
         query(server, "99.0.0.10.in-addr.arpa.", "PTR", source=FRONT)  # NXDOMAIN, reverse
+        query(server, "nope.example.", "A", source=FRONT)  # SERVFAIL, not under a search domain
     after = metrics(server)
 
     def added(metric: str, namespace: str) -> float:
@@ -153,8 +163,8 @@ def test_queries_and_missed_expansions_per_client_namespace(server):
 
     requests = "clusterdns_kubernetes_client_requests_total"
     missed = "clusterdns_kubernetes_client_search_nxdomain_total"
-    assert [added(requests, ns) for ns in ("shop", "web", "-")] == [10, 6, 8]
-    assert [added(missed, ns) for ns in ("shop", "web", "-")] == [6, 2, 6]
+    assert [added(requests, ns) for ns in ("shop", "web", "-")] == [12, 8, 10]
+    assert [added(missed, ns) for ns in ("shop", "web", "-")] == [8, 2, 8]
 
 
 def test_collected_for_the_metadata_zones_only():

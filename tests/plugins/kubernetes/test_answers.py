@@ -14,6 +14,8 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.cluster import cluster_items
+from bench.queries import lookup
 from clusterdns.config.blocks import load_config
 from clusterdns.dns import message as wire
 from clusterdns.dns.message import parse_query, size_limit
@@ -26,7 +28,7 @@ from clusterdns.server.directives import PLUGINS
 from clusterdns.server.handler import QueryHandler
 from harness.paths import DEMO
 from harness.resolvers import handler_for, make_resolver, state_from_file
-from harness.snapshots import big_headless_snapshot
+from harness.snapshots import big_headless_snapshot, write_snapshot
 from harness.wire import QTYPES, VARIANTS, Variant, demo_names, random_case, wire_query
 
 
@@ -435,3 +437,27 @@ def test_plugins_before_the_resolver_answer_what_they_claim(resolver):
                 data = wire_query(random_case(name, rng), qtype, Variant(edns=1232), ident)
                 assert cached.handle(data, False) == plain.handle(data, False), (name, qtype)
     assert cached.answers.hits > len(names)
+
+
+def test_the_bench_cluster_byte_for_byte(tmp_path):
+    """The benchmark's cluster (scaled down) and its query mix: names it holds, search-path
+    expansions from other namespaces, every query type, case mixes and EDNS variants."""
+    snapshot = write_snapshot(tmp_path / "bench.json", cluster_items(10, 200, 20))
+    bench = make_resolver(state_from_file(snapshot))
+    cached, plain = handler_for(bench), uncached(bench)
+    rng = random.Random(14)
+    namespaces = [f"team-{i:02d}" for i in range(10)]
+    held = rng.sample(sorted(bench.index.nodes), 300)
+    services = rng.sample(sorted(bench.index.state.services), 50)
+    walks = [lookup(name, ns) for ns, name in services]  # a pod of its own namespace
+    walks += [lookup(f"{name}.{ns}", rng.choice(namespaces)) for ns, name in services]
+    expansions = [qname for walk in walks for qname, _qtype, _kind in walk]
+    for name in held + [f"{qname}." for qname in expansions]:
+        for qtype in rng.sample(QTYPES, 4):
+            for variant in rng.sample(VARIANTS, 2):
+                for _ in range(2):
+                    data = wire_query(random_case(name, rng), qtype, variant, rng.randrange(65536))
+                    assert cached.handle(data, variant.over_tcp) == plain.handle(
+                        data, variant.over_tcp
+                    ), (name, qtype, variant)
+    assert cached.answers.hits > 2000

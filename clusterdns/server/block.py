@@ -9,7 +9,7 @@ listener of the block); and per listener the cache and forwarder, which carry th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.dns.message import UDP_MAX_SIZE
@@ -53,6 +53,8 @@ class Block:
     clients: ClientCounts | None = None  # replies counted per client namespace
     autopath: AutopathConfig | None = None
     autopath_at: int = 0  # the plugins of `before` that come before autopath
+    # the wire answers' OPT, size limit and DO bit by a query's transport and EDNS (handler)
+    edns: dict[int, tuple[bytes, int, bool]] = field(default_factory=dict)
 
     @property
     def udp_cap(self) -> int:

@@ -9,7 +9,6 @@ completed through the relay of the block that holds it.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
@@ -431,14 +430,11 @@ class QueryHandler:
             block, zone = denying.block, denying.block_zone
         if block.loop is not None and block.loop.active:
             return None  # the probe watches every query
-        opt, limit = b"", TCP_MAX_SIZE if over_tcp else UDP_DEFAULT_SIZE
-        do_bit = False
-        if len(data) > question_end:  # a plain query's OPT (question_key checked it)
-            size = max(UDP_DEFAULT_SIZE, data[question_end + 3] << 8 | data[question_end + 4])
-            do_bit = data[question_end + 7] >= 0x80
-            opt = _opt(min(size, block.udp_cap), do_bit)
-            if not over_tcp:  # the buffer `bufsize` lowers it to, within the UDP cap
-                limit = min(size, block.bufsize or size, block.udp_cap)
+        variant = key[2] >> 1  # the transport and the OPT's buffer and DO bit (not RD)
+        edns = block.edns.get(variant)
+        if edns is None:
+            edns = block.edns[variant] = _edns_reply(variant, block)
+        opt, limit, do_bit = edns
         reply = answers.reply(kept, data, question_end, opt, limit)
         if reply is None:
             return None
@@ -536,10 +532,17 @@ async def _forwarded(reply: Awaitable[bytes]) -> Answered:
     return await reply, "forward"
 
 
-@functools.lru_cache(maxsize=256)
-def _opt(size: int, do_bit: bool) -> bytes:
-    """Our OPT for a client's buffer (within the block's UDP cap) and DO bit."""
-    return opt_record(size, do_bit)
+def _edns_reply(variant: int, block: Block) -> tuple[bytes, int, bool]:
+    """For a plain query of this variant (without RD) in `block`: our OPT (none without
+    the client's), the most its reply may take, and the DO bit, as the slow path has them
+    (`_fit`, `encode`): the client's buffer (at least 512) within the block's UDP cap and
+    lowered to its `bufsize`."""
+    over_tcp, edns = variant & 1, variant >> 1
+    if not edns:
+        return b"", TCP_MAX_SIZE if over_tcp else UDP_DEFAULT_SIZE, False
+    size, do_bit = edns >> 1, bool(edns & 1)  # (question_key capped the size at 4096)
+    limit = TCP_MAX_SIZE if over_tcp else min(size, block.bufsize or size, block.udp_cap)
+    return opt_record(min(size, block.udp_cap), do_bit), limit, do_bit
 
 
 def _search_path(

@@ -188,8 +188,8 @@ class _Explainer:
             self.absent = "only whole addresses have PTR records"
             return
         self.result.add("form", f"reverse: the PTR of {ip}")
-        if self.index.service_ptrs.get(ip):
-            owners = sorted(self.index.service_ptrs[ip])
+        if self.index.cluster_ip_owners(ip):
+            owners = sorted(self.index.cluster_ip_owners(ip))
             for ns, svc in owners:
                 self.result.add("service", f"{ns}/{svc} has cluster IP {ip}")
             if len(owners) > 1:

@@ -19,35 +19,35 @@ from clusterdns.plugins.kubernetes.records import (
     BuildOptions,
     Node,
     ReadyAddress,
-    ServiceRecords,
     build_service,
     endpoint_nodes,
     ready_addresses,
+    service_key_name,
     service_name,
 )
 from clusterdns.plugins.kubernetes.state import ClusterState, Key, StateListener
 
 BUILT_ENDPOINTS_KEPT = 256
-# IP → the (namespace, kubernetes.io/service-name) keys of the EndpointSlices with a ready
-# address of that IP, whether that Service exists or its namespace is served or not: CoreDNS's
-# EpIndexReverse, which its PTR and NS answers read. A bare key in the common case of one,
-# because a large cluster has 100k of these. Endpoint names are found from the state.
-EndpointOwners = Key | tuple[Key, ...]
+# The services of one IP: a bare key in the common case of one, because a large cluster has
+# 100k endpoint IPs and 10k cluster IPs.
+Owners = Key | tuple[Key, ...]
 
 
 class Owned(NamedTuple):
-    """What the index remembers of one service: the names it owns and its PTR entries."""
+    """What the index remembers of one service: the names it owns and its cluster IPs
+    (the Service's own tuple), whose PTRs point at it."""
 
     names: tuple[str, ...]
-    service_ptrs: tuple[tuple[str, str], ...]
-    endpoints_hash: int  # stands for the endpoint names that are not stored
+    cluster_ips: tuple[str, ...]
 
 
 class Links(NamedTuple):
     """The ready addresses of the slices labelled with one service name."""
 
     ips: tuple[str, ...]
-    fingerprint: int  # of the addresses with their names and ports
+    # of the addresses with their names and ports: stands for a ClusterIP service's endpoint
+    # names, which are not stored
+    fingerprint: int
 
 
 class RecordIndex(StateListener):
@@ -64,8 +64,12 @@ class RecordIndex(StateListener):
         self.exposed_namespaces = namespaces
         self.nodes: dict[str, Node] = {}
         self.by_service: dict[Key, Owned] = {}
-        self.service_ptrs: dict[str, dict[Key, str]] = {}  # cluster IP → {service: name}
-        self.endpoint_owners: dict[str, EndpointOwners] = {}
+        self.service_ptrs: dict[str, Owners] = {}  # cluster IP → its services
+        # IP → the (namespace, kubernetes.io/service-name) keys of the EndpointSlices with a
+        # ready address of that IP, whether that Service exists or its namespace is served or
+        # not: CoreDNS's EpIndexReverse, which its PTR and NS answers read. Endpoint names
+        # are found from the state.
+        self.endpoint_owners: dict[str, Owners] = {}
         self.endpoint_links: dict[Key, Links] = {}
         self.own_ips: frozenset[str] = frozenset()  # the server's, for NS: see `follow_own_ips`
         self.serial = int(time.time())
@@ -108,12 +112,17 @@ class RecordIndex(StateListener):
         return self.state.has_namespace(namespace)
 
     def ptr_targets(self, ip: str) -> list[str]:
-        """PTR targets (in the first cluster zone) for a canonical IP: a cluster IP's service,
-        else every ready endpoint with that IP (one per selecting service)."""
-        services = self.service_ptrs.get(ip)
+        """PTR targets (in the first cluster zone) for a canonical IP: a cluster IP's service
+        (the first by name when several have it), else every ready endpoint with that IP
+        (one per selecting service)."""
+        services = self.cluster_ip_owners(ip)
         if services:
-            return [min(services.values())]
+            return [min(service_key_name(key, self.zones[0]) for key in services)]
         return self.endpoint_names(ip)
+
+    def cluster_ip_owners(self, ip: str) -> tuple[Key, ...]:
+        """The served services with this cluster IP."""
+        return _keys(self.service_ptrs.get(ip, ()))
 
     def endpoint_names(self, ip: str, zone: str | None = None) -> list[str]:
         """The names of the ready endpoints with this IP (in the first cluster zone unless
@@ -127,7 +136,7 @@ class RecordIndex(StateListener):
             if nodes:
                 names += [name for name, node in nodes.items() if ip in node.a or ip in node.aaaa]
             else:
-                base = f"{key[1]}.{key[0]}.svc.{zone}".lower()
+                base = service_key_name(key, zone)
                 names += [f"{addr.name}.{base}" for addr in self._ready(key) if addr.ip == ip]
         return sorted(names)
 
@@ -190,18 +199,21 @@ class RecordIndex(StateListener):
         old_nodes: dict[str, Node] = {}
         if old is not None:
             old_nodes = {name: self.nodes.pop(name) for name in old.names}
-            self._unlink_service_ptrs(key, old)
+            for ip in set(old.cluster_ips):
+                _unlink(self.service_ptrs, ip, key)
         ready = self._ready(key)
         linked = self._relink_endpoints(key, ready)
         new = self._build(key, ready)
         if new is not None:
-            self.nodes.update(new.nodes)
-            owned = Owned(tuple(new.nodes), new.service_ptrs, new.endpoints_hash)
-            self._link_service_ptrs(key, owned)
+            self.nodes.update(new)
+            owned = Owned(tuple(new), self.state.services[key].cluster_ips)
+            for ip in set(owned.cluster_ips):
+                _link(self.service_ptrs, ip, key)
             self.by_service[key] = owned
         if old is None or new is None:
             return linked or old is not None or new is not None
-        return linked or old_nodes != new.nodes or old[1:] != owned[1:]
+        # a change of the ready endpoints alone (unstored names) is in `linked`
+        return linked or old_nodes != new or old.cluster_ips != owned.cluster_ips
 
     def _ready(self, key: Key) -> list[ReadyAddress]:
         """The ready addresses of the slices labelled `key`; none under `noendpoints`, with
@@ -210,24 +222,12 @@ class RecordIndex(StateListener):
             return []
         return ready_addresses(self.state.slices_of(key), self.options.endpoint_pod_names)
 
-    def _build(self, key: Key, ready: list[ReadyAddress]) -> ServiceRecords | None:
+    def _build(self, key: Key, ready: list[ReadyAddress]) -> dict[str, Node] | None:
         svc = self.state.services.get(key)
         if svc is None or not self.namespace_exposed(svc.namespace):
             return None
         slices = [] if svc.kind is ServiceKind.EXTERNAL_NAME else self.state.slices_of(key)
-        records = build_service(svc, slices, self.zones, self.options, ready)
-        return records if records.nodes else None
-
-    def _link_service_ptrs(self, key: Key, owned: Owned) -> None:
-        for ip, target in owned.service_ptrs:
-            self.service_ptrs.setdefault(ip, {})[key] = target
-
-    def _unlink_service_ptrs(self, key: Key, owned: Owned) -> None:
-        for ip, _target in owned.service_ptrs:
-            owners = self.service_ptrs[ip]
-            del owners[key]
-            if not owners:
-                del self.service_ptrs[ip]
+        return build_service(svc, slices, self.zones, self.options, ready) or None
 
     def _relink_endpoints(self, key: Key, ready: list[ReadyAddress]) -> bool:
         """Link the ready endpoint IPs of `key`'s slices to it. True when the change (to the
@@ -240,20 +240,28 @@ class RecordIndex(StateListener):
             self.endpoint_links[key] = new
         if old != new:
             for ip in old.ips if old is not None else ():
-                rest = tuple(k for k in _keys(self.endpoint_owners[ip]) if k != key)
-                if not rest:
-                    del self.endpoint_owners[ip]
-                else:
-                    self.endpoint_owners[ip] = rest[0] if len(rest) == 1 else rest
+                _unlink(self.endpoint_owners, ip, key)
             for ip in new.ips if new is not None else ():
-                known = self.endpoint_owners.get(ip)
-                self.endpoint_owners[ip] = key if known is None else (*_keys(known), key)
+                _link(self.endpoint_owners, ip, key)
         ips = {*(old.ips if old else ()), *(new.ips if new else ())}
         if not self.own_ips.isdisjoint(ips):
             return True
         return old != new and bool(key[1]) and self.namespace_exposed(key[0])
 
 
-def _keys(owners: EndpointOwners | tuple[()]) -> tuple[Key, ...]:
+def _keys(owners: Owners | tuple[()]) -> tuple[Key, ...]:
     """The owner keys of one IP: a bare key is a (namespace, name) pair of strings."""
     return (owners,) if owners and isinstance(owners[0], str) else owners
+
+
+def _link(table: dict[str, Owners], ip: str, key: Key) -> None:
+    known = table.get(ip)
+    table[ip] = key if known is None else (*_keys(known), key)
+
+
+def _unlink(table: dict[str, Owners], ip: str, key: Key) -> None:
+    rest = tuple(k for k in _keys(table[ip]) if k != key)
+    if not rest:
+        del table[ip]
+    else:
+        table[ip] = rest[0] if len(rest) == 1 else rest

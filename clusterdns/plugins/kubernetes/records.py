@@ -8,7 +8,7 @@ because a large cluster holds hundreds of thousands of them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from clusterdns.dns.names import canonical_ip, ip_family
 from clusterdns.plugins.kubernetes.objects import (
@@ -51,20 +51,6 @@ class ReadyAddress:
     name: str
     ip: str
     ports: tuple[Port, ...]
-
-
-@dataclass(slots=True)
-class ServiceRecords:
-    """Everything one service contributes: its names, and its cluster IPs' PTRs.
-
-    Endpoint names of a ClusterIP service are not stored: they are asked for rarely, and
-    most endpoints of a cluster sit behind ClusterIP services, so the resolver builds them
-    from the state when asked (`endpoint_nodes`). A cluster IP's PTR wins over any
-    endpoint's (SPEC §5); the index keeps endpoint IPs itself, Service or not."""
-
-    nodes: dict[str, Node] = field(default_factory=dict)
-    service_ptrs: tuple[tuple[str, str], ...] = ()  # (cluster IP, service name)
-    endpoints_hash: int = 0  # of the ready endpoints: tells when unstored names change
 
 
 def ready_addresses(slices: Iterable[EndpointSlice], use_pod_names: bool) -> list[ReadyAddress]:
@@ -117,14 +103,18 @@ def build_service(
     zones: tuple[str, ...],
     opts: BuildOptions,
     ready: list[ReadyAddress] | None = None,
-) -> ServiceRecords:
-    """All records of one service in every cluster zone; `ready`: the ready addresses of
-    `slices`, when the caller has them already."""
-    out = ServiceRecords()
+) -> dict[str, Node]:
+    """The names of one service in every cluster zone; `ready`: the ready addresses of
+    `slices`, when the caller has them already.
+
+    Endpoint names of a ClusterIP service are not stored: they are asked for rarely, and
+    most endpoints of a cluster sit behind ClusterIP services, so the resolver builds them
+    from the state when asked (`endpoint_nodes`)."""
+    out: dict[str, Node] = {}
     if svc.kind is ServiceKind.EXTERNAL_NAME:
         if svc.external_name and canonical_ip(svc.external_name) is None:
             for zone in zones:
-                out.nodes[service_name(svc, zone)] = Node(cname=svc.external_name + ".")
+                out[service_name(svc, zone)] = Node(cname=svc.external_name + ".")
         return out
     if opts.noendpoints:
         ready = []
@@ -137,13 +127,11 @@ def build_service(
     for zone in zones:
         base = service_name(svc, zone)
         if svc.kind is ServiceKind.CLUSTER_IP:
-            _cluster_ip_names(out.nodes, svc, base)
+            _cluster_ip_names(out, svc, base)
         else:
             srv = SrvTargets(ready, base)
-            _headless_names(out.nodes, ready, srv, base)
-            _endpoint_names(out.nodes, ready, srv)
-    out.service_ptrs = tuple((ip, service_name(svc, zones[0])) for ip in svc.cluster_ips)
-    out.endpoints_hash = hash(tuple(ready))
+            _headless_names(out, ready, srv, base)
+            _endpoint_names(out, ready, srv)
     return out
 
 
@@ -160,15 +148,27 @@ def endpoint_nodes(
 
 
 def service_name(svc: Service, zone: str) -> str:
-    return f"{svc.name}.{svc.namespace}.svc.{zone}".lower()
+    return service_key_name(svc.key, zone)
+
+
+def service_key_name(key: tuple[str, str], zone: str) -> str:
+    """The name of the service of this (namespace, name) key, Service object or not."""
+    namespace, name = key
+    return f"{name}.{namespace}.svc.{zone}".lower()
 
 
 def _cluster_ip_names(nodes: dict[str, Node], svc: Service, base: str) -> None:
     ips = svc.cluster_ips
-    nodes[base] = address_node(ips, [(p.port, base) for p in svc.ports for _ in ips])
+    # the port names share the service name's addresses and its (port, target) records
+    pairs = {port: (port.port, base) for port in svc.ports}
+    node = address_node(ips, [pairs[p] for p in svc.ports for _ in ips])
+    nodes[base] = node
     for port in svc.ports:
         if port.name:
-            nodes[f"{port_label(port)}.{base}"] = address_node(ips, [(port.port, base)] * len(ips))
+            srv = (pairs[port],) if ips else ()
+            nodes[f"{port_label(port)}.{base}"] = Node(
+                node.a, node.aaaa, srv, srv_weight(len(ips))
+            )
 
 
 def _headless_names(

@@ -463,17 +463,18 @@ class QueryHandler:
         answers, resolver, cluster_zone = self.answers, denying.resolver, denying.zone
         assert answers is not None
         kind, node = resolver.decide(name, cluster_zone, denying.reverse, qtype)
+        if kind is Kind.DENIED:  # (most queries: search-path expansions)
+            if not resolver.denies(name) or not denial_template_fits(name, cluster_zone):
+                return None
+            return answers.denial(cluster_zone, len(key[0]), RCODE.NXDOMAIN)
         note = Hit(denying.block, denying.block_zone)
         if kind is Kind.NODE and node.cname is None and qtype in (TYPE_A, TYPE_AAAA):
             scope = scope_of(name, cluster_zone, False, False)
             ips = node.a if qtype == TYPE_A else node.aaaa
             return answers.keep_addresses(key, data, qtype, resolver.ttl, ips, note, scope)
-        rcode = _DENIALS.get(kind)
-        if rcode is None or not denial_template_fits(name, cluster_zone):
+        if kind is not Kind.NODATA or not denial_template_fits(name, cluster_zone):
             return None
-        if rcode == RCODE.NXDOMAIN and not resolver.denies(name):
-            return None
-        kept = answers.denial(cluster_zone, len(key[0]), rcode)
+        kept = answers.denial(cluster_zone, len(key[0]), RCODE.NOERROR)
         if kept is not None and name in resolver.index.nodes and qtype in _NODATA_KEPT_TYPES:
             return answers.keep_as(key, kept, note, scope_of(name, cluster_zone, False, False))
         return kept

@@ -7,6 +7,7 @@ index rebuilds only those. All mutation must happen on one thread (the server's 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -31,8 +32,9 @@ class ClusterState:
         self.slices: dict[Key, EndpointSlice] = {}
         self.namespaces: dict[Key, Namespace] = {}
         self.pods: dict[Key, Pod] = {}
-        # service key → keys of the slices labelled with that service
-        self.slices_by_service: dict[Key, set[Key]] = defaultdict(set)
+        # service key → keys of the slices labelled with that service, sorted (a tuple: a
+        # set each would cost 10k services 2 MB)
+        self.slices_by_service: dict[Key, tuple[Key, ...]] = {}
         # (namespace, ip) → number of running pods with that IP (for `pods verified`)
         self.pod_ips: dict[Key, int] = defaultdict(int)
         # ip → the running pods with that IP, oldest first (clients: autopath, metadata)
@@ -83,7 +85,7 @@ class ClusterState:
     # -- queries -----------------------------------------------------------------
 
     def slices_of(self, service: Key) -> list[EndpointSlice]:
-        return [self.slices[k] for k in sorted(self.slices_by_service.get(service, ()))]
+        return [self.slices[k] for k in self.slices_by_service.get(service, ())]
 
     def has_namespace(self, name: str) -> bool:
         return ("", name) in self.namespaces
@@ -135,13 +137,19 @@ class ClusterState:
     ) -> set[Key]:
         touched = set()
         if old is not None:
-            self.slices_by_service[old.service_key].discard(key)
-            if not self.slices_by_service[old.service_key]:
-                del self.slices_by_service[old.service_key]
-            touched.add(old.service_key)
+            service = old.service_key
+            rest = tuple(k for k in self.slices_by_service[service] if k != key)
+            if rest:
+                self.slices_by_service[service] = rest
+            else:
+                del self.slices_by_service[service]
+            touched.add(service)
         if new is not None:
-            self.slices_by_service[new.service_key].add(key)
-            touched.add(new.service_key)
+            service = new.service_key
+            keys = self.slices_by_service.get(service, ())
+            at = bisect_left(keys, key)
+            self.slices_by_service[service] = (*keys[:at], key, *keys[at:])
+            touched.add(service)
         return touched
 
     def _count_pod_ips(self, pod: Pod | None, delta: int) -> None:

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from os.path import commonprefix
 from sys import intern
 from typing import Any, overload
 
@@ -65,7 +66,7 @@ class Endpoints(Sequence[Endpoint]):
     Memory: at 100k endpoints, an object, an address tuple and a pod name string for each
     cost twice what the addresses do. Here an endpoint is a reference to its address (a
     string shared with the index; a tuple only when it has several), a bit if it is not
-    ready, and its pod name's characters in one string per slice."""
+    ready, and its pod name's last characters in one string per slice."""
 
     __slots__ = ("_addresses", "_hostnames", "_not_ready", "_pod_names")
 
@@ -115,24 +116,32 @@ class Endpoints(Sequence[Endpoint]):
         return (self._addresses, self._not_ready, self._hostnames, self._pod_names)
 
 
-# Pod names joined with a character no Kubernetes name holds; None (no targetRef) is "".
-# Names the join could not tell apart (an empty one, one with the separator) stay a tuple.
+# Pod names in one string: their common prefix (the pods of a workload share all but the last
+# few characters), then the rest of each, joined with a character no Kubernetes name holds;
+# "" stands for None (no targetRef). Names that would not read back (an empty one, one with
+# the separator) stay a tuple.
 _SEPARATOR = "\n"
 
 
 def _joined(names: list[str | None]) -> str | tuple[str | None, ...] | None:
-    if all(name is None for name in names):
+    present = [name for name in names if name is not None]
+    if not present:
         return None
-    if all(name is None or (name and _SEPARATOR not in name) for name in names):
-        return _SEPARATOR.join(name or "" for name in names)
-    return tuple(names)
+    if not all(name and _SEPARATOR not in name for name in present):
+        return tuple(names)
+    # by characters (names, not paths); shorter than every name, so that no name's rest is
+    # "", which stands for None
+    prefix = commonprefix(present)[: min(map(len, present)) - 1]  # noqa: RUF071
+    rest = (name[len(prefix) :] if name is not None else "" for name in names)
+    return _SEPARATOR.join((prefix, *rest))
 
 
 def _split(joined: str | tuple[str | None, ...] | None, count: int) -> Sequence[str | None]:
     if joined is None:
         return (None,) * count
     if isinstance(joined, str):
-        return [name or None for name in joined.split(_SEPARATOR)]
+        prefix, *rest = joined.split(_SEPARATOR)
+        return [prefix + name if name else None for name in rest]
     return joined
 
 

@@ -24,6 +24,11 @@ EXAMPLES = [
         Endpoint((), True, None, "no-address"),  # an FQDN slice's endpoints keep none
         Endpoint(("10.0.0.4",), False, None, "web-3"),
     ),
+    # pod names kept as a common prefix and the rest of each: one the prefix of another,
+    # one character, nothing in common, a None among them
+    tuple(Endpoint((f"10.0.0.{i}",), True, None, pod) for i, pod in enumerate(["web", "web-1"])),
+    tuple(Endpoint((f"10.0.0.{i}",), True, None, pod) for i, pod in enumerate(["a", "a", "b"])),
+    tuple(Endpoint((f"10.0.0.{i}",), True, None, pod) for i, pod in enumerate(["x-1", None, "x-2"])),
     # pod names the joined column cannot hold: kept as they are
     (Endpoint(("10.0.0.1",), True, None, ""), Endpoint(("10.0.0.2",), True, None, None)),
     (Endpoint(("10.0.0.1",), True, None, "a\nb"), Endpoint(("10.0.0.2",), True, None, "c")),

@@ -88,6 +88,8 @@ def starter(name: str, cluster: Cluster) -> Starter:
 
 
 def first_line(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        return "(not installed)"
     output = subprocess.run(cmd, capture_output=True, text=True, cwd=servers.REPO).stdout
     return output.strip().splitlines()[0] if output.strip() else "(unknown)"
 

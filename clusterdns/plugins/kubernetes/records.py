@@ -83,11 +83,14 @@ def srv_weight(candidates: int) -> int:
 
 
 def split_families(ips: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The IPv4 and the IPv6 addresses, each once. A tuple of one family comes back as
+    itself: a service's names then hold its Service's tuple of cluster IPs, not a copy."""
     unique = list(dict.fromkeys(ips))
-    return (
-        tuple(ip for ip in unique if ip_family(ip) == 4),
-        tuple(ip for ip in unique if ip_family(ip) == 6),
-    )
+    v4 = tuple(ip for ip in unique if ip_family(ip) == 4)
+    v6 = tuple(ip for ip in unique if ip_family(ip) == 6)
+    if isinstance(ips, tuple):
+        return (ips if v4 == ips else v4), (ips if v6 == ips else v6)
+    return v4, v6
 
 
 def address_node(ips: Iterable[str], srv: list[SrvTarget] | None = None) -> Node:

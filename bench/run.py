@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,20 +139,30 @@ def run_round(
         names = test.servers if index % 2 == 0 else tuple(reversed(test.servers))
         queries = files["distinct" if test.first_pass else test.mix]
         for name in names:
-            try:
-                with starter(name, clusters[CLUSTERS[test.mix]])() as server:
-                    result = run_blast(blast, server, queries, test.load, LOADER_CORE)
-            except RuntimeError as exc:  # one broken server must not cost the whole run
-                print(f"round {index} | {test.label} | {name}: failed: {exc}", flush=True)
-                continue
-            print(
-                f"round {index} | {test.label:19} | {name:26} | {result.qps:8.0f} QPS | "
-                f"p50 {result.p50_ms:6.3f} p99 {result.p99_ms:6.3f} ms | lost {result.lost} | "
-                f"NX/data/nodata % {result.answers()} | cpu server {result.server_cpu:.2f} "
-                f"blast {result.loader_cpu:.2f} other {result.other_cpu:.2f}",
-                flush=True,
-            )
-            yield Run(index, test.label, name, result)
+            start = starter(name, clusters[CLUSTERS[test.mix]])
+            heading = f"round {index} | {test.label:19} | {name:26}"
+            result = measure(heading, start, blast, queries, test.load)
+            if result is not None:
+                yield Run(index, test.label, name, result)
+
+
+def measure(heading: str, start: Starter, blast: Path, queries: Path, load: Load) -> Result | None:
+    """One run: a server from `start`, blast sending it `queries` from its core, a line
+    printed after `heading`. None (and why, printed) when the server or blast failed."""
+    try:
+        with start() as server:
+            result = run_blast(blast, server, queries, load, LOADER_CORE)
+    except RuntimeError as exc:  # one broken server must not cost the whole run
+        print(f"{heading} | failed: {exc}", flush=True)
+        return None
+    print(
+        f"{heading} | {result.qps:8.0f} QPS | {result.per_core:8.0f}/core | "
+        f"p50 {result.p50_ms:6.3f} p99 {result.p99_ms:6.3f} ms | lost {result.lost} | "
+        f"NX/data/nodata % {result.answers()} | cpu server {result.server_cpu:.2f} "
+        f"blast {result.loader_cpu:.2f} other {result.other_cpu:.2f}",
+        flush=True,
+    )
+    return result
 
 
 def table(runs: list[Run], rounds: int) -> str:
@@ -198,33 +208,59 @@ def table(runs: list[Run], rounds: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def round_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of a bench of rounds: --rounds, --seconds, --warm-up, --quick, --workdir."""
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured, per run")
     parser.add_argument("--warm-up", type=float, default=2.0, help="sent first, per run")
-    parser.add_argument("--mix", choices=[*MIXES, "all"], default="all")
     parser.add_argument("--quick", action="store_true", help="one round of 1 s runs (a smoke test)")
     parser.add_argument("--workdir", type=Path, help="inputs, logs and results.json (kept)")
-    args = parser.parse_args()
+
+
+def begin(
+    args: argparse.Namespace,
+    module: str,
+    tools: tuple[str, ...],
+    skip: tuple[str, ...] = (),
+    prefix: str = "clusterdns-bench-",
+) -> tuple[Path, str, dict[str, str]]:
+    """A bench of rounds set going: --quick applied, `tools` checked, this process on
+    blast's core (stopping its servers on SIGTERM), the workdir made (default: a new
+    /tmp/`prefix`*), the command and the machine printed (but the facts named in `skip`).
+    The workdir, command and facts."""
     if args.quick:
         args.rounds, args.seconds, args.warm_up = 1, 1.0, 0.5
-    for tool in ("gcc", "knotd", "taskset"):
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is not installed (make bench-deps)")
     os.sched_setaffinity(0, {int(LOADER_CORE)})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clusterdns-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=prefix))
     workdir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    command = shlex.join(["python", "-m", "bench.run", *sys.argv[1:]])
-    facts = machine()
+    command = shlex.join(["python", "-m", module, *sys.argv[1:]])
+    facts = {key: value for key, value in machine().items() if key not in skip}
     print(f"command: {command}")
     for key, value in facts.items():
         print(f"{key}: {value}")
     print(f"workdir: {workdir}", flush=True)
+    return workdir, command, facts
+
+
+def write_results(workdir: Path, took: float, results: Mapping[str, object]) -> None:
+    """`results` (and the time taken) as workdir/results.json."""
+    print(f"\ntook {took:.0f} s; results in {workdir / 'results.json'}")
+    (workdir / "results.json").write_text(json.dumps({**results, "seconds": took}, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    round_options(parser)
+    parser.add_argument("--mix", choices=[*MIXES, "all"], default="all")
+    args = parser.parse_args()
+    started = time.monotonic()
+    workdir, command, facts = begin(args, "bench.run", ("gcc", "knotd", "taskset"))
 
     mixes = list(MIXES) if args.mix == "all" else [args.mix]
     clusters = {
@@ -249,23 +285,11 @@ def main() -> None:
         runs += run_round(index, plan, clusters, files, blast)
     print()
     print(table(runs, args.rounds))
-    took = time.monotonic() - started
-    print(f"\ntook {took:.0f} s; results in {workdir / 'results.json'}")
-    (workdir / "results.json").write_text(
-        json.dumps(
-            {
-                "command": command,
-                "machine": facts,
-                "mixes": described,
-                "seconds": took,
-                "runs": [
-                    {"round": r.round, "test": r.test, "server": r.server, **asdict(r.result)}
-                    for r in runs
-                ],
-            },
-            indent=1,
-        )
-    )
+    runs_json = [
+        {"round": r.round, "test": r.test, "server": r.server, **asdict(r.result)} for r in runs
+    ]
+    results = {"command": command, "machine": facts, "mixes": described, "runs": runs_json}
+    write_results(workdir, time.monotonic() - started, results)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, failure, opt_r
 from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, family, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
+from clusterdns.metrics.requests import QueryCounts
 from clusterdns.plugins.autopath import SUCCESS as AUTOPATH_SUCCESS
 from clusterdns.plugins.autopath import AutopathConfig, answered_for, candidates, rename_question
 from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_template_fits, scope_of
@@ -78,10 +79,11 @@ def _fit(request: Request, block: Block) -> None:
 @dataclass(frozen=True, slots=True)
 class Hit:
     """What the wire answers keep beside a reply: the block that answered, and the zone its
-    metrics carry."""
+    metrics carry; for an exact reply (one way of asking) also the metrics it counts in."""
 
     block: Block
     zone: str
+    counts: QueryCounts | None = None
 
 
 class DenyingZone(NamedTuple):
@@ -174,8 +176,12 @@ class QueryHandler:
         logged (rate-limited), never silence."""
         try:
             start = time.perf_counter()
-            key = question_key(data, over_tcp)
             answers = self.answers
+            if not over_tcp and answers is not None:
+                hit = answers.exact(data)
+                if hit is not None:
+                    return self._exact(data, hit, start, peer)
+            key = question_key(data, over_tcp)
             if key is not None and answers is not None and answers.capacity:
                 reply = self._from_index(answers, key, data, over_tcp, peer, start)
                 if reply is not None:
@@ -444,13 +450,15 @@ class QueryHandler:
         reply = answers.reply(kept, data, question_end, opt, limit)
         if reply is None:
             return None
-        if block.loadbalance:
-            reply = shuffle_addresses(reply)
-        seconds = time.perf_counter() - start
         counts = query_metrics.counts(
             self.server, zone, "tcp" if over_tcp else "udp", qtype, reply[3] & 0xF,
             "kubernetes", do_bit,
         )  # fmt: skip
+        if records is not None and not over_tcp and block.autopath is None:
+            answers.keep_exact(data, question_end, reply, records, Hit(block, zone, counts))
+        if block.loadbalance:
+            reply = shuffle_addresses(reply)
+        seconds = time.perf_counter() - start
         counts.record(family(peer) == "2", len(data), len(reply), seconds)
         if block.clients is not None:
             block.clients.record(peer, reply)
@@ -484,6 +492,27 @@ class QueryHandler:
         if kept is not None and name in resolver.index.nodes and qtype in _NODATA_KEPT_TYPES:
             return answers.keep_as(key, kept, note, scope_of(name, cluster_zone, False, False))
         return kept
+
+    def _exact(
+        self, data: bytes, hit: tuple[bytes, Hit], start: float, peer: Peer | None
+    ) -> bytes:
+        """A reply the wire answers kept for these very bytes: counted and logged like any
+        other, with the labels worked out when it was kept. No Request is made for it
+        unless it is logged."""
+        reply, note = hit
+        block, counts = note.block, note.counts
+        assert counts is not None  # (an exact reply is kept with its counts)
+        if block.loadbalance:
+            reply = shuffle_addresses(reply)
+        seconds = time.perf_counter() - start
+        counts.record(family(peer) == "2", len(data), len(reply), seconds)
+        if block.clients is not None:
+            block.clients.record(peer, reply)
+        if block.log is not None:
+            request = Request.read(data, False, peer)
+            _fit(request, block)  # as the slow path saw it
+            log_query(block.log, request, reply, seconds)
+        return reply
 
     def _keep(
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes

@@ -43,6 +43,7 @@ EVERYTHING: Scope = ("*",)
 SOA_TIMERS = (7200).to_bytes(4) + (1800).to_bytes(4) + (86400).to_bytes(4)
 OPT_SIZE = 11  # our OPT: root owner, type, class, TTL, empty rdata (packet.opt_record)
 RD_FLAG = 0x0100
+_NO_HEADS = (b"", b"", b"", b"")  # an exact entry's tail is its whole reply after the ID
 # Labels whose name the SOA's MNAME (ns.dns.<zone>) and RNAME (hostmaster.<zone>) would be
 # compressed against: a question ending in them gets other bytes than the template.
 _SOA_LABELS = ("dns", "hostmaster")
@@ -96,9 +97,10 @@ class WireAnswers(StateListener, Generic[Note]):
         self.index = index
         self.capacity = capacity
         self.hits = 0
-        self._recent: dict[tuple[bytes, bytes], Kept[Note]] = {}
-        self._old: dict[tuple[bytes, bytes], Kept[Note]] = {}
-        self._by_scope: dict[Scope, set[tuple[bytes, bytes]]] = {}
+        # by question (name and type), and a UDP query's bytes after its ID (`exact`)
+        self._recent: dict[tuple[bytes, bytes] | bytes, Kept[Note]] = {}
+        self._old: dict[tuple[bytes, bytes] | bytes, Kept[Note]] = {}
+        self._by_scope: dict[Scope, set[tuple[bytes, bytes] | bytes]] = {}
         self._denials: dict[tuple[str, int, int], Kept[None]] = {}
         index.state.subscribe(self)
 
@@ -109,15 +111,38 @@ class WireAnswers(StateListener, Generic[Note]):
         """Stop following the state (the table is being replaced)."""
         self.index.state.unsubscribe(self)
 
+    def exact(self, data: bytes) -> tuple[bytes, Note] | None:
+        """The reply to a UDP query whose bytes after the ID were answered from the records
+        before, as it was (same case, flags and EDNS), and its note: one slice, one lookup,
+        one join. Only names the index holds are kept so (a few ways each of asking them):
+        never a search-path expansion."""
+        key = data[2:]
+        kept = self._recent.get(key) or self._find(key)
+        if kept is None:
+            return None
+        if kept.serial_at >= 0 and kept.serial != self.index.serial:
+            kept = self._recent[key] = self._with_serial(kept)
+        self.hits += 1
+        return data[:2] + kept.tail, kept.note
+
+    def keep_exact(
+        self, data: bytes, question_end: int, reply: bytes, records: Kept[Note], note: Note
+    ) -> None:
+        """Keep `reply`, made from `records` for the UDP query `data`, for `exact`: under
+        the query's bytes after its ID, in the records' scope, dropped with them."""
+        if not self._keeps():
+            return
+        tail_at = question_end - 2  # in the reply after its ID
+        serial_at = records.serial_at + tail_at if records.serial_at >= 0 else -1
+        exact = Kept(_NO_HEADS, reply[2:], note, records.scope, records.serial, serial_at)
+        self._keep_pair(data[2:], exact)
+
     def records(self, key: Key) -> Kept[Note] | None:
         """The kept reply to a plain query's question (any variant), or None."""
         pair = key[:2]
-        kept = self._recent.get(pair)
+        kept = self._recent.get(pair) or self._find(pair)
         if kept is None:
-            kept = self._old.pop(pair, None)
-            if kept is None:
-                return None
-            self._keep(pair, kept)
+            return None
         if kept.serial_at >= 0 and kept.serial != self.index.serial:
             kept = self._recent[pair] = self._with_serial(kept)
         return kept
@@ -203,7 +228,7 @@ class WireAnswers(StateListener, Generic[Note]):
 
     # -- internals -------------------------------------------------------------------
 
-    def _keep_pair(self, pair: tuple[bytes, bytes], kept: Kept[Note]) -> None:
+    def _keep_pair(self, pair: tuple[bytes, bytes] | bytes, kept: Kept[Note]) -> None:
         self._keep(pair, kept)
         self._by_scope.setdefault(kept.scope, set()).add(pair)
 
@@ -223,7 +248,14 @@ class WireAnswers(StateListener, Generic[Note]):
             tail=kept.tail[:at] + serial.to_bytes(4) + kept.tail[at + 4 :], serial=serial
         )
 
-    def _keep(self, pair: tuple[bytes, bytes], kept: Kept[Note]) -> None:
+    def _find(self, key: tuple[bytes, bytes] | bytes) -> Kept[Note] | None:
+        """An entry of the old generation, moved back to the recent one; or None."""
+        kept = self._old.pop(key, None)
+        if kept is not None:
+            self._keep(key, kept)
+        return kept
+
+    def _keep(self, pair: tuple[bytes, bytes] | bytes, kept: Kept[Note]) -> None:
         if len(self._recent) >= self.capacity:
             for old_pair, old in self._old.items():  # aged out: forget their scopes too
                 pairs = self._by_scope.get(old.scope)

@@ -246,24 +246,52 @@ def test_two_generations_bound_the_records(resolver):
     assert len(answers) == 3
 
 
-def test_nothing_is_kept_per_question(resolver):
-    """One entry per (name, type) whatever the case, RD, EDNS or transport of its questions;
-    none for the search-path expansions and NODATA of a lookup: one template per length."""
+def kept_keys(handler: QueryHandler) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """The wire answers' keys: by question (name and type), and by a query's own bytes."""
+    keys = [*handler.answers._recent, *handler.answers._old]
+    return [k for k in keys if isinstance(k, tuple)], [k for k in keys if isinstance(k, bytes)]
+
+
+def test_nothing_is_kept_per_question_for_names_the_index_does_not_hold(resolver):
+    """One entry per (name, type) whatever the case, RD, EDNS or transport of its questions,
+    and the UDP queries of those names by their bytes; none for the search-path expansions
+    of a lookup: one template per length answers them."""
     handler, plain = handler_for(resolver), uncached(resolver)
     rng = random.Random(5)
+    expansion = "web.demo.svc.cluster.local.demo.svc.cluster.local."
     for variant in VARIANTS:
-        for name in ("web.demo.svc.cluster.local.", "web.demo.svc.cluster.local.demo.svc.cluster.local."):
+        for name in ("web.demo.svc.cluster.local.", expansion):
             for qtype in ("A", "AAAA"):
                 data = wire_query(random_case(name, rng), qtype, variant, rng.randrange(65536))
                 assert handler.handle(data, variant.over_tcp) == plain.handle(data, variant.over_tcp)
-    assert len(handler.answers) == 2  # web's A and its AAAA (NODATA, kept under the name)
+    by_question, by_bytes = kept_keys(handler)
+    assert len(by_question) == 2  # web's A and its AAAA (NODATA, kept under the name)
+    assert by_bytes and not any(b"\x05local\x04demo" in key.lower() for key in by_bytes)
     assert len(handler.answers._denials) == 1  # the expansion: NXDOMAIN for A and AAAA alike
-    hits = handler.answers.hits
+    hits, kept = handler.answers.hits, len(handler.answers)
     for i in range(100):  # never-seen names of the same length: answered by the template
         name = f"x{i:02d}.demo.svc.cluster.local.demo.svc.cluster.local."
         data = wire_query(name, "A", Variant(edns=1232), i)
         assert handler.handle(data, False) == plain.handle(data, False)
-    assert handler.answers.hits == hits + 100 and len(handler.answers) == 2
+    assert handler.answers.hits == hits + 100 and len(handler.answers) == kept
+
+
+def test_a_repeated_query_is_its_kept_bytes(resolver):
+    """A UDP query asked again the same way is answered by its bytes alone, with its own
+    ID; TCP and a case never seen go the way of the question."""
+    handler, plain = handler_for(resolver), uncached(resolver)
+    asked = wire_query("web.demo.svc.cluster.local.", "A", Variant(edns=1232), 1)
+    for data in (asked, asked, asked[:1] + b"\x07" + asked[2:]):
+        assert handler.handle(data, False) == plain.handle(data, False)
+    _, by_bytes = kept_keys(handler)
+    assert by_bytes == [asked[2:]]
+    assert handler.answers.exact(asked[:1] + b"\x09" + asked[2:])[0][:2] == asked[:1] + b"\x09"
+    other = wire_query("WEB.demo.svc.cluster.local.", "A", Variant(edns=1232), 2)
+    assert handler.answers.exact(other) is None
+    assert handler.handle(other, False) == plain.handle(other, False)
+    over_tcp = wire_query("web.demo.svc.cluster.local.", "A", Variant(over_tcp=True), 3)
+    assert handler.handle(over_tcp, True) == plain.handle(over_tcp, True)
+    assert len(kept_keys(handler)[1]) == 2  # web's A asked as `other` too; never over TCP
 
 
 @pytest.mark.parametrize(

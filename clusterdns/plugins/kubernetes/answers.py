@@ -18,6 +18,11 @@ the cluster, answer a plain query from its own bytes:
 A reply is then the query's ID, the kept flags and counts with the query's RD bit, the
 query's own question bytes (its case), the tail, and an OPT when the query had one. The SOA
 serial is the index's; a kept tail is patched when the serial has moved since.
+
+Most clients ask a name the same way again (same case, flags, EDNS), so a UDP reply made
+from the records is also kept under the query's bytes after its ID (`exact`): a repeat is
+one slice, one lookup and one join. Those are bounded by the names too (a few ways of
+asking each) and go with the name's records.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst fuzz
+.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst bench-features fuzz
 
 setup: $(STAMP)
 
@@ -54,6 +54,11 @@ bench-forward: setup bench-deps
 # Capacity with every core free (queued queries drained; root): --workers 2 against 1 (~2 min).
 bench-burst: setup bench-deps
 	$(BIN)/python -m bench.burst $(ARGS)
+
+# What autopath, the query log (and metadata in it) and the per-client metrics cost per query,
+# against the same server without them (bench/features.py; ~6 min; ARGS=--quick: ~20 s).
+bench-features: setup bench-deps
+	$(BIN)/python -m bench.features $(ARGS)
 
 # Mutated queries at the real server on loopback, with its checks (bench/fuzz.py; 1M packets or
 # 15 min, whichever first: a few minutes). Its seeded small run is in `make test`.

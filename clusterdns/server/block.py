@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.dns.message import UDP_MAX_SIZE
+from clusterdns.dns.request import Peer
+from clusterdns.plugins.acl import ACL, Acl, Action
 from clusterdns.plugins.any import ANY, Any
 from clusterdns.plugins.autopath import AUTOPATH, AutopathConfig
 from clusterdns.plugins.bufsize import BUFSIZE
@@ -22,6 +24,7 @@ from clusterdns.plugins.chaos import CHAOS, Chaos
 from clusterdns.plugins.errors import ERRORS, ErrorLog
 from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
+from clusterdns.plugins.header import HEADER, HeaderConfig
 from clusterdns.plugins.hosts.hosts import Hosts
 from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.clients import ClientCounts, client_counts
@@ -31,6 +34,9 @@ from clusterdns.plugins.loadbalance import LOADBALANCE
 from clusterdns.plugins.local import LOCAL, Local
 from clusterdns.plugins.log import LogConfig
 from clusterdns.plugins.loop import LOOP, LoopProbe
+from clusterdns.plugins.minimal import MINIMAL, minimal
+from clusterdns.plugins.rewrite.rules import Rewrite
+from clusterdns.plugins.rewrite.setup import REWRITE
 from clusterdns.plugins.template import TEMPLATE, Template
 from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
@@ -53,8 +59,48 @@ class Block:
     clients: ClientCounts | None = None  # replies counted per client namespace
     autopath: AutopathConfig | None = None
     autopath_at: int = 0  # the plugins of `before` that come before autopath
+    rewrite: Rewrite | None = None  # the question changed before autopath (and back)
+    acl: Acl | None = None  # after autopath
+    header: HeaderConfig | None = None  # flags of the queries after acl, and of the replies
+    minimal: bool = False
     # the wire answers' OPT, size limit and DO bit by a query's transport and EDNS (handler)
     edns: dict[int, tuple[bytes, int, bool]] = field(default_factory=dict)
+
+    # a plugin before the resolver may act on a query (rewrite, acl, header's query
+    # flags): `steps_aside` decides for the server's fast paths
+    screens: bool = field(init=False)
+    shapes: bool = field(init=False)  # `shaped` changes replies (header's response flags, minimal)
+
+    def __post_init__(self) -> None:
+        header = self.header
+        self.screens = bool(self.rewrite or self.acl or (header and header.query))
+        self.shapes = bool(self.minimal or (header and header.response))
+
+    def steps_aside(
+        self, name: str, qtype: int, qclass: int, peer: Peer | None, server: str
+    ) -> bool:
+        """Whether the query (its name lower case) is left to the chain because rewrite,
+        acl or header acts on it; a query let by is counted as acl's allowed, so the fast
+        path asks when nothing else can send it to the chain."""
+        if self.header is not None and self.header.query:
+            return True
+        if self.rewrite is not None and self.rewrite.matches(name, qtype, qclass):
+            return True
+        if self.acl is not None:
+            action, _zone = self.acl.judge(name, qtype, peer)
+            if action is not Action.ALLOW:
+                return True
+            self.acl.count(action, server, "")
+        return False
+
+    def shaped(self, reply: bytes) -> bytes:
+        """A reply of the plugins after header and minimal as they leave it (CoreDNS: the
+        inner writer first, minimal's, then header's)."""
+        if self.minimal:
+            reply = minimal(reply)
+        if self.header is not None and self.header.response:
+            reply = self.header.response.applied(reply)
+        return reply
 
     @property
     def udp_cap(self) -> int:
@@ -113,6 +159,10 @@ def build_block(
         bufsize=server.get(BUFSIZE),
         autopath=server.get(AUTOPATH),
         autopath_at=autopath_at,
+        rewrite=server.get(REWRITE),
+        acl=server.get(ACL),
+        header=server.get(HEADER),
+        minimal=server.uses(MINIMAL),
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,

@@ -14,6 +14,7 @@ from clusterdns.config.blocks import ServerConfig
 from clusterdns.config.corefile import CorefileError
 from clusterdns.config.registry import Registry
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.acl import ACL
 from clusterdns.plugins.any import ANY
 from clusterdns.plugins.autopath import AUTOPATH
 from clusterdns.plugins.bind import BIND
@@ -22,6 +23,7 @@ from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.chaos import CHAOS
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
+from clusterdns.plugins.header import HEADER
 from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.hosts.setup import HOSTS
 from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED
@@ -31,9 +33,11 @@ from clusterdns.plugins.local import LOCAL
 from clusterdns.plugins.log import LOG
 from clusterdns.plugins.loop import LOOP
 from clusterdns.plugins.metadata import METADATA
+from clusterdns.plugins.minimal import MINIMAL
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY
 from clusterdns.plugins.reload import RELOAD
+from clusterdns.plugins.rewrite.setup import REWRITE
 from clusterdns.plugins.template import TEMPLATE
 from clusterdns.plugins.transfer import TRANSFER
 from clusterdns.plugins.whoami import WHOAMI
@@ -41,9 +45,9 @@ from clusterdns.server.metadata import check_metadata
 
 PLUGINS = Registry(
     [
-        ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEALTH, HOSTS, KUBERNETES,
-        LOADBALANCE, LOCAL, LOG, LOOP, METADATA, PROMETHEUS, READY, RELOAD, TEMPLATE, TRANSFER,
-        WHOAMI,
+        ACL, ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEADER, HEALTH, HOSTS,
+        KUBERNETES, LOADBALANCE, LOCAL, LOG, LOOP, METADATA, MINIMAL, PROMETHEUS, READY, RELOAD,
+        REWRITE, TEMPLATE, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 

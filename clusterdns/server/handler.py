@@ -34,12 +34,15 @@ from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, fami
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.metrics.requests import QueryCounts
+from clusterdns.plugins.acl import Action, refusal
 from clusterdns.plugins.autopath import SUCCESS as AUTOPATH_SUCCESS
 from clusterdns.plugins.autopath import AutopathConfig, answered_for, candidates, rename_question
 from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_template_fits, scope_of
 from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED, Kind, Resolver
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
+from clusterdns.plugins.rewrite.reverter import revert
+from clusterdns.plugins.rewrite.rules import Rewritten
 from clusterdns.transport.protocols import Reply
 
 if TYPE_CHECKING:
@@ -60,6 +63,9 @@ _NODATA_KEPT_TYPES = frozenset((1, 2, 5, 12, 15, 16, 28, 33, 64, 65))  # A ... S
 # plugin.NextOrFailure, SERVFAIL (REFUSED is for names no server block serves; musl clients
 # ignore it and wait out their timeout).
 _NO_PLUGIN = Answer(rcode=RCODE.SERVFAIL, authoritative=False)
+# The replies header and minimal never see: of the plugins before them (local, any, chaos,
+# acl), and the errors CoreDNS's server writes itself ("")
+_BEFORE_SHAPING = frozenset(("local", "any", "chaos", "acl", ""))
 
 
 def _fit(request: Request, block: Block) -> None:
@@ -101,8 +107,9 @@ class Routed(Request):
     """A Request with the server block routing chose for it (set with its `zone`; None for
     a query no block takes). The dns layer knows no blocks: they are the server's."""
 
-    __slots__ = ("block",)
+    __slots__ = ("block", "rewritten")
     block: Block | None
+    rewritten: Rewritten | None  # what rewrite did to it: its reply is reverted in `_done`
 
 
 class QueryHandler:
@@ -189,6 +196,7 @@ class QueryHandler:
             try:  # (a Request parses any query but a plain one; a plain one's parse waits for
                 # a stage that needs it, which the relay's fast path does not)
                 request = Routed(data, key, over_tcp, peer, start)
+                request.rewritten = None
                 if key is not None:
                     relayed = self._relayed(request)
                     if relayed is not None:
@@ -239,6 +247,10 @@ class QueryHandler:
             return None  # the resolver decides first (fallthrough)
         if request.qclass not in _INTERNET_CLASSES or not relay.matches(name):
             return None
+        if block.screens and block.steps_aside(
+            name, request.qtype, request.qclass, request.peer, self.server
+        ):
+            return None
         request.zone, request.block = found
         _fit(request, block)
         if block.loop is not None and block.loop.active:
@@ -256,24 +268,64 @@ class QueryHandler:
             return self._failed(request.data, request.peer)
 
     def _answer(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
-        """The block's answer, its plugins asked in order (autopath among them)."""
+        """The block's answer, its plugins asked in order (rewrite, autopath, acl and
+        header's query flags among them)."""
         autopath = block.autopath
-        if autopath is None:
+        if autopath is None and not block.screens:
             return self._chain(request, block, 0)
         query, limit = request.query, request.limit
         for plugin in block.before[: block.autopath_at]:  # local, any, chaos
             answered = plugin.answer(request)
             if answered is not None:
                 return encode(query, answered, limit, block.udp_cap), plugin.name
-        names = self._search(request, block, autopath)
+        if block.rewrite is not None:
+            rewritten = self._rewritten(request, block)
+            if rewritten is None:  # a name no message can carry
+                return encode(query, _NO_PLUGIN, limit, block.udp_cap), ""
+            request = rewritten
+        names = None if autopath is None else self._search(request, block, autopath)
         if names is None:
             return self._chain(request, block, block.autopath_at)
         return self._walk(request, block, names, 0, None)
 
+    def _rewritten(self, request: Routed, block: Block) -> Routed | None:
+        """`request` as the block's rewrite rules leave it (what they did is marked on it,
+        for `_done`); None when they made a name no message can carry (SERVFAIL)."""
+        assert block.rewrite is not None
+        rewritten = request.rewritten = block.rewrite.rewrite(
+            request.name, request.qtype, request.qclass
+        )
+        if rewritten is None or rewritten.question is None:
+            return None if rewritten is not None and rewritten.invalid else request
+        data = request.data
+        return self._reissued(request, block, rewritten.query(data, question_end(data)))
+
+    def _screened(self, request: Routed, block: Block) -> Routed | Answered:
+        """acl's verdict on a query (a reply when it is not allowed; b"" to drop it), then
+        the query as header's query rules leave it."""
+        acl = block.acl
+        if acl is not None:
+            action, zone = acl.judge(request.name, request.qtype, request.peer)
+            acl.count(action, self.server, zone)
+            if action is Action.DROP:
+                return b"", "acl"
+            if action is not Action.ALLOW:
+                return refusal(action, request), "acl"
+        header = block.header
+        if header is not None and header.query:
+            return self._reissued(request, block, header.query.applied(request.data))
+        return request
+
     def _chain(
         self, request: Routed, block: Block, start: int
     ) -> Answered | Coroutine[Any, Any, Answered]:
-        """The answer of the block's plugins from its `start`th before the resolver on."""
+        """The answer of the block's plugins from its `start`th before the resolver on
+        (with acl and header's query flags: from autopath on, after them)."""
+        if block.screens:
+            screened = self._screened(request, block)
+            if isinstance(screened, tuple):
+                return screened
+            request = screened
         query, limit = request.query, request.limit
         # local, any, chaos, template, hosts, in plugin order: the first to answer does
         for plugin in block.before[start:] if start else block.before:
@@ -355,6 +407,8 @@ class QueryHandler:
         self, request: Routed, reply: bytes, first: bytes | None
     ) -> tuple[Answered | None, bytes]:
         """The answer when `reply` (to a candidate) ends the walk, and the first reply."""
+        if not reply:  # dropped (acl): no reply at all
+            return (reply, "acl"), first or reply
         if first is None:
             first = reply  # the asked name's own: its question is the asked one
         rcode = reply[3] & 0xF
@@ -370,13 +424,17 @@ class QueryHandler:
         """`request` asking for `name` instead, routed to the same block."""
         try:
             data = rename_question(request.data, question_end(request.data), name)
-            candidate = Routed(data, question_key(data, request.over_tcp), request.over_tcp,
-                               request.peer, request.start)  # fmt: skip
+            return self._reissued(request, block, data)
         except (Reject, DNSLabelError):
             return None
-        candidate.zone, candidate.block = request.zone, block
-        _fit(candidate, block)
-        return candidate
+
+    def _reissued(self, request: Routed, block: Block, data: bytes) -> Routed:
+        """`request` as the query `data` (another question or flags) in the same block."""
+        reissued = Routed(data, question_key(data, request.over_tcp), request.over_tcp,
+                          request.peer, request.start)  # fmt: skip
+        reissued.zone, reissued.block, reissued.rewritten = request.zone, block, None
+        _fit(reissued, block)
+        return reissued
 
     def _relay_for(self, name: str) -> Relay | None:
         """The relay that forwards `name` (an ExternalName target), as a query for it would
@@ -450,11 +508,17 @@ class QueryHandler:
         reply = answers.reply(kept, data, question_end, opt, limit)
         if reply is None:
             return None
+        if block.screens and block.steps_aside(
+            dotted(key[0]).lower(), qtype, key[1][3] << 8 | key[1][4], peer, self.server
+        ):
+            return None  # (asked last: a query let by is counted as allowed by acl)
+        if block.shapes:
+            reply = block.shaped(reply)
         counts = query_metrics.counts(
             self.server, zone, "tcp" if over_tcp else "udp", qtype, reply[3] & 0xF,
             "kubernetes", do_bit,
         )  # fmt: skip
-        if records is not None and not over_tcp and block.autopath is None:
+        if records is not None and not over_tcp and block.autopath is None and not block.screens:
             answers.keep_exact(data, question_end, reply, records, Hit(block, zone, counts))
         if block.loadbalance:
             reply = shuffle_addresses(reply)
@@ -540,10 +604,23 @@ class QueryHandler:
             scope = scope_of(name, cluster_zone, reverse, crossed)
             answers.keep(key, reply, opt, Hit(block, request.zone), scope)
 
-    def _done(self, request: Routed, answered: Answered) -> bytes:
-        """Count and log a reply (`request.block` None: no block took the query)."""
+    def _done(self, request: Routed, answered: Answered) -> bytes | None:
+        """Count and log a reply (`request.block` None: no block took the query), as the
+        block's response plugins leave it: header and minimal (not on the replies of the
+        plugins before them), then rewrite's reverter."""
         reply, plugin = answered
         block = request.block
+        if not reply:  # dropped (acl): counted as CoreDNS counts it, nothing written
+            query_metrics.record_query(
+                self.server, request.zone, request.proto, request.family, request.qtype,
+                request.do, len(request.data), 0, RCODE.NOERROR, plugin, 0.0,
+            )  # fmt: skip
+            return None
+        if block is not None and block.shapes and plugin not in _BEFORE_SHAPING:
+            reply = block.shaped(reply)
+        rewritten = request.rewritten
+        if rewritten is not None and rewritten.revert:
+            reply = revert(reply, request.query.question, rewritten)
         if block is not None and block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - request.start

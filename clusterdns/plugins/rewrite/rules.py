@@ -1,0 +1,334 @@
+"""The rewrite rules as CoreDNS 1.14 runs them (plugin/rewrite: name.go, type.go, class.go,
+ttl.go, rcode.go).
+
+Rules are tried in the Corefile's order on the question as the rules before left it: a rule
+that matches changes it (name, type, class) and gives the response rules its reply needs.
+A matching `stop` rule (the default) ends the list; `continue` goes on. Names are matched
+lower case and absolute, as CoreDNS's `state.Name()`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from dnslib import RR, DNSLabel, DNSRecord
+
+from clusterdns.dns.request import HEADER_SIZE
+
+NameRewriter = Callable[[str], str]  # a name (absolute) mapped to another, or kept
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    name: str  # lower case, absolute
+    qtype: int
+    qclass: int
+
+    def wire(self) -> bytes:
+        """The question section: name, type and class."""
+        labels = DNSLabel(self.name).label
+        name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+        return name + self.qtype.to_bytes(2) + self.qclass.to_bytes(2)
+
+
+def valid_name(name: str) -> bool:
+    """miekg/dns's IsDomainName for a name without escapes: labels of 1 to 63 bytes, 255
+    bytes in all."""
+    if name == ".":
+        return True
+    labels = name.removesuffix(".").split(".")
+    size = sum(len(label.encode()) + 1 for label in labels) + 1
+    return all(0 < len(label.encode()) <= 63 for label in labels) and size <= 255
+
+
+# -- the reply ---------------------------------------------------------------------------
+
+
+class ResponseRule(Protocol):
+    def on_record(self, record: DNSRecord, rr: RR) -> None:
+        """Rewrite one record of the reply (of any section but the OPT)."""
+        ...
+
+    def on_message(self, record: DNSRecord) -> None:
+        """Rewrite the message itself (its rcode), once per reply."""
+        ...
+
+
+# Where each type holds the name `answer value` rewrites (reverter.go's getRecordValue)
+_VALUES = {5: "label", 39: "label", 6: "mname", 33: "target", 15: "label", 35: "replacement",
+           2: "label", 12: "label"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRewrite:
+    """`answer name` (and auto): owner names mapped."""
+
+    rewrite: NameRewriter
+
+    def on_record(self, record: DNSRecord, rr: RR) -> None:
+        name = str(rr.rname)
+        new = self.rewrite(name)
+        if new != name:
+            rr.rname = DNSLabel(new)
+
+    def on_message(self, record: DNSRecord) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRewrite:
+    """`answer value` (and auto): the name in a CNAME, DNAME, SOA, SRV, MX, NAPTR, NS or
+    PTR record mapped."""
+
+    rewrite: NameRewriter
+
+    def on_record(self, record: DNSRecord, rr: RR) -> None:
+        field = _VALUES.get(rr.rtype)
+        value = getattr(rr.rdata, field, None) if field else None
+        if isinstance(value, DNSLabel):
+            new = self.rewrite(str(value))
+            if new != str(value):
+                setattr(rr.rdata, field, DNSLabel(new))  # type: ignore[arg-type]
+
+    def on_message(self, record: DNSRecord) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class TtlRewrite:
+    """`ttl`: every TTL brought into low..high."""
+
+    low: int
+    high: int
+
+    def on_record(self, record: DNSRecord, rr: RR) -> None:
+        rr.ttl = min(max(rr.ttl, self.low), self.high)
+
+    def on_message(self, record: DNSRecord) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class RcodeRewrite:
+    """`rcode`: the reply's rcode `old` becomes `new`."""
+
+    old: int
+    new: int
+
+    def on_record(self, record: DNSRecord, rr: RR) -> None:
+        pass
+
+    def on_message(self, record: DNSRecord) -> None:
+        if record.header.rcode == self.old:
+            record.header.rcode = self.new
+
+
+def regex_rewriter(pattern: re.Pattern[str], template: str) -> NameRewriter:
+    """A name that `pattern` finds something in becomes `template` with `{N}` filled by the
+    Nth group (regexStringRewriter); other names are kept."""
+
+    def rewrite(name: str) -> str:
+        found = pattern.search(name)
+        return name if found is None else expand(found, template)
+
+    return rewrite
+
+
+def expand(found: re.Match[str], template: str) -> str:
+    groups = (found.group(0), *found.groups())
+    for index, value in enumerate(groups):
+        template = template.replace("{" + str(index) + "}", value or "")
+    return template
+
+
+def _remap(original: str, replacement: str) -> NameRewriter:
+    """`original` and its subdomains onto `replacement` (remapStringRewriter)."""
+
+    def rewrite(name: str) -> str:
+        if name == original:
+            return replacement
+        cut = len(name) - len(original)
+        if cut > 0 and name[cut - 1] == "." and name[cut:] == original:
+            return name[:cut] + replacement
+        return name
+
+    return rewrite
+
+
+def _suffix(suffix: str, replacement: str) -> NameRewriter:
+    def rewrite(name: str) -> str:
+        return name[: -len(suffix)] + replacement if name.endswith(suffix) else name
+
+    return rewrite
+
+
+# -- the request -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    """How a rule finds the question's name: exact, prefix, suffix, substring or regex."""
+
+    kind: str
+    text: str  # normalized as CoreDNS does (lower case, absolute) but for a regex
+    pattern: re.Pattern[str] | None = None
+
+    def finds(self, name: str) -> bool:
+        kind, text = self.kind, self.text
+        if kind == "exact":
+            return name == text
+        if kind == "prefix":
+            return name.startswith(text)
+        if kind == "suffix":
+            return name.endswith(text)
+        if kind == "substring":
+            return text in name
+        assert self.pattern is not None
+        return self.pattern.search(name) is not None
+
+
+class Rule(Protocol):
+    @property
+    def stop(self) -> bool:
+        """Whether a match ends the rules (`stop`, the default) or not (`continue`)."""
+        ...
+
+    def matches(self, question: Question) -> bool: ...
+
+    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        """The question as this (matching) rule leaves it, and the reply's rules."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NameRule:
+    stop: bool
+    match: NameMatch
+    replacement: str  # the new name; a regex's with {N} groups
+    auto: bool  # the reply mapped back from the new name to the asked one
+    answers: tuple[ResponseRule, ...]  # `answer name|value` (and a suffix's auto)
+
+    def matches(self, question: Question) -> bool:
+        return self.match.finds(question.name)
+
+    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        name, kind, text = question.name, self.match.kind, self.match.text
+        if kind == "exact":
+            new = self.replacement
+        elif kind == "prefix":
+            new = self.replacement + name[len(text) :]
+        elif kind == "suffix":
+            new = name[: -len(text)] + self.replacement
+        elif kind == "substring":
+            new = name.replace(text, self.replacement)
+        else:
+            assert self.match.pattern is not None
+            found = self.match.pattern.search(name)
+            assert found is not None
+            new = expand(found, self.replacement)
+        if not self.auto:
+            return replace(question, name=new), self.answers
+        back = _remap(new, name)
+        return replace(question, name=new), (OwnerRewrite(back), ValueRewrite(back), *self.answers)
+
+
+def suffix_answers(suffix: str, replacement: str) -> tuple[ResponseRule, ...]:
+    """A suffix rule's `answer auto`: the replacement suffix mapped back, names and values."""
+    back = _suffix(replacement, suffix)
+    return OwnerRewrite(back), ValueRewrite(back)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRule:
+    stop: bool
+    old: int
+    new: int
+
+    def matches(self, question: Question) -> bool:
+        return question.qtype == self.old
+
+    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        return replace(question, qtype=self.new), ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRule:
+    stop: bool
+    old: int
+    new: int
+
+    def matches(self, question: Question) -> bool:
+        return question.qclass == self.old
+
+    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        return replace(question, qclass=self.new), ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRule:
+    """`ttl` and `rcode`: a name that matches changes only the reply."""
+
+    stop: bool
+    match: NameMatch
+    response: ResponseRule
+
+    def matches(self, question: Question) -> bool:
+        return self.match.finds(question.name)
+
+    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        return question, (self.response,)
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """What the rules did to one query: the question the chain is asked (None when it is
+    the client's), whether it is a name no DNS message can carry (SERVFAIL), and how the
+    reply goes back (`revert`: the question restored and `rules` run on it)."""
+
+    question: Question | None
+    invalid: bool
+    revert: bool
+    rules: tuple[ResponseRule, ...]
+
+    def query(self, data: bytes, question_end: int) -> bytes:
+        """The query `data` (its question ending at `question_end`) asking the new question."""
+        assert self.question is not None
+        return data[:HEADER_SIZE] + self.question.wire() + data[question_end:]
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """The block's rules, in the Corefile's order."""
+
+    rules: tuple[Rule, ...]
+
+    def matches(self, name: str, qtype: int, qclass: int) -> bool:
+        """Whether a rule acts on this question (no rule can act on a later one otherwise)."""
+        question = Question(name, qtype, qclass)
+        return any(rule.matches(question) for rule in self.rules)
+
+    def rewrite(self, name: str, qtype: int, qclass: int) -> Rewritten | None:
+        """The rules run on a question (its name lower case); None when none matches."""
+        asked = question = Question(name, qtype, qclass)
+        found: list[ResponseRule] = []
+        done = stopped = False
+        for rule in self.rules:
+            if not rule.matches(question):
+                continue
+            question, answers = rule.apply(question)
+            done = True
+            if not valid_name(question.name):
+                return Rewritten(None, True, False, ())
+            found += answers
+            if rule.stop:
+                stopped = True
+                break
+        if not done:
+            return None
+        # as rewrite.go: the reply is reverted after a `stop` rule, or when a rule gave it
+        # rules; after `continue` rules alone it keeps the question they made
+        changed = question if question != asked else None
+        return Rewritten(changed, False, stopped or bool(found), tuple(found))

@@ -298,6 +298,20 @@ def table(runs: list[Run], mixes: PodMixes) -> str:
     return "\n".join(lines)
 
 
+def rounds_table(runs: list[Run], rounds: int) -> str:
+    """µs of server CPU per query (1 / per server core), run by run: the spread."""
+    cpu = {(run.server, run.test, run.round): 1e6 / run.result.per_core for run in runs}
+    lines = [
+        "| configuration | queries | " + " | ".join(f"round {i}" for i in range(rounds)) + " |",
+        "|---|---|" + "---:|" * rounds,
+    ]
+    for config, mix in PLAN:
+        cells = [cpu.get((config.label, mix, i)) for i in range(rounds)]
+        text = " | ".join("" if cell is None else f"{cell:.1f}" for cell in cells)
+        lines.append(f"| {config.label} | {mix} | {text} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -340,7 +354,8 @@ def main() -> None:
         runs += run_round(index, PLAN, found, files, blast, load)
     print()
     print(table(runs, mixes))
-    print(f"\n(medians of {args.rounds} rounds)")
+    print(f"\n(medians of {args.rounds} rounds)\n\nµs of server CPU per query, round by round:\n")
+    print(rounds_table(runs, args.rounds))
     results = {
         "command": command,
         "machine": facts,

@@ -20,7 +20,7 @@ CORES = REPO / "tests" / "data" / "corefiles"
 LOOPBACK = {
     re.compile(r"^(\s*)health\b[^\S\n]*[^\s{]*", re.M): r"\1health 127.0.0.1:0 ",
     re.compile(r"^(\s*)ready$", re.M): r"\1ready 127.0.0.1:0",
-    re.compile(r"prometheus \S*:\d+"): "prometheus 127.0.0.1:0",
+    re.compile(r"prometheus +\S*:\d+"): "prometheus 127.0.0.1:0",
     re.compile(r"%\{CLUSTER_DOMAIN\}%|__PILLAR__DNS__DOMAIN__"): "cluster.local",
     re.compile(r"__PILLAR__LOCAL__DNS__"): "127.0.0.1",
     re.compile(r"__PILLAR__DNS__SERVER__"): "127.0.0.2",
@@ -32,8 +32,8 @@ def runnable(name: str, upstream: FakeUpstream, root: Path) -> Path:
     text = (CORES / name).read_text()
     for pattern, replacement in LOOPBACK.items():
         text = pattern.sub(replacement, text)
-    text = text.replace("forward . /etc/resolv.conf", f"forward . {upstream.address}")
-    text = text.replace("/etc/coredns/", f"{root}/")
+    text = re.sub(r"forward +\. +/etc/resolv\.conf", f"forward . {upstream.address}", text)
+    text = text.replace("/etc/coredns/", f"{root}/").replace("/rootfs/etc/hosts", f"{root}/hosts")
     path = root / "Corefile"
     path.write_text(text)
     return path
@@ -108,6 +108,21 @@ def test_minikube_with_its_inline_host(tmp_path, upstream):
         assert ask(server, "nginx.demo.svc.cluster.local.") == ("NOERROR", {"10.96.12.34"})
         assert ask(server, "host.minikube.internal.") == ("NOERROR", {"192.168.49.1"})
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+
+
+@pytest.mark.slow  # its health lameduck is 5 s: stopping takes that long
+def test_kubeadm_with_rewrite_aliases_answers_the_names_asked(tmp_path, upstream):
+    with serving(on_demo(runnable("rewrite.Corefile", upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
+        for _ in range(2):  # the second with the rewritten names' replies kept
+            reply = query(server, "api.example.com.")
+            assert [(str(r.name), r.to_text().split()[-1]) for r in reply.answer] == [
+                ("api.example.com.", "10.96.40.1")]
+            reply = query(server, "nginx.demo.cluster.example.com.")
+            assert [(str(r.name), r.to_text().split()[-1]) for r in reply.answer] == [
+                ("nginx.demo.cluster.example.com.", "10.96.12.34")]
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        assert not upstream.asked("api.example.com.")
 
 
 @pytest.mark.slow  # its health lameduck is 20 s: stopping takes that long

@@ -56,7 +56,7 @@ bench-burst: setup bench-deps
 	$(BIN)/python -m bench.burst $(ARGS)
 
 # What autopath, the query log (and metadata in it) and the per-client metrics cost per query,
-# against the same server without them (bench/features.py; ~6 min; ARGS=--quick: ~20 s).
+# against the same server without them (bench/features.py; ~5 min; ARGS=--quick: ~20 s).
 bench-features: setup bench-deps
 	$(BIN)/python -m bench.features $(ARGS)
 

@@ -62,8 +62,17 @@ _VALUES = {5: "label", 39: "label", 6: "mname", 33: "target", 15: "label", 35: "
            2: "label", 12: "label"}  # fmt: skip
 
 
+class _RecordRule:
+    """A response rule on records alone."""
+
+    __slots__ = ()
+
+    def on_message(self, record: DNSRecord) -> None:
+        pass
+
+
 @dataclass(frozen=True, slots=True)
-class OwnerRewrite:
+class OwnerRewrite(_RecordRule):
     """`answer name` (and auto): owner names mapped."""
 
     rewrite: NameRewriter
@@ -74,12 +83,9 @@ class OwnerRewrite:
         if new != name:
             rr.rname = DNSLabel(new)
 
-    def on_message(self, record: DNSRecord) -> None:
-        pass
-
 
 @dataclass(frozen=True, slots=True)
-class ValueRewrite:
+class ValueRewrite(_RecordRule):
     """`answer value` (and auto): the name in a CNAME, DNAME, SOA, SRV, MX, NAPTR, NS or
     PTR record mapped."""
 
@@ -93,12 +99,9 @@ class ValueRewrite:
             if new != str(value):
                 setattr(rr.rdata, field, DNSLabel(new))  # type: ignore[arg-type]
 
-    def on_message(self, record: DNSRecord) -> None:
-        pass
-
 
 @dataclass(frozen=True, slots=True)
-class TtlRewrite:
+class TtlRewrite(_RecordRule):
     """`ttl`: every TTL brought into low..high."""
 
     low: int
@@ -107,13 +110,11 @@ class TtlRewrite:
     def on_record(self, record: DNSRecord, rr: RR) -> None:
         rr.ttl = min(max(rr.ttl, self.low), self.high)
 
-    def on_message(self, record: DNSRecord) -> None:
-        pass
-
 
 @dataclass(frozen=True, slots=True)
 class RcodeRewrite:
-    """`rcode`: the reply's rcode `old` becomes `new`."""
+    """`rcode`: the reply's rcode `old` becomes `new` (once per reply: CoreDNS's per record
+    or once is the same)."""
 
     old: int
     new: int
@@ -242,28 +243,21 @@ def suffix_answers(suffix: str, replacement: str) -> tuple[ResponseRule, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class TypeRule:
+class NumberRule:
+    """`type` and `class`: the question's `field` (qtype, qclass) `old` becomes `new`."""
+
     stop: bool
+    field: str
     old: int
     new: int
 
     def matches(self, question: Question) -> bool:
-        return question.qtype == self.old
+        number: int = getattr(question, self.field)
+        return number == self.old
 
     def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
-        return replace(question, qtype=self.new), ()
-
-
-@dataclass(frozen=True, slots=True)
-class ClassRule:
-    stop: bool
-    old: int
-    new: int
-
-    def matches(self, question: Question) -> bool:
-        return question.qclass == self.old
-
-    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+        if self.field == "qtype":
+            return replace(question, qtype=self.new), ()
         return replace(question, qclass=self.new), ()
 
 

@@ -21,9 +21,9 @@ from clusterdns.config.checks import INTEGER, Origins, fail
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.plugins.rewrite.rules import (
-    ClassRule,
     NameMatch,
     NameRule,
+    NumberRule,
     OwnerRewrite,
     RcodeRewrite,
     ReplyRule,
@@ -31,7 +31,6 @@ from clusterdns.plugins.rewrite.rules import (
     Rewrite,
     Rule,
     TtlRewrite,
-    TypeRule,
     ValueRewrite,
     regex_rewriter,
     suffix_answers,
@@ -100,7 +99,7 @@ def _rule(args: list[str]) -> Rule:
             if value is None:
                 raise _Error(f"invalid {field} {arg.upper()!r}")
         assert old is not None and new is not None
-        return TypeRule(stop, old, new) if field == "type" else ClassRule(stop, old, new)
+        return NumberRule(stop, "qclass" if field == "class" else "qtype", old, new)
     if field == "ttl":
         return _ttl_rule(stop, rest)
     if field == "rcode":

@@ -182,13 +182,6 @@ class ClusterDNS:
                 {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host),
                 server.port,
             )
-        for (host, _), server in self.dns.items():
-            for block in server.handler.blocks:
-                if block.loop is not None:
-                    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-                    task = asyncio.ensure_future(block.loop.run(target, server.port))
-                    self._probing.add(task)
-                    task.add_done_callback(self._probing.discard)
         conf = self.options.conf
         if conf is not None and plan.reload is not None:
             running = self.digest or corefile_digest(conf)
@@ -328,6 +321,19 @@ class ClusterDNS:
         plan.start()
         previous.close()
         PLUGIN_ENABLED.values = dict.fromkeys(plan.plugins, 1)
+        self._probe_loops()
+
+    def _probe_loops(self) -> None:
+        """Send each `loop` block's probe to its listener, at start and after every reload
+        (as CoreDNS's OnStartup runs again): a probe stands down once answered, and until
+        then the handler shows it every query, wire answers included."""
+        for (host, _), server in self.dns.items():
+            for block in server.handler.blocks:
+                if block.loop is not None:
+                    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+                    task = asyncio.ensure_future(block.loop.run(target, server.port))
+                    self._probing.add(task)
+                    task.add_done_callback(self._probing.discard)
 
     async def _reload(self, digest: str) -> ReloadConfig | None:
         """Apply the changed Corefile, or log why not and keep the running one (no lameduck)."""

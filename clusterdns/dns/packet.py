@@ -117,6 +117,9 @@ def without_opt(data: bytes, layout: Layout) -> tuple[bytes, Layout]:
     return data, layout
 
 
+OPT_SIZE = 11  # our OPT (`opt_record`): root owner, type, class, TTL, no options
+
+
 def opt_record(edns_size: int | None, do_bit: bool) -> bytes:
     """Our OPT for a client that sent one, mirroring its buffer size (as the server block
     fitted it to its UDP cap) as `encode` does."""

@@ -27,9 +27,11 @@ from clusterdns.config.registry import Plugin
 from clusterdns.config.resolvconf import read_resolv_conf
 from clusterdns.dns.message import pack
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.packet import OPT_SIZE
 from clusterdns.metrics.registry import METRICS
 
 FROM_KUBERNETES = "@kubernetes"  # the one plugin that gives search paths
+_A, _AAAA = 1, 28
 
 SUCCESS = METRICS.counter(
     "coredns_autopath_success_total",
@@ -92,10 +94,14 @@ def rename_question(query: bytes, question_end: int, name: str) -> bytes:
     return query[:12] + wire + query[name_end:]
 
 
-def answered_for(reply: bytes, original: DNSLabel) -> bytes:
-    """`reply` (to a search candidate) as the reply to the `original` question: CoreDNS's
-    cnamer puts a CNAME from `original` to the first answer owner that is another name in
-    front, with that record's TTL; the question becomes `original`."""
+def answered_for(reply: bytes, question: bytes, original: DNSLabel) -> bytes:
+    """`reply` (to a search candidate) as the reply to the asked question (`question`: its
+    bytes, the name as asked with type and class; `original`: the name): CoreDNS's cnamer
+    puts a CNAME from it to the first answer owner that is another name in front, with that
+    record's TTL; the question becomes the asked one."""
+    fast = _addresses_for(reply, question)
+    if fast is not None:
+        return fast
     record = DNSRecord.parse(reply)
     for rr in record.rr:
         if rr.rname != original:  # (DNSLabel compares case-insensitively)
@@ -104,3 +110,36 @@ def answered_for(reply: bytes, original: DNSLabel) -> bytes:
             break
     record.q.qname = original
     return pack(record)
+
+
+def _addresses_for(reply: bytes, question: bytes) -> bytes | None:
+    """`answered_for` written as bytes for the common reply, addresses of the question's
+    own name (each owner a pointer to it) and at most our OPT after them; None for any
+    other. The candidate's name is written once, as the CNAME's target, and the addresses
+    point to it there."""
+    if reply[8:10] != b"\x00\x00" or reply[10] or reply[11] > 1:
+        return None  # an authority section, or more than an OPT in the additional one
+    at = 12
+    while length := reply[at]:
+        at += length + 1
+    candidate, at = reply[12 : at + 1], at + 5
+    records = []
+    for _ in range(reply[6] << 8 | reply[7]):
+        if reply[at : at + 2] != b"\xc0\x0c" or reply[at + 3] not in (_A, _AAAA) or reply[at + 2]:
+            return None
+        end = at + 12 + (reply[at + 10] << 8 | reply[at + 11])
+        records.append(reply[at + 2 : end])  # all but the owner
+        at = end
+    rest = reply[at:]
+    ends_with_opt = len(rest) == OPT_SIZE and rest[:3] == b"\x00\x00\x29"
+    if not records or (reply[11] == 1) != ends_with_opt:
+        return None
+    if candidate.lower() == question[:-4].lower():  # the asked name's own: no CNAME
+        return reply[:12] + question + reply[12 + len(question) :]
+    ttl = records[0][4:8]
+    cname = b"\xc0\x0c\x00\x05\x00\x01" + ttl + len(candidate).to_bytes(2) + candidate
+    target = (0xC000 | (12 + len(question) + 12)).to_bytes(2)  # the CNAME's target
+    answers = (len(records) + 1).to_bytes(2)
+    return b"".join(
+        (reply[:6], answers, reply[8:12], question, cname, *(target + r for r in records), rest)
+    )

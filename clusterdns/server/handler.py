@@ -379,7 +379,7 @@ class QueryHandler:
             candidate = request if index == 0 else self._candidate(request, block, names[index])
             if candidate is None:
                 continue  # no such question (a name too long)
-            answered = self._chain(candidate, block, block.autopath_at)
+            answered = self._walked_to(candidate, block)
             if not isinstance(answered, tuple):
                 return self._walk_later(request, block, names, index, first, answered)
             found, first = self._walked(request, answered[0], first)
@@ -387,6 +387,23 @@ class QueryHandler:
                 return found
         assert first is not None
         return first, "autopath"
+
+    def _walked_to(
+        self, candidate: Routed, block: Block
+    ) -> Answered | Coroutine[Any, Any, Answered]:
+        """The chain after autopath's answer to one name of the walk: from the wire answers
+        when they have it in this block, else from the plugins."""
+        answers, key, data = self.answers, candidate.key, candidate.data
+        if key is not None and answers is not None and answers.capacity:
+            question_end = HEADER_SIZE + len(key[0]) + 5
+            qtype = data[question_end - 4] << 8 | data[question_end - 3]
+            found = self._indexed(answers, key, data, qtype)
+            if found is not None and found[1] is block:
+                opt, limit, _do = _edns_of(block, key)
+                reply = answers.reply(found[0], data, question_end, opt, limit)
+                if reply is not None:
+                    return reply, "kubernetes"
+        return self._chain(candidate, block, block.autopath_at)
 
     async def _walk_later(
         self,
@@ -418,7 +435,40 @@ class QueryHandler:
             AUTOPATH_SUCCESS.inc((self.server,))
         # as CoreDNS's cnamer, the asked name's own reply too (an ExternalName's then
         # gets a CNAME in front to its target's owner)
-        return (answered_for(reply, request.query.question.qname), "autopath"), first
+        data = request.data
+        question = data[HEADER_SIZE : question_end(data)]
+        answer = self._nodata_as_asked(request, reply) if reply[6:8] == b"\x00\x00" else None
+        if answer is None:
+            answer = answered_for(reply, question, request.query.question.qname)
+        return (answer, "autopath"), first
+
+    def _nodata_as_asked(self, request: Routed, reply: bytes) -> bytes | None:
+        """A candidate's NODATA as the asked name's (no record to point a CNAME to: the
+        same SOA under the asked question), from the denial template when the candidate's
+        is that zone's template too; None for any other reply."""
+        answers, key, block = self.answers, request.key, request.block
+        if answers is None or key is None or block is None:
+            return None
+        name = request.name
+        for denying in self._denying:
+            if name.endswith(denying.suffix) or name == denying.zone:
+                break
+        else:
+            return None
+        candidate_end = question_end(reply)
+        candidate = reply[HEADER_SIZE : candidate_end - 5]
+        zone = denying.zone
+        theirs = answers.denial(zone, len(candidate), RCODE.NOERROR)
+        ours = answers.denial(zone, len(key[0]), RCODE.NOERROR)
+        if theirs is None or ours is None or not denial_template_fits(name, zone):
+            return None
+        tail = reply[candidate_end:]
+        if tail[: len(theirs.tail)] != theirs.tail or not in_zone(
+            dotted(candidate).lower(), zone
+        ):
+            return None  # not that zone's NODATA (a plugin's, or the upstream's)
+        opt, limit, _do = _edns_of(block, key)
+        return answers.reply(ours, request.data, question_end(request.data), opt, limit)
 
     def _candidate(self, request: Routed, block: Block, name: str) -> Routed | None:
         """`request` asking for `name` instead, routed to the same block."""
@@ -474,37 +524,15 @@ class QueryHandler:
         cluster query comes here first."""
         question_end = HEADER_SIZE + len(key[0]) + 5
         qtype = data[question_end - 4] << 8 | data[question_end - 3]
-        kept: Kept[Hit] | Kept[None]
-        records = answers.records(key)
-        if records is not None:
-            kept, block, zone = records, records.note.block, records.note.zone
-            if block.autopath is not None and _autopaths(dotted(key[0]).lower(), peer, block):
-                return None
-        else:
-            name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
-            if key[1][3:] != _CLASS_IN or "\\" in name:
-                return None  # (an escaped byte: the slow path says what dnslib makes of it)
-            for denying in self._denying:
-                if name.endswith(denying.suffix) or name == denying.zone:
-                    break
-            else:
-                return None
-            for plugin in denying.block.before:
-                if not plugin.passes(name, qtype):
-                    return None  # (hosts, template...: their answer is the slow path's)
-            if _autopaths(name, peer, denying.block):
-                return None
-            decided = self._decided(key, data, name, qtype, denying)
-            if decided is None:
-                return None
-            kept, block, zone = decided, denying.block, denying.block_zone
+        found = self._indexed(answers, key, data, qtype)
+        if found is None:
+            return None
+        kept, block, zone, records = found
+        if block.autopath is not None and _autopaths(dotted(key[0]).lower(), peer, block):
+            return None  # the walk answers it
         if block.loop is not None and block.loop.active:
             return None  # the probe watches every query
-        variant = key[2] >> 1  # the transport and the OPT's buffer and DO bit (not RD)
-        edns = block.edns.get(variant)
-        if edns is None:
-            edns = block.edns[variant] = _edns_reply(variant, block)
-        opt, limit, do_bit = edns
+        opt, limit, do_bit = _edns_of(block, key)
         reply = answers.reply(kept, data, question_end, opt, limit)
         if reply is None:
             return None
@@ -531,6 +559,31 @@ class QueryHandler:
             _fit(request, block)  # as the slow path saw it
             log_query(block.log, request, reply, seconds)
         return reply
+
+    def _indexed(
+        self, answers: WireAnswers[Hit], key: Key, data: bytes, qtype: int
+    ) -> tuple[Kept[Hit] | Kept[None], Block, str, Kept[Hit] | None] | None:
+        """What the wire answers have for a plain query (before autopath, which the caller
+        minds): the entry, the block and zone it is answered in, and the entry again when
+        it is one of the records (kept under the question). None: the slow path's."""
+        records = answers.records(key)
+        if records is not None:
+            return records, records.note.block, records.note.zone, records
+        name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
+        if key[1][3:] != _CLASS_IN or "\\" in name:
+            return None  # (an escaped byte: the slow path says what dnslib makes of it)
+        for denying in self._denying:
+            if name.endswith(denying.suffix) or name == denying.zone:
+                break
+        else:
+            return None
+        for plugin in denying.block.before:
+            if not plugin.passes(name, qtype):
+                return None  # (hosts, template...: their answer is the slow path's)
+        decided = self._decided(key, data, name, qtype, denying)
+        if decided is None:
+            return None
+        return decided, denying.block, denying.block_zone, None
 
     def _decided(
         self, key: Key, data: bytes, name: str, qtype: int, denying: DenyingZone
@@ -643,6 +696,16 @@ class QueryHandler:
 
 async def _forwarded(reply: Awaitable[bytes]) -> Answered:
     return await reply, "forward"
+
+
+def _edns_of(block: Block, key: Key) -> tuple[bytes, int, bool]:
+    """Our OPT, the size limit and the DO bit of a plain query's reply in `block`, by its
+    transport and the OPT it sent (its key's variant without RD), worked out once."""
+    variant = key[2] >> 1
+    edns = block.edns.get(variant)
+    if edns is None:
+        edns = block.edns[variant] = _edns_reply(variant, block)
+    return edns
 
 
 def _edns_reply(variant: int, block: Block) -> tuple[bytes, int, bool]:

@@ -4,16 +4,21 @@ from the pod addresses of the snapshot (127.0.0.x on loopback) and a loopback up
 from __future__ import annotations
 
 import pytest
-from dnslib import QTYPE, DNSRecord
+from dnslib import QTYPE, DNSLabel, DNSRecord
 
 from clusterdns.config.corefile import CorefileError
-from clusterdns.plugins.autopath import candidates
+from clusterdns.dns.packet import question_end
+from clusterdns.plugins import autopath
+from clusterdns.plugins.autopath import answered_for, candidates
 from clusterdns.server.directives import load_config
 from harness.http import metrics, value
+from harness.paths import DEMO
 from harness.query import query
+from harness.resolvers import handler_for, make_resolver, state_from_file
 from harness.server import serving
 from harness.snapshots import endpoint, endpoint_slice, namespace, pod, service, write_snapshot
 from harness.upstream import FakeUpstream
+from harness.wire import Variant, wire_query
 
 SHOP_POD, WEB_POD, STRANGER = "127.0.0.11", "127.0.0.21", "127.0.0.99"
 ITEMS = [
@@ -72,11 +77,17 @@ def test_a_pod_gets_the_first_hit_of_its_search_path_as_a_cname(tmp_path, snapsh
         # its own namespace's first element: answered as asked (CoreDNS counts it too)
         reply = query(server, "cart.shop.svc.cluster.local.", "A", source=SHOP_POD, tcp=True)
         assert records(reply) == [("cart.shop.svc.cluster.local.", "A", "10.96.0.11")]
-        # a NODATA ends the walk too (web's front has no AAAA): no record to point to
-        reply = query(server, "front.web.shop.svc.cluster.local.", "AAAA", source=SHOP_POD)
-        assert reply.rcode() == 0 and records(reply) == []
-        assert str(reply.question[0].name) == "front.web.shop.svc.cluster.local."
-        assert value(metrics(server), SUCCESS) == 3
+        # a NODATA ends the walk too (web's front has no AAAA): no record to point to; the
+        # second time from the zone's NODATA template, the same reply
+        replies = [query(server, "front.web.shop.svc.cluster.local.", "AAAA", source=SHOP_POD)
+                   for _ in range(2)]
+        for reply in replies:
+            assert reply.rcode() == 0 and records(reply) == []
+            assert str(reply.question[0].name) == "front.web.shop.svc.cluster.local."
+            assert [str(rrset) for rrset in reply.authority] == [
+                str(rrset) for rrset in replies[0].authority
+            ] and "SOA" in str(reply.authority[0])
+        assert value(metrics(server), SUCCESS) == 4
 
 
 def test_external_names_go_through_the_host_domains_and_upstream(tmp_path, snapshot, upstream):
@@ -143,3 +154,32 @@ def test_a_resolv_conf_search_path_and_its_errors(tmp_path):
                         ("", "takes at least 1 argument")]:
         with pytest.raises(CorefileError, match=error):
             load_config(f".:53 {{\n    autopath {line}\n}}\n", "Corefile")
+
+
+@pytest.mark.parametrize(
+    ("candidate", "asked", "variant"),
+    [
+        ("web.demo.svc.cluster.local.", "web.demo.demo.svc.cluster.local.", Variant()),
+        ("web.demo.svc.cluster.local.", "Web.Demo.demo.svc.cluster.local.", Variant(edns=1232)),
+        ("nginx.demo.svc.cluster.local.", "nginx.demo.kube-system.svc.cluster.local.", Variant(edns=4096, do_bit=True)),
+        ("nginx.demo.svc.cluster.local.", "NGINX.demo.svc.cluster.local.", Variant()),  # its own
+        ("_http._tcp.web.demo.svc.cluster.local.", "_http._tcp.web.demo.x.svc.cluster.local.", Variant()),  # SRV
+        ("nope.demo.svc.cluster.local.", "nope.demo.x.svc.cluster.local.", Variant()),  # NXDOMAIN
+    ],
+)
+def test_the_cname_reply_written_as_bytes_is_the_one_dnslib_writes(monkeypatch, candidate, asked, variant):
+    """Addresses are put behind the CNAME as bytes; any other reply goes through dnslib:
+    both read back as the same message."""
+    resolver = make_resolver(state_from_file(DEMO))
+    handler = handler_for(resolver)
+    qtype = "SRV" if candidate.startswith("_") else "A"
+    reply = handler.handle(wire_query(candidate, qtype, variant, 7), False)
+    data = wire_query(asked, qtype, variant, 7)
+    question, original = data[12 : question_end(data)], DNSLabel(asked)
+    written = answered_for(reply, question, original)
+    as_bytes = qtype == "A" and not candidate.startswith("nope")
+    assert (autopath._addresses_for(reply, question) is not None) == as_bytes
+    monkeypatch.setattr(autopath, "_addresses_for", lambda *_: None)
+    expected = answered_for(reply, question, original)
+    assert str(DNSRecord.parse(written)) == str(DNSRecord.parse(expected))
+    assert str(DNSRecord.parse(written).q.qname) == asked

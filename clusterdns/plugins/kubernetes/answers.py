@@ -30,7 +30,7 @@ from __future__ import annotations
 import socket
 from typing import Generic, NamedTuple, TypeVar
 
-from clusterdns.dns.packet import TYPE_A
+from clusterdns.dns.packet import OPT_SIZE, TYPE_A
 from clusterdns.dns.request import HEADER_SIZE, Key
 from clusterdns.plugins.kubernetes.index import RecordIndex
 from clusterdns.plugins.kubernetes.state import Key as ObjectKey
@@ -46,7 +46,6 @@ SERIAL_ONLY: Scope = ()
 EVERYTHING: Scope = ("*",)
 # The SOA's refresh, retry and expire (resolver.soa) follow its serial in every reply.
 SOA_TIMERS = (7200).to_bytes(4) + (1800).to_bytes(4) + (86400).to_bytes(4)
-OPT_SIZE = 11  # our OPT: root owner, type, class, TTL, empty rdata (packet.opt_record)
 RD_FLAG = 0x0100
 _NO_HEADS = (b"", b"", b"", b"")  # an exact entry's tail is its whole reply after the ID
 # Labels whose name the SOA's MNAME (ns.dns.<zone>) and RNAME (hostmaster.<zone>) would be

@@ -15,6 +15,7 @@ from harness.paths import DEMO, REPO
 from harness.query import ask, query, rdatas
 from harness.server import ServerProcess, serving
 from harness.upstream import FakeUpstream
+from harness.wait import wait_for
 
 CORES = REPO / "tests" / "data" / "corefiles"
 LOOPBACK = {
@@ -56,9 +57,18 @@ def upstream():
         yield fake
 
 
-def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(tmp_path, upstream):
-    with serving(on_demo(runnable("kubeadm.Corefile", upstream, tmp_path))) as server:
+@pytest.mark.parametrize(("corefile", "pod"), [
+    ("kubeadm.Corefile", ("NOERROR", {"10.244.1.10"})),
+    ("k0s.Corefile", ("NOERROR", {"10.244.1.10"})),
+    ("eks.Corefile", ("NOERROR", {"10.244.1.10"})),
+    ("deployment.Corefile", ("NXDOMAIN", set())),  # no `pods insecure`: pod names are off
+])
+def test_kubeadm_and_its_kin_serve_the_cluster_its_reverse_zones_and_forward_the_rest(
+    tmp_path, upstream, corefile, pod
+):
+    with serving(on_demo(runnable(corefile, upstream, tmp_path))) as server:
         assert_serves_the_cluster_and_its_reverse_zone(server)
+        assert ask(server, "10-244-1-10.demo.pod.cluster.local.") == pod
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         # a reverse name no Service owns falls through to forward, as the block says
         ask(server, "7.113.0.203.in-addr.arpa.", "PTR")
@@ -67,8 +77,13 @@ def test_kubeadm_serves_the_cluster_and_its_reverse_zones_and_forwards_the_rest(
 
 
 @pytest.mark.slow  # its health lameduck is 10 s: stopping takes that long
-def test_helm_chart_defaults_serve_the_cluster_forward_the_rest_and_count_them(tmp_path, upstream):
-    with serving(on_demo(runnable("helm.Corefile", upstream, tmp_path))) as server:
+@pytest.mark.parametrize("corefile", ["helm.Corefile", "rke2.Corefile"])
+def test_helm_chart_defaults_serve_the_cluster_forward_the_rest_and_count_them(
+    tmp_path, upstream, corefile
+):
+    # RKE2's chart is CoreDNS's with the cluster domain put in by its template (and doubled
+    # spaces after each directive that has parameters, which must not matter)
+    with serving(on_demo(runnable(corefile, upstream, tmp_path))) as server:
         assert_serves_the_cluster_and_its_reverse_zone(server)
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         assert value(metrics(server), "coredns_dns_requests_total") >= 3
@@ -150,3 +165,55 @@ def test_nodelocal_dnscache_forwards_the_cluster_over_tcp_and_the_rest_upstream(
             assert {q.proto for q in cluster.asked("nginx.demo.svc.cluster.local.")} == {"tcp"}
             assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
             assert not cluster.asked("example.org.")
+
+
+@pytest.mark.slow  # its health lameduck is 10 s: stopping takes that long
+def test_kops_gossip_serves_the_nodes_hosts_file_for_the_cluster_name_only(tmp_path, upstream):
+    # the node's /etc/hosts, where kops's gossip writes the API's and nodes' names
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n172.20.4.6 api.internal.minimal.k8s.local\n")
+    with serving(on_demo(runnable("kops.Corefile", upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)  # `cluster.local.` as written
+        assert ask(server, "api.internal.minimal.k8s.local.") == ("NOERROR", {"172.20.4.6"})
+        assert not upstream.asked("api.internal.minimal.k8s.local.")
+        # hosts serves only k8s.local: the file's other names go on to forward
+        assert ask(server, "localhost.") == ("NOERROR", {"192.0.2.1"})
+        assert upstream.asked("localhost.")
+
+
+def test_aks_with_its_templates_and_coredns_custom_imports(tmp_path, upstream):
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    # coredns-custom's examples in AKS's "Customize CoreDNS" page: a hosts override and a domain
+    (custom / "test.override").write_text(
+        "hosts {\n    10.0.0.1 example1.org\n    10.0.0.2 example2.org\n    fallthrough\n}\n"
+    )
+    (custom / "puglife.server").write_text(
+        f"puglife.local:53 {{\n    errors\n    cache 30\n    forward . {upstream.address}\n}}\n"
+    )
+    with serving(on_demo(runnable("aks.Corefile", upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
+        assert ask(server, "example1.org.") == ("NOERROR", {"10.0.0.1"})  # the override
+        assert ask(server, "db.puglife.local.") == ("NOERROR", {"192.0.2.1"})  # the server
+        assert upstream.asked("db.puglife.local.")
+        # the templates: a search-path completion never leaves, a VM's own name does
+        for name in ("reddog.microsoft.com.", "svc.reddog.microsoft.com.",
+                     "mcr.microsoft.com.myvnetid.myregion.internal.cloudapp.net."):
+            assert ask(server, name) == ("NXDOMAIN", set()), name
+            assert not upstream.asked(name)
+        vm = "aks12345.myvnetid.myregion.internal.cloudapp.net."
+        assert ask(server, vm) == ("NOERROR", {"192.0.2.1"})
+        assert upstream.asked(vm)
+
+
+@pytest.mark.parametrize("corefile", ["talos.Corefile", "microk8s.Corefile"])
+def test_log_class_error_logs_the_failed_answer_only(tmp_path, upstream, corefile):
+    with serving(on_demo(runnable(corefile, upstream, tmp_path))) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        assert ask(server, "nx.demo.svc.cluster.local.")[0] == "NXDOMAIN"
+        assert ask(server, "servfail.example.org.")[0] == "SERVFAIL"  # the upstream fails it
+        logged = wait_for(
+            lambda: [line for line in server.log if line.startswith("[INFO] ")],
+            what="the failed answer's log line",
+        )
+        assert len(logged) == 1 and '"A IN servfail.example.org. udp' in logged[0], logged

@@ -20,6 +20,7 @@ from dnslib import CLASS, QTYPE
 from clusterdns.config.checks import INTEGER, Origins, fail
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
+from clusterdns.errors import ConfigError
 from clusterdns.plugins.rewrite.rules import (
     NameMatch,
     NameRule,
@@ -50,7 +51,7 @@ _NOT_RUN = {
 }
 
 
-class _Error(Exception):
+class _Error(ConfigError):
     """A rule that does not parse (the setup names the line)."""
 
 

@@ -294,7 +294,10 @@ def breakdown(args: argparse.Namespace) -> None:
     print("\nthe interpreter, libraries and threads: the server on an empty cluster")
     with fake_api(args, 0) as kubeconfig:
         empty = server_round(args, kubeconfig, 0)
-    print(f"  peak RSS {empty['peak_mib']:.1f} MiB, RSS after {empty['rss_mib']:.1f} MiB")
+    print(
+        f"  answer {empty['answer_s']:.2f} s, CPU {empty['cpu_s']:.2f} s, "
+        f"peak RSS {empty['peak_mib']:.1f} MiB, RSS after {empty['rss_mib']:.1f} MiB"
+    )
 
     print("\nthe informer and record index in this process, under tracemalloc")
     with fake_api(args, args.services) as kubeconfig:

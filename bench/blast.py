@@ -3,8 +3,10 @@ QPS, latency percentiles, reply codes and the CPU each side used."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,24 +74,47 @@ class Result:
 
 
 def run_blast(binary: Path, server: Server, queries: Path, load: Load, cores: str) -> Result:
+    with blasting(binary, server, queries, load, cores) as result:
+        return result()
+
+
+@contextlib.contextmanager
+def blasting(
+    binary: Path, server: Server, queries: Path, load: Load, cores: str
+) -> Iterator[Callable[[], Result]]:
+    """blast sending `load` in the background, the block entered once its warm-up is over;
+    the function given waits for blast to end (it stops by itself after `load.seconds`) and
+    reads its Result. Killed (by its PID) if the block is left before."""
     cmd = pinned(cores, [str(binary), *load.flags(), str(server.port), str(queries)])
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = process.stdout, process.stderr
     try:
-        marker = process.stdout.readline()  # the counted part starts
+        marker = stdout.readline()  # the counted part starts
         server_before, machine_before = server.cpu_seconds(), machine_busy_seconds()
         started = time.monotonic()
-        process.wait(timeout=load.warm_up + load.seconds + 30)  # blast stops by itself
+
+        def result() -> Result:
+            process.wait(timeout=max(0.0, started + load.seconds - time.monotonic()) + 30)
+            out, err = stdout.read(), stderr.read()  # err: nice's, when not root
+            wall = time.monotonic() - started
+            server_cpu = server.cpu_seconds() - server_before
+            machine_cpu = machine_busy_seconds() - machine_before
+            if process.returncode != 0 or marker != "measuring\n":
+                raise RuntimeError(f"blast failed ({process.returncode}): {marker}{out}{err}")
+            return _result(out, wall, server_cpu, machine_cpu)
+
+        yield result
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    out, err = process.stdout.read(), process.stderr.read()  # err: nice's, when not root
-    wall = time.monotonic() - started
-    server_cpu = server.cpu_seconds() - server_before
-    machine_cpu = machine_busy_seconds() - machine_before
-    if process.returncode != 0 or marker != "measuring\n":
-        raise RuntimeError(f"blast failed ({process.returncode}): {marker}{out}{err}")
+        stdout.close()
+        stderr.close()
+
+
+def _result(out: str, wall: float, server_cpu: float, machine_cpu: float) -> Result:
+    """blast's closing line (and the CPU seconds the server and the machine used meanwhile)."""
     counts = {key: float(value) for key, value in (f.split("=") for f in out.split())}
     received = int(counts["recv"])
     return Result(

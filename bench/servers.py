@@ -45,7 +45,7 @@ zone:
 @dataclass
 class Server:
     name: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | subprocess.Popen[str]
     port: int
 
     def cpu_seconds(self) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dnslib import CNAME, QTYPE, RR, DNSLabel, DNSRecord
+from dnslib import CNAME, QTYPE, RR, DNSBuffer, DNSLabel, DNSRecord
 
 from clusterdns.config.checks import Origins, arguments, fail, no_block, zone_origins_or
 from clusterdns.config.corefile import Directive
@@ -94,14 +94,15 @@ def rename_question(query: bytes, question_end: int, name: str) -> bytes:
     return query[:12] + wire + query[name_end:]
 
 
-def answered_for(reply: bytes, question: bytes, original: DNSLabel) -> bytes:
+def answered_for(reply: bytes, question: bytes) -> bytes:
     """`reply` (to a search candidate) as the reply to the asked question (`question`: its
-    bytes, the name as asked with type and class; `original`: the name): CoreDNS's cnamer
-    puts a CNAME from it to the first answer owner that is another name in front, with that
-    record's TTL; the question becomes the asked one."""
+    bytes, the name as asked with type and class): CoreDNS's cnamer puts a CNAME from it to
+    the first answer owner that is another name in front, with that record's TTL; the
+    question becomes the asked one."""
     fast = _addresses_for(reply, question)
     if fast is not None:
         return fast
+    original = DNSBuffer(question).decode_name()
     record = DNSRecord.parse(reply)
     for rr in record.rr:
         if rr.rname != original:  # (DNSLabel compares case-insensitively)

@@ -201,15 +201,16 @@ class QueryHandler:
                     relayed = self._relayed(request)
                     if relayed is not None:
                         return relayed
-                query = request.query
+                name = request.name
+                if key is None or "\\" in name:  # a plain name: parsed when a stage needs it
+                    request.query  # noqa: B018 - what dnslib cannot read is answered here
             except Reject as reject:
                 return reject.reply  # not counted: CoreDNS never sees these either
-            name = request.name
             found = self.route(name)
             if found is None:
                 request.zone, request.block = DROPPED, None
                 refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
-                return self._done(request, (encode(query, refused, request.limit), ""))
+                return self._done(request, (encode(request.query, refused, request.limit), ""))
             request.zone, request.block = found
             _fit(request, found[1])
             block = found[1]
@@ -273,15 +274,14 @@ class QueryHandler:
         autopath = block.autopath
         if autopath is None and not block.screens:
             return self._chain(request, block, 0)
-        query, limit = request.query, request.limit
         for plugin in block.before[: block.autopath_at]:  # local, any, chaos
             answered = plugin.answer(request)
             if answered is not None:
-                return encode(query, answered, limit, block.udp_cap), plugin.name
+                return encode(request.query, answered, request.limit, block.udp_cap), plugin.name
         if block.rewrite is not None:
             rewritten = self._rewritten(request, block)
             if rewritten is None:  # a name no message can carry
-                return encode(query, _NO_PLUGIN, limit, block.udp_cap), ""
+                return encode(request.query, _NO_PLUGIN, request.limit, block.udp_cap), ""
             request = rewritten
         names = None if autopath is None else self._search(request, block, autopath)
         if names is None:
@@ -368,7 +368,12 @@ class QueryHandler:
         search = _search_path(name, request.peer, block, autopath)
         if search is None:
             return None
-        return candidates(name, presentation(request.query.question.qname.label), search)
+        data = request.data
+        if request.key is not None:  # the name as asked, read without parsing the query
+            asked = dotted(data[HEADER_SIZE : question_end(data) - 5])
+        else:
+            asked = presentation(request.query.question.qname.label)
+        return candidates(name, asked, search)
 
     def _walk(
         self, request: Routed, block: Block, names: list[str], at: int, first: bytes | None
@@ -392,9 +397,10 @@ class QueryHandler:
         self, candidate: Routed, block: Block
     ) -> Answered | Coroutine[Any, Any, Answered]:
         """The chain after autopath's answer to one name of the walk: from the wire answers
-        when they have it in this block, else from the plugins."""
+        when they have it in this block (and no acl or header's query flags come first),
+        else from the plugins."""
         answers, key, data = self.answers, candidate.key, candidate.data
-        if key is not None and answers is not None and answers.capacity:
+        if key is not None and answers is not None and answers.capacity and not block.screens:
             question_end = HEADER_SIZE + len(key[0]) + 5
             qtype = data[question_end - 4] << 8 | data[question_end - 3]
             found = self._indexed(answers, key, data, qtype)
@@ -439,7 +445,7 @@ class QueryHandler:
         question = data[HEADER_SIZE : question_end(data)]
         answer = self._nodata_as_asked(request, reply) if reply[6:8] == b"\x00\x00" else None
         if answer is None:
-            answer = answered_for(reply, question, request.query.question.qname)
+            answer = answered_for(reply, question)
         return (answer, "autopath"), first
 
     def _nodata_as_asked(self, request: Routed, reply: bytes) -> bytes | None:
@@ -459,14 +465,21 @@ class QueryHandler:
         candidate = reply[HEADER_SIZE : candidate_end - 5]
         zone = denying.zone
         theirs = answers.denial(zone, len(candidate), RCODE.NOERROR)
-        ours = answers.denial(zone, len(key[0]), RCODE.NOERROR)
-        if theirs is None or ours is None or not denial_template_fits(name, zone):
+        if theirs is None or not denial_template_fits(name, zone):
             return None
         tail = reply[candidate_end:]
         if tail[: len(theirs.tail)] != theirs.tail or not in_zone(
             dotted(candidate).lower(), zone
         ):
             return None  # not that zone's NODATA (a plugin's, or the upstream's)
+        ours = answers.denial(zone, len(key[0]), RCODE.NOERROR)
+        if ours is None:  # the asked name's length has had no NODATA yet: made once
+            nodata = Answer(authority=[denying.resolver.soa(zone)])
+            whole = encode(request.query, nodata, TCP_MAX_SIZE, block.udp_cap)
+            answers.keep_denial(zone, key, whole, request.edns_size is not None)
+            ours = answers.denial(zone, len(key[0]), RCODE.NOERROR)
+            if ours is None:
+                return None
         opt, limit, _do = _edns_of(block, key)
         return answers.reply(ours, request.data, question_end(request.data), opt, limit)
 
@@ -635,9 +648,9 @@ class QueryHandler:
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes
     ) -> None:
         """Keep the resolver's reply to a plain query in the wire answers when it is whole
-        (not cut to fit): a denial as the template for its name length; else the reply,
-        under the name (bounded by the cluster: not pod names, but with `pods verified`;
-        a NODATA of a name the index holds, for the common types)."""
+        (not cut to fit): a denial as the template for its name length (and a NODATA of a
+        name the index holds, for the common types, under the name too); any other reply
+        under the name (bounded by the cluster: not pod names, but with `pods verified`)."""
         answers, key = self.answers, request.key
         if answers is None or key is None or answers.index is not resolver.index:
             return
@@ -648,11 +661,12 @@ class QueryHandler:
         name = request.name
         cluster_zone, reverse = resolver.zone_of(name) or (request.zone, True)
         kind, node = resolver.decide(name, cluster_zone, reverse, request.qtype)
-        held = name in resolver.index.nodes
-        if kind in _DENIALS and not (held and request.qtype in _NODATA_KEPT_TYPES):
+        if kind in _DENIALS:
             if answer.rcode == _DENIALS[kind] and denial_template_fits(name, cluster_zone):
                 answers.keep_denial(cluster_zone, key, reply, opt)
-        elif kind is not Kind.POD or resolver.settings.pods == PODS_VERIFIED:
+            if not (name in resolver.index.nodes and request.qtype in _NODATA_KEPT_TYPES):
+                return
+        if kind is not Kind.POD or resolver.settings.pods == PODS_VERIFIED:
             crossed = kind is Kind.NODE and node.cname is not None  # it follows the target
             scope = scope_of(name, cluster_zone, reverse, crossed)
             answers.keep(key, reply, opt, Hit(block, request.zone), scope)

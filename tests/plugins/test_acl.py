@@ -16,6 +16,7 @@ from harness.http import metrics, value
 from harness.paths import DEMO
 from harness.query import query, rdatas
 from harness.server import serving
+from harness.snapshots import namespace, pod, service, write_snapshot
 from harness.upstream import FakeUpstream
 
 # 127.0.0.1: allowed; .2: A blocked, AAAA filtered in demo.svc.cluster.local (the rest, as
@@ -114,6 +115,25 @@ def test_counts_by_zone_as_coredns_names_them(server):
     assert value(samples, "coredns_acl_filtered_requests_total", zone=demo) >= 1
     assert value(samples, "coredns_acl_dropped_requests_total", zone=demo) >= 1
     assert value(samples, "coredns_acl_allowed_requests_total", view="") >= 1
+
+
+def test_a_pod_whose_search_path_autopath_walks_is_judged_too(tmp_path, upstream):
+    """acl comes after autopath: each name of the walk goes through it, the wire answers
+    holding them or not (a blocked pod's lookup is REFUSED, not answered from the walk)."""
+    pods = [namespace("demo"), service("demo", "nginx", ["10.96.12.34"], [("http", "TCP", 80)]),
+            pod("demo", "a-0", "127.0.0.5"), pod("demo", "b-0", "127.0.0.6")]  # fmt: skip
+    snapshot = write_snapshot(tmp_path / "cluster.yaml", pods)
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(
+        ".:53 {\n    autopath @kubernetes\n    acl {\n        block net 127.0.0.5\n    }\n"
+        "    kubernetes cluster.local {\n        pods verified\n    }\n"
+        f"    forward . {upstream.address}\n}}\n"
+    )
+    with serving(["--conf", str(corefile), "--snapshot", str(snapshot)]) as server:
+        for name in (NGINX, "nginx.demo.demo.svc.cluster.local."):  # (the second: a CNAME)
+            for _ in range(2):
+                assert "10.96.12.34" in rdatas(query(server, name, source="127.0.0.6"))
+                assert rcode(query(server, name, source="127.0.0.5")) == "REFUSED"
 
 
 @pytest.mark.parametrize(

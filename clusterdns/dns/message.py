@@ -6,7 +6,6 @@ shorter is dropped (None).
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -307,8 +306,9 @@ def _put_name(
 ) -> None:
     """dnslib's encode_name with the case-insensitive table: a pointer to the longest
     suffix already written, else the label, remembered for the names after it."""
+    lowered = [label.lower() for label in labels]
     for i in range(len(labels)):
-        suffix = _lower(labels[i:])
+        suffix = tuple(lowered[i:])
         offset = written.get(suffix)
         if offset is not None:
             out += _RDLENGTH.pack(0xC000 | offset)
@@ -320,21 +320,31 @@ def _put_name(
 
 
 class _NamesAnyCase(dict[tuple[bytes, ...], int]):
-    """dnslib's table of names already written (labels → offset), matched without case."""
+    """dnslib's table of names already written (labels → offset), matched without case.
+    Each name is lowered once per reply (dnslib asks for a suffix two or three times, and
+    the names of a reply share their suffixes); nothing is kept beyond the reply, as the
+    names asked are without bound."""
+
+    __slots__ = ("_lowered",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lowered: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+
+    def _lower(self, labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        found = self._lowered.get(labels)
+        if found is None:
+            found = self._lowered[labels] = tuple([label.lower() for label in labels])
+        return found
 
     def __contains__(self, labels: object) -> bool:
-        return isinstance(labels, tuple) and super().__contains__(_lower(labels))
+        return isinstance(labels, tuple) and super().__contains__(self._lower(labels))
 
     def __getitem__(self, labels: tuple[bytes, ...]) -> int:
-        return super().__getitem__(_lower(labels))
+        return super().__getitem__(self._lower(labels))
 
     def __setitem__(self, labels: tuple[bytes, ...], offset: int) -> None:
-        super().__setitem__(_lower(labels), offset)
-
-
-@functools.lru_cache(maxsize=1 << 14)  # the same zone suffixes come up in every reply
-def _lower(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
-    return tuple(label.lower() for label in labels)
+        super().__setitem__(self._lower(labels), offset)
 
 
 def pack(record: DNSRecord) -> bytes:

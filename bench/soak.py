@@ -1,7 +1,8 @@
 """Soak the real server: churn, reloads and load for minutes on loopback, and its memory.
 
     python -m bench.soak [--minutes 30] [--qps 2000] [--tcp-qps 5] [--changes 1]
-                         [--reload-every 60] [--sample-every 10] [--workdir DIR]
+                         [--reload-every 60] [--sample-every 10] [--trace-malloc FRAMES]
+                         [--workdir DIR]
     (or: make soak ARGS="...")
 
 `clusterdns serve` (a subprocess) runs kubeadm's Corefile (cache, loop, loadbalance,
@@ -29,6 +30,10 @@ first sample after warm-up by more than RISE_LIMIT MiB), or fds or threads grow;
 traceback is in the server's log, a control query is answered otherwise than at the start, a
 TCP query goes unanswered, a reload written is not applied, or the server dies. The workdir
 keeps the cluster, the query file, the Corefile, the server's log and the samples (JSON).
+
+--trace-malloc FRAMES: the server runs under tracemalloc (bench/traced.py, FRAMES frames a
+traceback; slower, so not a measure of RSS) and writes a snapshot after the warm-up and at the
+end; the allocations that grew most in between are printed, by traceback.
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ import copy
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -363,6 +370,35 @@ HEADER = (" min   RSS MiB  fds threads  NOERROR/s  NXDOMAIN/s SERVFAIL/s other/s
           "reloads controls failed")  # fmt: skip
 
 
+def snapshot(server: ServerProcess, directory: Path, number: int) -> Path:
+    """Have the server under bench/traced.py write its tracemalloc snapshot `number`."""
+    path = directory / f"{number}.tracemalloc"
+    server.process.send_signal(signal.SIGUSR2)
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        if time.monotonic() > deadline or server.process.poll() is not None:
+            raise RuntimeError(f"no tracemalloc snapshot {path}")
+        time.sleep(0.5)
+    return path
+
+
+def grown(first: Path, last: Path, top: int = 10) -> str:
+    """The allocations that grew most from snapshot `first` to `last`, by traceback."""
+    ours = [tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "*/bench/traced.py")]  # fmt: skip
+    old = tracemalloc.Snapshot.load(str(first)).filter_traces(ours)
+    new = tracemalloc.Snapshot.load(str(last)).filter_traces(ours)
+    total = [sum(stat.size for stat in s.statistics("filename")) / 2**20 for s in (old, new)]
+    lines = [f"traced by tracemalloc: {total[0]:.1f} MiB after the warm-up, {total[1]:.1f} at "
+             f"the end; the {top} that grew most:"]  # fmt: skip
+    stats = sorted(new.compare_to(old, "traceback"), key=lambda stat: -stat.size_diff)
+    for stat in stats[:top]:
+        lines.append(f"{stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7} blocks, "
+                     f"{stat.size / 1024:.0f} KiB now, allocated at:")  # fmt: skip
+        lines += [f"      {line}" for line in stat.traceback.format(limit=8)]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -373,6 +409,8 @@ def main() -> int:
     parser.add_argument("--changes", type=float, default=1.0, help="cluster changes a second")
     parser.add_argument("--reload-every", type=float, default=60.0, help="s between reloads")
     parser.add_argument("--sample-every", type=float, default=10.0, help="s between samples")
+    parser.add_argument("--trace-malloc", type=int, default=0, metavar="FRAMES",
+                        help="the server under tracemalloc: what grew after the warm-up")
     parser.add_argument("--workdir", type=Path, help="default: a new /tmp/clusterdns-soak-*")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clusterdns-soak-"))
@@ -391,7 +429,11 @@ def main() -> int:
             api.add(item)
         conf.write_text(corefile(upstream.address, 30))
         kubeconfig = api.write_kubeconfig(workdir / "kubeconfig")
-        server = start_server(["--conf", str(conf), "--kubeconfig", str(kubeconfig)])
+        launcher = ("-m", "bench.traced", str(workdir), str(args.trace_malloc))
+        server = start_server(
+            ["--conf", str(conf), "--kubeconfig", str(kubeconfig)],
+            launcher=launcher if args.trace_malloc else ("-m", "clusterdns"),
+        )
         stack.callback(lambda: (workdir / "server.log").write_text("".join(server.log)))
         stack.callback(stop_server, server)
         pid = server.process.pid
@@ -405,6 +447,7 @@ def main() -> int:
         samples: list[Sample] = []
         failed_controls = 0
         written = 0
+        snapshots: list[Path] = []
         start = time.monotonic()
         counted = rcodes(server)
         load = Load(seconds, qps=args.qps)
@@ -430,7 +473,10 @@ def main() -> int:
                     ))  # fmt: skip
                     counted = now_counted
                     print(sample_line(samples[-1], args.sample_every), flush=True)
-                    if now >= start + seconds:
+                    ending, warm = now >= start + seconds, now - start >= verdict.warm_up_s
+                    if args.trace_malloc and (ending or (warm and not snapshots)):
+                        snapshots.append(snapshot(server, workdir, len(snapshots)))
+                    if ending:
                         break
                     next_sample += args.sample_every
                 time.sleep(max(0.0, min(next_sample, next_reload) - time.monotonic()))
@@ -468,6 +514,8 @@ def main() -> int:
     width = max(len(label) for label, _ in rows)
     for label, text in rows:
         print(f"{label:<{width}}  {text}")
+    if len(snapshots) == 2:
+        print("\n" + grown(*snapshots))
     failures = verdict.failures
     if not alive:
         failures.append("the server died")

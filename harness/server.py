@@ -52,9 +52,12 @@ class ServerProcess:
     log: list[str]
 
 
-def start_server(args: list[str], timeout: float = 30.0) -> ServerProcess:
-    """Start `clusterdns serve ARGS --listen 127.0.0.1:0` and wait for its listening line."""
-    cmd = [sys.executable, "-m", "clusterdns", "serve", "--listen", "127.0.0.1:0", *args]
+def start_server(
+    args: list[str], timeout: float = 30.0, launcher: tuple[str, ...] = ("-m", "clusterdns")
+) -> ServerProcess:
+    """Start `clusterdns serve ARGS --listen 127.0.0.1:0` and wait for its listening line.
+    `launcher`: what Python runs instead of `-m clusterdns` (a wrapper taking its arguments)."""
+    cmd = [sys.executable, *launcher, "serve", "--listen", "127.0.0.1:0", *args]
     process = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

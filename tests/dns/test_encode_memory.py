@@ -31,7 +31,8 @@ def test_replies_to_ever_new_names_leave_no_memory_behind():
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        replies = sum(1 for query, answer in zip(queries, answers) if encode(query, answer, 512))
+        pairs = zip(queries, answers, strict=True)
+        replies = sum(1 for query, answer in pairs if encode(query, answer, 512))
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - before
     finally:

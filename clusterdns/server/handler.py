@@ -561,17 +561,7 @@ class QueryHandler:
         )  # fmt: skip
         if records is not None and not over_tcp and block.autopath is None and not block.screens:
             answers.keep_exact(data, question_end, reply, records, Hit(block, zone, counts))
-        if block.loadbalance:
-            reply = shuffle_addresses(reply)
-        seconds = time.perf_counter() - start
-        counts.record(family(peer) == "2", len(data), len(reply), seconds)
-        if block.clients is not None:
-            block.clients.record(peer, reply)
-        if block.log is not None:
-            request = Request.read(data, over_tcp, peer)
-            _fit(request, block)  # as the slow path saw it
-            log_query(block.log, request, reply, seconds)
-        return reply
+        return _sent(block, counts, data, reply, over_tcp, peer, start)
 
     def _indexed(
         self, answers: WireAnswers[Hit], key: Key, data: bytes, qtype: int
@@ -630,19 +620,8 @@ class QueryHandler:
         other, with the labels worked out when it was kept. No Request is made for it
         unless it is logged."""
         reply, note = hit
-        block, counts = note.block, note.counts
-        assert counts is not None  # (an exact reply is kept with its counts)
-        if block.loadbalance:
-            reply = shuffle_addresses(reply)
-        seconds = time.perf_counter() - start
-        counts.record(family(peer) == "2", len(data), len(reply), seconds)
-        if block.clients is not None:
-            block.clients.record(peer, reply)
-        if block.log is not None:
-            request = Request.read(data, False, peer)
-            _fit(request, block)  # as the slow path saw it
-            log_query(block.log, request, reply, seconds)
-        return reply
+        assert note.counts is not None  # (an exact reply is kept with its counts)
+        return _sent(note.block, note.counts, data, reply, False, peer, start)
 
     def _keep(
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes
@@ -733,6 +712,30 @@ def _edns_reply(variant: int, block: Block) -> tuple[bytes, int, bool]:
     size, do_bit = edns >> 1, bool(edns & 1)  # (question_key capped the size at 4096)
     limit = TCP_MAX_SIZE if over_tcp else min(size, block.bufsize or size, block.udp_cap)
     return opt_record(min(size, block.udp_cap), do_bit), limit, do_bit
+
+
+def _sent(
+    block: Block,
+    counts: QueryCounts,
+    data: bytes,
+    reply: bytes,
+    over_tcp: bool,
+    peer: Peer | None,
+    start: float,
+) -> bytes:
+    """A wire answer on its way out: balanced, counted and logged like any other reply. No
+    Request is made for it unless it is logged."""
+    if block.loadbalance:
+        reply = shuffle_addresses(reply)
+    seconds = time.perf_counter() - start
+    counts.record(family(peer) == "2", len(data), len(reply), seconds)
+    if block.clients is not None:
+        block.clients.record(peer, reply)
+    if block.log is not None:
+        request = Request.read(data, over_tcp, peer)
+        _fit(request, block)  # as the slow path saw it
+        log_query(block.log, request, reply, seconds)
+    return reply
 
 
 def _search_path(

@@ -183,7 +183,9 @@ def test_serve_sets_the_udp_buffer_of_its_socket(test_corefile):
         stop_server(server)
 
 
-def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
+def asked_at(hosts: list[str]) -> tuple[socket.socket, int, socket.socket]:
+    """A server socket bound to every address, its port, and a client on 127.0.0.1 that
+    sent it one query at each of `hosts` (IDs in order)."""
     if not mmsg.AVAILABLE:
         pytest.skip("replies from the address asked need IP_PKTINFO with recvmmsg (Linux)")
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -191,10 +193,15 @@ def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
     port = server.getsockname()[1]
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
-    client.settimeout(TIMEOUT)
-    asked = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]  # all the host's own, on loopback
-    for n, host in enumerate(asked):
+    for n, host in enumerate(hosts):
         client.sendto(wire_query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
+    return server, port, client
+
+
+def test_bound_to_every_address_a_reply_leaves_from_the_one_asked():
+    asked = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]  # all the host's own, on loopback
+    server, port, client = asked_at(asked)
+    client.settimeout(TIMEOUT)
 
     answer_queued(server, Recording(), len(asked))
     replies = {}
@@ -221,17 +228,9 @@ class Later(Recording):
 def test_a_reply_sent_later_leaves_from_the_address_asked_too():
     """A forwarded reply is sent by a task, not the batch: it carries the address the
     query was sent to as well (a client drops a reply from another of the host's)."""
-    if not mmsg.AVAILABLE:
-        pytest.skip("replies from the address asked need IP_PKTINFO with recvmmsg (Linux)")
-    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    server.bind(("0.0.0.0", 0))
-    port = server.getsockname()[1]
-    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    client.bind(("127.0.0.1", 0))
-    client.setblocking(False)
     asked = ["127.0.0.2", "127.0.0.3"]
-    for n, host in enumerate(asked):
-        client.sendto(wire_query("web.demo.svc.cluster.local.", "A", Variant(), n), (host, port))
+    server, port, client = asked_at(asked)
+    client.setblocking(False)
     replies: dict[int, tuple] = {}
 
     def received() -> bool:

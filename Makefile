@@ -64,3 +64,9 @@ bench-features: setup bench-deps
 # 15 min, whichever first: a few minutes). Its seeded small run is in `make test`.
 fuzz: setup
 	$(BIN)/python -m bench.fuzz $(ARGS)
+
+# The real server on the fake API for 30 minutes: churn (1 change/s), a reload a minute, 2,000
+# UDP (blast) + 5 TCP queries/s, all on loopback; RSS, fds and threads every 10 s; exit 1 on
+# growth after the warm-up, a traceback, a failed control (bench/soak.py; ARGS="--minutes 5").
+soak: setup bench-deps
+	$(BIN)/python -m bench.soak $(ARGS)

@@ -12,6 +12,7 @@ import pytest
 
 from harness.paths import DEMO
 from harness.server import TEST_COREFILE, ServerProcess, start_server, stop_server
+from harness.upstream import FakeUpstream
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,14 @@ def demo_server(test_corefile: Path) -> Iterator[ServerProcess]:
     server = start_server(["--conf", str(test_corefile), "--snapshot", str(DEMO)])
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    """A loopback upstream to forward to (never the machine's resolver), one per module
+    (a module needing other records defines its own)."""
+    with FakeUpstream() as fake:
+        yield fake
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -17,7 +17,6 @@ from harness.paths import DEMO
 from harness.query import query, rdatas
 from harness.server import serving
 from harness.snapshots import namespace, pod, service, write_snapshot
-from harness.upstream import FakeUpstream
 
 # 127.0.0.1: allowed; .2: A blocked, AAAA filtered in demo.svc.cluster.local (the rest, as
 # a stranger, blocked by the second rule); .3: dropped there; .4: a stranger; 127.0.1.0/24
@@ -34,12 +33,6 @@ ACLS = """
     }
 """
 NGINX = "nginx.demo.svc.cluster.local."
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with FakeUpstream() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from harness.query import query
 from harness.resolvers import handler_for, make_resolver, state_from_file
 from harness.server import serving
 from harness.snapshots import endpoint, endpoint_slice, namespace, pod, service, write_snapshot
-from harness.upstream import FakeUpstream
 from harness.wire import Variant, wire_query
 
 SHOP_POD, WEB_POD, STRANGER = "127.0.0.11", "127.0.0.21", "127.0.0.99"
@@ -36,12 +35,6 @@ SUCCESS = "coredns_autopath_success_total"
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     return write_snapshot(tmp_path_factory.mktemp("autopath") / "cluster.yaml", ITEMS)
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with FakeUpstream() as server:
-        yield server
 
 
 def serve(tmp_path, snapshot, upstream, search: str = "", pods: str = "verified"):

@@ -13,15 +13,8 @@ from clusterdns.server.directives import load_config
 from harness.paths import DEMO
 from harness.query import query, rdatas
 from harness.server import serving
-from harness.upstream import FakeUpstream
 
 NGINX = "nginx.demo.svc.cluster.local."
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with FakeUpstream() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from clusterdns.server.directives import load_config
 from harness.paths import DEMO
 from harness.query import query, raw_udp, rdatas
 from harness.server import serving
-from harness.upstream import FakeUpstream
 
 RULES = r"""
     rewrite name nginx.example.com nginx.demo.svc.cluster.local
@@ -46,12 +45,6 @@ RULES = r"""
     rewrite class CH IN
     rewrite name exact toolong.example {0}aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example
 """
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with FakeUpstream(ttl=300) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

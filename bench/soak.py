@@ -25,8 +25,9 @@ headless service of 100 endpoints). For --minutes, all at once:
 Every --sample-every s a line: the server's RSS (VmRSS), open fds and threads, its replies
 a second by rcode since the last line (coredns_dns_responses_total), changes and reloads so
 far. The exit status is 1 (FAILED, and why) when, after the warm-up (the first third), RSS
-grows (the least-squares slope over the rest above SLOPE_LIMIT MiB/min, or the end above the
-first sample after warm-up by more than RISE_LIMIT MiB), or fds or threads grow; when a
+grows (the least-squares slope over the rest above SLOPE_LIMIT MiB/min once its line rises
+more than GRAIN MiB, or the end above the first sample after the warm-up by more than
+RISE_LIMIT MiB), or fds or threads grow; when a
 traceback is in the server's log, a control query is answered otherwise than at the start, a
 TCP query goes unanswered, a reload written is not applied, or the server dies. The workdir
 keeps the cluster, the query file, the Corefile, the server's log and the samples (JSON).

@@ -353,6 +353,35 @@ def test_outage_after_sync_keeps_the_last_good_state(fake, loop, start):
     until(loop, lambda s: ("a", "svc0") not in s.services, "the change made during the outage")
 
 
+def test_forbidden_says_which_permission_and_keeps_serving(fake, loop, start, caplog):
+    """A 403 (RBAC taken away) after the sync: the last good state serves, the log says
+    which verbs on which resource are missing, and the informer comes back by itself."""
+    seed(fake, services=2)
+    informer = watching(fake, start())
+    fake.fail_with(403)
+    fake.drop_watches()
+    wait_for(lambda: counter(informer, "errors") >= 2, what="forbidden reconnects")
+    assert "403" in counter(informer, "last_error")
+    assert "check the credentials and RBAC: list and watch on" in caplog.text
+    assert loop.read(lambda s: len(s.services)) == 2 and loop.read(lambda s: s.synced)
+    fake.fail_with(None)
+    fake.add(service("a", "late", ["10.96.0.99"], [("http", "TCP", 80)]))
+    until(loop, lambda s: ("a", "late") in s.services, "the change made while forbidden")
+
+
+def test_too_many_requests_waits_what_retry_after_says(fake, loop, start, caplog):
+    """A 429 with Retry-After: the next try waits that long (within the backoff's cap),
+    not the backoff's own few milliseconds."""
+    seed(fake, services=1)
+    fake.fail_with(429, retry_after=2)
+    informer = start(backoff_max=5.0)
+    wait_for(lambda: counter(informer, "errors") >= 1, what="a throttled list")
+    assert "429" in counter(informer, "last_error")
+    wait_for(lambda: "retrying in 2.0 s" in caplog.text, what="the Retry-After honoured")
+    fake.fail_with(None)
+    synced(informer)
+
+
 def test_stop_interrupts_a_blocked_watch(fake, loop, api):
     # read and stall timeouts of a minute: a watch read ends by itself only after that long
     informer = Informer(api, loop.state, loop.submit, read_timeout=60, stall_timeout=60)

@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 
 # From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
 # for the pod's-eye test (tests/deploy/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss
-# (iproute2 too) reads a socket's buffer sizes (tests/transport/test_udp.py).
-SYSTEM_TOOLS := dig named-checkzone ip ss setpriv sysctl getent
+# (iproute2 too) reads a socket's buffer sizes (tests/transport/test_udp.py); gcc and the libc
+# headers build the load generator the bench tools' tests run (tests/bench_tools).
+SYSTEM_TOOLS := dig named-checkzone ip ss setpriv sysctl getent gcc
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
 	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
-		-y -qq bind9-dnsutils bind9-utils iproute2 util-linux procps libc-bin; }
+		-y -qq bind9-dnsutils bind9-utils iproute2 util-linux procps libc-bin gcc libc6-dev; }
 
 run: setup
 	$(BIN)/clusterdns serve $(ARGS)

@@ -76,8 +76,11 @@ def exchange_tcp(server: ServerProcess, wire: bytes) -> bytes:
 def measure(server: ServerProcess, name: str, qtype: str, case: Case) -> list[str]:
     """The table's cells for one query: query and reply bytes, rcode, TC, records (answer
     and additional), reply/query."""
-    edns = {} if case.edns is None else {"use_edns": 0, "payload": case.edns}
-    wire = dns.message.make_query(f"{name}.{ZONE}", qtype, **edns).to_wire()
+    if case.edns is None:
+        query = dns.message.make_query(f"{name}.{ZONE}", qtype)
+    else:
+        query = dns.message.make_query(f"{name}.{ZONE}", qtype, use_edns=0, payload=case.edns)
+    wire = query.to_wire()
     reply = raw_udp(server, wire) if case.transport == "UDP" else exchange_tcp(server, wire)
     assert reply is not None, f"no reply to {name} {qtype} ({case})"
     message = dns.message.from_wire(reply)

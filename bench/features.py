@@ -52,7 +52,7 @@ from bench import servers
 from bench.blast import Load, Result, build
 from bench.cluster import Cluster, cluster_items, write_cluster
 from bench.queries import FORMS, POPULARITY, Mix, lookup, write_queries
-from bench.run import SERVER_CORE, Run, begin, measure, round_options, write_results
+from bench.run import SERVER_CORE, Run, Starter, begin, measure, round_options, write_results
 from bench.servers import Server
 from harness.snapshots import pod, write_snapshot
 
@@ -99,9 +99,14 @@ METADATA_LOG = Config("+ metadata + log {/kubernetes/...}", ("metadata", f'log .
                       writes_log=True)  # fmt: skip
 INSECURE = Config("pods insecure (no client metrics)", pods="insecure")
 CONFIGS = (BASELINE, AUTOPATH, LOG, METADATA_LOG, INSECURE)
+# Knot DNS on the same zone and query files, in the same round: the C reference every
+# per-core figure is also given as a ratio to (it runs none of the plugins measured)
+KNOT = Config("knot (reference)")
 # (configuration, query file), in a round's order; the baseline takes both files, so that
 # autopath is compared with it on each
 PLAN = [
+    (KNOT, FULL),
+    (KNOT, FIRST),
     (BASELINE, FULL),
     (AUTOPATH, FULL),
     (BASELINE, FIRST),
@@ -244,7 +249,13 @@ def run_round(
 ) -> Iterator[Run]:  # fmt: skip
     for config, mix in plan if index % 2 == 0 else reversed(plan):
         heading = f"round {index} | {config.label:34} | {mix:15}"
-        result = measure(heading, partial(serving, found[config]), blast, files[mix], load)
+        start: Starter
+        if config is KNOT:
+            setup = found[BASELINE]  # (its cluster: the zone Knot serves)
+            start = partial(servers.knot, setup.cluster, setup.directory, SERVER_CORE)
+        else:
+            start = partial(serving, found[config])
+        result = measure(heading, start, blast, files[mix], load)
         if result is not None:
             yield Run(index, mix, config.label, result)
 
@@ -261,9 +272,9 @@ def table(runs: list[Run], mixes: PodMixes) -> str:
 
     lines = [
         "| configuration | queries | QPS | × baseline | per server core | × baseline "
-        "| µs/query added | lookups/s | × baseline | µs CPU/lookup | p50 ms | p99 ms "
-        "| server CPU | other CPU | lost | NX/data/nodata % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| × Knot per core | µs/query added | lookups/s | × baseline | µs CPU/lookup | p50 ms "
+        "| p99 ms | server CPU | other CPU | lost | NX/data/nodata % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     base_lookups = by_key.get((BASELINE.label, FULL), {})
     full_per_lookup = mixes.queries_per_lookup(FULL)
@@ -273,18 +284,22 @@ def table(runs: list[Run], mixes: PodMixes) -> str:
             continue
         results = list(by_round.values())
         base = by_key.get((BASELINE.label, mix), {})
-        pairs = [(r, base[i]) for i, r in by_round.items() if i in base and config != BASELINE]
+        compared = config not in (BASELINE, KNOT)
+        pairs = [(r, base[i]) for i, r in by_round.items() if i in base and compared]
+        knot = by_key.get((KNOT.label, mix), {})
+        to_knot = [r.per_core / knot[i].per_core for i, r in by_round.items() if i in knot]
         per_lookup = mixes.queries_per_lookup(mix)
         lookups = [
             (r.qps / per_lookup, r.qps / per_lookup * full_per_lookup / base_lookups[i].qps,
              1e6 * per_lookup / r.per_core)
             for i, r in by_round.items() if i in base_lookups
-        ] if pod_sends(config, mix) else []  # fmt: skip
+        ] if pod_sends(config, mix) and config != KNOT else []  # fmt: skip
         lines.append(
             f"| {config.label} | {mix} | {median([r.qps for r in results])} "
             f"| {median([r.qps / b.qps for r, b in pairs], 2)} "
             f"| {median([r.per_core for r in results])} "
             f"| {median([r.per_core / b.per_core for r, b in pairs], 2)} "
+            f"| {median(to_knot, 2) if config != KNOT else ''} "
             f"| {median([1e6 / r.per_core - 1e6 / b.per_core for r, b in pairs], 2)} "
             f"| {median([x[0] for x in lookups])} "
             f"| {median([x[1] for x in lookups], 2) if config != BASELINE else ''} "
@@ -321,7 +336,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     workdir, command, facts = begin(
-        args, "bench.features", ("gcc", "taskset"), skip=("knot",),
+        args, "bench.features", ("gcc", "knotd", "taskset"),
         prefix="clusterdns-bench-features-",
     )  # fmt: skip
 

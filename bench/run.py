@@ -221,12 +221,11 @@ def begin(
     args: argparse.Namespace,
     module: str,
     tools: tuple[str, ...],
-    skip: tuple[str, ...] = (),
     prefix: str = "clusterdns-bench-",
 ) -> tuple[Path, str, dict[str, str]]:
     """A bench of rounds set going: --quick applied, `tools` checked, this process on
     blast's core (stopping its servers on SIGTERM), the workdir made (default: a new
-    /tmp/`prefix`*), the command and the machine printed (but the facts named in `skip`).
+    /tmp/`prefix`*), the command and the machine printed.
     The workdir, command and facts."""
     if args.quick:
         args.rounds, args.seconds, args.warm_up = 1, 1.0, 0.5
@@ -238,7 +237,7 @@ def begin(
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=prefix))
     workdir.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "-m", module, *sys.argv[1:]])
-    facts = {key: value for key, value in machine().items() if key not in skip}
+    facts = machine()
     print(f"command: {command}")
     for key, value in facts.items():
         print(f"{key}: {value}")

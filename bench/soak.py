@@ -530,7 +530,7 @@ def main() -> int:
     for label, text in rows:
         print(f"{label:<{width}}  {text}")
     if len(snapshots) == 2:
-        print("\n" + grown(*snapshots))
+        print("\n" + grown(snapshots[0], snapshots[1]))
     failures = verdict.failures
     if not alive:
         failures.append("the server died")

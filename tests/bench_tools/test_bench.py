@@ -30,7 +30,7 @@ def test_mixes_are_what_the_readme_says(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def blast(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed (`make bench-deps` installs it)")
+        pytest.skip("gcc not installed (`make test` and `make bench-deps` install it)")
     return build(tmp_path_factory.mktemp("blast"))
 
 

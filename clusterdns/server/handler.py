@@ -164,6 +164,13 @@ class QueryHandler:
                 found.append(DenyingZone(suffix, cluster_zone, reverse, zone, block, resolver))
         return sorted(found, key=lambda denying: -len(denying.zone))
 
+    def _denying_zone(self, name: str) -> DenyingZone | None:
+        """The zone of `_denying` that holds `name` (lower case), the longest first."""
+        for denying in self._denying:
+            if name.endswith(denying.suffix) or name == denying.zone:
+                return denying
+        return None
+
     def _chain_changed(self) -> None:
         """A plugin before the resolver changed what it answers: a kept cluster reply may
         now be that plugin's to give."""
@@ -456,10 +463,8 @@ class QueryHandler:
         if answers is None or key is None or block is None:
             return None
         name = request.name
-        for denying in self._denying:
-            if name.endswith(denying.suffix) or name == denying.zone:
-                break
-        else:
+        denying = self._denying_zone(name)
+        if denying is None:
             return None
         candidate_end = question_end(reply)
         candidate = reply[HEADER_SIZE : candidate_end - 5]
@@ -575,10 +580,8 @@ class QueryHandler:
         name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
         if key[1][3:] != _CLASS_IN or "\\" in name:
             return None  # (an escaped byte: the slow path says what dnslib makes of it)
-        for denying in self._denying:
-            if name.endswith(denying.suffix) or name == denying.zone:
-                break
-        else:
+        denying = self._denying_zone(name)
+        if denying is None:
             return None
         for plugin in denying.block.before:
             if not plugin.passes(name, qtype):

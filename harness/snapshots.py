@@ -20,7 +20,11 @@ def service(
     ports: list[tuple[str, str, int]] = (),  # type: ignore[assignment]
     *,
     external_name: str | None = None,
+    external_ips: list[str] = (),  # type: ignore[assignment]
+    ingress: list[dict[str, str]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
+    """`ingress`: status.loadBalancer.ingress entries ({"ip": ...} or {"hostname": ...}),
+    which make it a LoadBalancer Service."""
     spec: dict[str, Any] = {
         "ports": [{"name": n, "protocol": p, "port": port} for n, p, port in ports]
     }
@@ -28,9 +32,15 @@ def service(
         spec.update(type="ExternalName", externalName=external_name)
     else:
         ips = cluster_ips or ["None"]
-        spec.update(type="ClusterIP", clusterIP=ips[0], clusterIPs=ips)
+        spec.update(type="LoadBalancer" if ingress else "ClusterIP", clusterIP=ips[0],
+                    clusterIPs=ips)  # fmt: skip
+    if external_ips:
+        spec["externalIPs"] = list(external_ips)
     metadata = {"name": name, "namespace": ns}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+    if ingress:
+        svc["status"] = {"loadBalancer": {"ingress": list(ingress)}}
+    return svc
 
 
 def endpoint(

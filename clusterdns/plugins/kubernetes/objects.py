@@ -46,6 +46,10 @@ class Service:
     cluster_ips: tuple[str, ...]
     external_name: str
     ports: tuple[Port, ...]
+    # CoreDNS's ExternalIPs, what k8s_external answers: spec.externalIPs, then each
+    # status.loadBalancer.ingress's ip, else its hostname (absolute: "elb.example.com.", the
+    # trailing dot tells it from an address); () for most services
+    external_ips: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -248,9 +252,10 @@ def parse_service(obj: dict[str, Any]) -> Service:
     spec = _field(obj, "spec", dict, {})
     svc_type = _field(spec, "type", str, "ClusterIP")
     ports = _ports(_field(spec, "ports", list, []), "spec.ports")
+    outside = _external_ips(spec, _field(obj, "status.loadBalancer.ingress", list, []))
     if svc_type == "ExternalName":
         external = _field(spec, "externalName", str, "").rstrip(".").lower()
-        return Service(namespace, name, ServiceKind.EXTERNAL_NAME, (), external, ports)
+        return Service(namespace, name, ServiceKind.EXTERNAL_NAME, (), external, ports, outside)
     ips = _field(spec, "clusterIPs", list, [])
     if not ips:
         single = _field(spec, "clusterIP", str, "")
@@ -258,9 +263,42 @@ def parse_service(obj: dict[str, Any]) -> Service:
     if not all(isinstance(ip, str) for ip in ips):
         raise ObjectError("spec.clusterIPs must be a list of strings")
     if ips and ips[0] == "None":
-        return Service(namespace, name, ServiceKind.HEADLESS, (), "", ports)
+        return Service(namespace, name, ServiceKind.HEADLESS, (), "", ports, outside)
     path = "spec.clusterIPs" if spec.get("clusterIPs") else "spec.clusterIP"
-    return Service(namespace, name, ServiceKind.CLUSTER_IP, _canonical_ips(ips, path), "", ports)
+    cluster_ips = _canonical_ips(ips, path)
+    return Service(namespace, name, ServiceKind.CLUSTER_IP, cluster_ips, "", ports, outside)
+
+
+def _external_ips(spec: dict[str, Any], ingress: list[Any]) -> tuple[str, ...]:
+    """CoreDNS's Service.ExternalIPs (object/service.go): spec.externalIPs, then each load
+    balancer ingress's ip, or its hostname when it has no ip (absolute, lower case). An
+    ingress with neither is left out (CoreDNS would CNAME to the root)."""
+    texts = _field(spec, "externalIPs", list, [])
+    if not all(isinstance(ip, str) for ip in texts):
+        raise ObjectError("spec.externalIPs must be a list of strings")
+    found = list(_canonical_ips(texts, "spec.externalIPs"))
+    for i, item in enumerate(ingress):
+        where = f"status.loadBalancer.ingress[{i}]"
+        if not isinstance(item, dict):
+            raise ObjectError(f"{where} must be a mapping")
+        ip, hostname = item.get("ip") or "", item.get("hostname") or ""
+        if not isinstance(ip, str) or not isinstance(hostname, str):
+            raise ObjectError(f"{where}: ip and hostname must be strings")
+        if ip:
+            found += _canonical_ips([ip], f"{where}.ip")
+        elif hostname:
+            found.append(_hostname(hostname, f"{where}.hostname"))
+    return tuple(found)
+
+
+def _hostname(text: str, path: str) -> str:
+    """A load balancer's hostname as an absolute lower-case name; an ObjectError naming
+    `path` when it cannot be one (a label over 63 characters, an empty one, a space)."""
+    name = text.lower().removesuffix(".")
+    spaced = any(char.isspace() for char in name)
+    if spaced or len(name) > 253 or any(not 0 < len(label) <= 63 for label in name.split(".")):
+        raise ObjectError(f"{path}: {text!r} is not a host name")
+    return name + "."
 
 
 def _canonical_ips(texts: list[str], path: str) -> tuple[str, ...]:

@@ -12,7 +12,9 @@ from clusterdns.plugins.kubernetes.objects import (
     Endpoints,
     EndpointSlice,
     parse_endpoint_slice,
+    parse_service,
 )
+from harness.snapshots import service
 
 EXAMPLES = [
     (),
@@ -88,3 +90,20 @@ def test_parsed_endpoints_keep_one_string_per_address():
         Endpoint(("10.0.0.2",), False, None, None),
     )
     assert sl.endpoints[0].addresses[0] is next(iter(sl.endpoints)).addresses[0]
+
+
+def test_a_service_keeps_its_external_ips_then_its_load_balancers_as_coredns_does():
+    """spec.externalIPs, then each ingress's ip, else its hostname (absolute, lower case);
+    an ingress with neither is left out; most services share the one empty tuple."""
+    svc = parse_service(service(
+        "a", "s", ["10.96.0.1"], external_ips=["192.0.2.1", "2001:DB8::1"],
+        ingress=[{"ip": "198.51.100.7", "hostname": "ignored.example"},
+                 {"hostname": "LB-1.Elb.Example.com"}, {}],
+    ))  # fmt: skip
+    assert svc.external_ips == (
+        "192.0.2.1", "2001:db8::1", "198.51.100.7", "lb-1.elb.example.com."
+    )  # fmt: skip
+    plain = [parse_service(service("a", f"s{i}", ["10.96.0.2"])) for i in range(2)]
+    assert plain[0].external_ips is plain[1].external_ips == ()
+    headless = parse_service(service("a", "h", ["None"], external_ips=["192.0.2.2"]))
+    assert headless.external_ips == ("192.0.2.2",)

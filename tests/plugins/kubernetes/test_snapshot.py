@@ -72,6 +72,13 @@ def test_unknown_kinds_are_skipped_and_counted(tmp_path, caplog):
          "item 0 (EndpointSlice a/sl): endpoints[1].addresses[0]: 'not-an-ip' is not an IP address"),
         ([pod("a", "p", "10.0.0.300")],
          "item 0 (Pod a/p): status.podIPs[0]: '10.0.0.300' is not an IP address"),
+        ([service("a", "s", ["10.96.0.1"], external_ips=["192.0.2.1", "192.0.2.999"])],
+         "item 0 (Service a/s): spec.externalIPs[1]: '192.0.2.999' is not an IP address"),
+        ([service("a", "s", ["10.96.0.1"], ingress=[{"hostname": "lb.example"}, {"ip": "lb"}])],
+         "item 0 (Service a/s): status.loadBalancer.ingress[1].ip: 'lb' is not an IP address"),
+        ([service("a", "s", ["10.96.0.1"], ingress=[{"hostname": "a..example"}])],
+         "item 0 (Service a/s): status.loadBalancer.ingress[0].hostname: 'a..example' is not a "
+         "host name"),
     ],
 )
 def test_bad_objects_name_file_and_item(tmp_path, items, message):

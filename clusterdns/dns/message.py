@@ -21,6 +21,7 @@ from dnslib import (
     DNSHeader,
     DNSQuestion,
     DNSRecord,
+    EDNSOption,
 )
 
 from clusterdns.errors import ProtocolError
@@ -44,6 +45,9 @@ _SOA_TIMES = struct.Struct("!IIIII")
 CLASS_ANY = 255  # dnslib names it "*", which attribute access cannot reach
 
 
+EdnsOption = tuple[int, bytes]  # an EDNS option: its code and data
+
+
 @dataclass
 class Answer:
     """What a plugin answers: the reply's rcode and sections, before encoding."""
@@ -55,6 +59,7 @@ class Answer:
     authoritative: bool = True
     forward: bool = False  # not ours: the forwarder answers the whole question
     chase: str | None = None  # ExternalName target outside our zones: resolve, append
+    options: tuple[EdnsOption, ...] = ()  # in our OPT (template's extended DNS error)
 
 
 class FixedAnswers:
@@ -240,7 +245,7 @@ def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_S
         auth=list(answer.authority),
         ar=list(answer.additional),
     )
-    opt = _opt(query, udp_cap)
+    opt = _opt(query, udp_cap, answer.options)
     if opt is not None:
         reply.add_ar(opt)
     data = pack(reply)
@@ -267,7 +272,7 @@ def _negative(query: Query, answer: Answer, max_size: int, udp_cap: int) -> byte
     """NXDOMAIN and NODATA (a lone SOA in the authority section: most cluster replies, as
     search-path expansions are) written without dnslib's objects, byte for byte what `pack`
     writes; None for any other reply, or one `pack` would refuse or cut."""
-    if answer.answer or answer.additional or len(answer.authority) != 1:
+    if answer.answer or answer.additional or answer.options or len(answer.authority) != 1:
         return None
     soa = answer.authority[0]
     question = query.question
@@ -374,9 +379,10 @@ def size_limit(edns_size: int | None, over_tcp: bool) -> int:
     return min(edns_size, UDP_MAX_SIZE)
 
 
-def _opt(query: Query, udp_cap: int) -> EDNS0 | None:
+def _opt(query: Query, udp_cap: int, options: tuple[EdnsOption, ...]) -> EDNS0 | None:
     if query.edns_size is None:
         return None
     # like CoreDNS, mirror the client's buffer size (capped to what we send at most)
     size = min(query.edns_size, udp_cap)
-    return EDNS0(udp_len=size, flags="do" if query.do_bit else "")
+    opts = [EDNSOption(code, data) for code, data in options]
+    return EDNS0(udp_len=size, flags="do" if query.do_bit else "", opts=opts)

@@ -9,9 +9,10 @@ records never breaks the ones kept.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clusterdns.dns.message import HEADER, QR_BIT
+from clusterdns.dns.message import HEADER, QR_BIT, EdnsOption
 from clusterdns.errors import ProtocolError
 
 TYPE_A, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 6, 28, 41
@@ -120,13 +121,19 @@ def without_opt(data: bytes, layout: Layout) -> tuple[bytes, Layout]:
 OPT_SIZE = 11  # our OPT (`opt_record`): root owner, type, class, TTL, no options
 
 
-def opt_record(edns_size: int | None, do_bit: bool) -> bytes:
+def opt_record(edns_size: int | None, do_bit: bool, options: Sequence[EdnsOption] = ()) -> bytes:
     """Our OPT for a client that sent one, mirroring its buffer size (as the server block
-    fitted it to its UDP cap) as `encode` does."""
+    fitted it to its UDP cap) as `encode` does, with `options` (none by default)."""
     if edns_size is None:
         return b""
     flags = 0x8000 if do_bit else 0
-    return b"\x00" + struct.pack("!HHBBHH", TYPE_OPT, edns_size, 0, 0, flags, 0)
+    rdata = b"".join(struct.pack("!HH", code, len(data)) + data for code, data in options)
+    return b"\x00" + struct.pack("!HHBBHH", TYPE_OPT, edns_size, 0, 0, flags, len(rdata)) + rdata
+
+
+def extended_error(info: int, text: str = "") -> EdnsOption:
+    """An extended DNS error (RFC 8914, option 15): its info code and extra text."""
+    return 15, info.to_bytes(2) + text.encode()
 
 
 def failure(query: bytes, rcode: int, opt: bytes) -> bytes:

@@ -24,12 +24,10 @@ from clusterdns.config.checks import IPNetwork, Origins, arguments, fail, zone_o
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.names import in_zone
-from clusterdns.dns.packet import failure, opt_record
+from clusterdns.dns.packet import extended_error, failure, opt_record
 from clusterdns.dns.request import Peer, Request
 from clusterdns.metrics.registry import METRICS
 from clusterdns.metrics.requests import VIEW
-
-_EDE = 15  # the EDNS option code of an extended DNS error (RFC 8914)
 
 
 class Action(Enum):
@@ -114,9 +112,7 @@ def refusal(action: Action, request: Request) -> bytes:
     """The reply to a blocked or filtered query: its question, the rcode, and the extended
     error in our OPT when it sent one."""
     rcode, info = _EXTENDED_ERRORS[action]
-    opt = opt_record(request.advertise, request.do)
-    if opt:  # the OPT's RDATA: one option, code 15, the info code and no text
-        opt = opt[:-2] + b"\x00\x06" + _EDE.to_bytes(2) + b"\x00\x02" + info.to_bytes(2)
+    opt = opt_record(request.advertise, request.do, (extended_error(info),))
     return failure(request.data, rcode, opt)
 
 

@@ -10,6 +10,10 @@ from dnslib import RCODE, DNSError, DNSRecord
 from clusterdns.dns.zone import Record, record_from_rr
 from clusterdns.errors import AuditError
 
+# What a dump read by AXFR holds, said in its header: the transfer of clusterdns (or CoreDNS)
+# leaves out names it answers that CoreDNS's k.Transfer does not send (plugins/kubernetes/xfr.py)
+AXFR_CARRIES = "from clusterdns or CoreDNS, the names CoreDNS transfers, fewer than are answered"
+
 
 class TransferError(AuditError):
     """A zone could not be fetched; the message says from where and why."""

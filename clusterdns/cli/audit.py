@@ -17,7 +17,7 @@ import typer
 from dnslib import QTYPE
 
 from clusterdns import __version__
-from clusterdns.audit.axfr import fetch_zone
+from clusterdns.audit.axfr import AXFR_CARRIES, fetch_zone
 from clusterdns.audit.diff import diff_dumps
 from clusterdns.audit.diff import json_text as diff_json
 from clusterdns.audit.diff import text_lines as diff_text
@@ -131,7 +131,9 @@ def dump(
         typer.Option(
             "--from-server",
             metavar="HOST:PORT",
-            help="Read the zone from a running DNS server by AXFR instead.",
+            help="Read the zone from a running DNS server by AXFR instead: what a transfer "
+            "carries, which from clusterdns (or CoreDNS) is CoreDNS's transfer, fewer names "
+            "than they answer and than a dump from a cluster or snapshot lists.",
         ),
     ] = None,
     zone: Annotated[
@@ -162,8 +164,9 @@ def dump(
     quiet: QuietOption = False,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Write the served zone, records in SPEC §10 order: SOA; NS and glue; every service by
-    name then namespace; SOA. Progress of a long dump goes to stderr."""
+    """Write the served zone, every name the server answers, records in SPEC §10 order: SOA;
+    NS and glue; every service by name then namespace; SOA. With --from-server, what the
+    server's zone transfer carries instead. Progress of a long dump goes to stderr."""
     setup_logging(log_level)
     progress = Progress("dump", enabled=not quiet)
     now = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
@@ -174,7 +177,8 @@ def dump(
             records: Iterable[Record] = [normalized(r) for r in fetch_zone(host, port, name)]
             if stable:
                 records = [with_serial(r, 0) if r.rtype == "SOA" else r for r in records]
-            header = Header(f"clusterdns {__version__}", f"AXFR from {from_server}", now)
+            read = f"AXFR from {from_server} (a zone transfer: {AXFR_CARRIES})"
+            header = Header(f"clusterdns {__version__}", read, now)
         else:
             resolver, source = _resolver_for(conf, snapshot, kubeconfig, context, progress)
             name = fqdn(zone) if zone else resolver.primary_zone

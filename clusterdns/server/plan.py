@@ -19,7 +19,7 @@ from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.health import HEALTH, health
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
-from clusterdns.plugins.kubernetes.zone import ClusterZones
+from clusterdns.plugins.kubernetes.xfr import ClusterZones
 from clusterdns.plugins.prometheus import PROMETHEUS
 from clusterdns.plugins.ready import READY, Ready
 from clusterdns.plugins.reload import RELOAD, ReloadConfig

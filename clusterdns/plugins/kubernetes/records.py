@@ -115,9 +115,10 @@ def build_service(
     from the state when asked (`endpoint_nodes`)."""
     out: dict[str, Node] = {}
     if svc.kind is ServiceKind.EXTERNAL_NAME:
-        if svc.external_name and canonical_ip(svc.external_name) is None:
+        target = cname_target(svc)
+        if target is not None:
             for zone in zones:
-                out[service_name(svc, zone)] = Node(cname=svc.external_name + ".")
+                out[service_name(svc, zone)] = Node(cname=target)
         return out
     if opts.noendpoints:
         ready = []
@@ -148,6 +149,14 @@ def endpoint_nodes(
     nodes: dict[str, Node] = {}
     _endpoint_names(nodes, ready, SrvTargets(ready, service_name(svc, zone)))
     return nodes
+
+
+def cname_target(svc: Service) -> str | None:
+    """An ExternalName service's CNAME target, absolute; None when its externalName is empty
+    or an IP address, which CoreDNS does not answer."""
+    if svc.external_name and canonical_ip(svc.external_name) is None:
+        return svc.external_name + "."
+    return None
 
 
 def service_name(svc: Service, zone: str) -> str:

@@ -1,10 +1,14 @@
-"""The served zone as records, in SPEC §10 order: what `clusterdns dump` writes and AXFR sends.
+"""The served zone as records, in SPEC §10 order: what `clusterdns dump` writes.
 
 The zone's own records (SOA, NS and glue, dns-version) come from the resolver; every service's
 come from its record-index nodes, the very data the resolver answers from (a name's A, AAAA
-and SRV records, or its CNAME). Asking `resolve()` once per name and type instead costs a
-dnslib object per record, about 100 µs a record all told: a minute for a 10k-service cluster.
-tests/test_dump.py holds the two to the same records.
+and SRV records, or its CNAME): the dump lists every name we answer. Asking `resolve()` once
+per name and type instead costs a dnslib object per record, about 100 µs a record all told: a
+minute for a 10k-service cluster. tests/test_zone.py holds the two to the same records.
+
+A zone transfer is not the dump: it sends what CoreDNS's sends (xfr.py). The two share the
+zone's head (`zone_head`) and one builder per record kind (`address_record`, `srv_record`,
+`cname_record`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from dnslib import QTYPE
 
-from clusterdns.dns.zone import Record, record_from_rr, with_serial
+from clusterdns.dns.zone import Origin, Record, record_from_rr, with_serial
 from clusterdns.plugins.kubernetes.objects import ServiceKind
 from clusterdns.plugins.kubernetes.provenance import OriginFinder
 from clusterdns.plugins.kubernetes.records import Node
@@ -35,20 +39,15 @@ def zone_records(
     by name then namespace; SOA again. `serial` overrides the SOA serial (stable dumps);
     `origins` labels each service record with the objects it comes from."""
     index = resolver.index
-    # The stored nodes taken at the start: an AXFR yields to the server's loop between
-    # messages, and the index may change meanwhile. A rebuild replaces nodes, never mutates.
+    # The stored nodes taken at the start, so that the dump is of one moment should the index
+    # change while it is written. A rebuild replaces nodes, never mutates them.
     in_zone = (zone, False)  # not the same service's names in another cluster zone
     services = [
         (key, [(name, index.nodes[name]) for name in names if resolver.zone_of(name) == in_zone])
         for key, names in index.services_sorted()
     ]
-    soa = record_from_rr(resolver.soa(zone))
-    if serial is not None:
-        soa = with_serial(soa, serial)
-    yield soa
-    apex = resolver.resolve(zone, QTYPE.NS)
-    for rr in (*apex.answer, *apex.additional):
-        yield record_from_rr(rr)
+    head = zone_head(resolver, zone, serial)
+    yield from head
     for rr in resolver.resolve(f"dns-version.{zone}", QTYPE.TXT).answer:
         yield record_from_rr(rr)
     for done, (key, stored) in enumerate(services, 1):
@@ -60,20 +59,45 @@ def zone_records(
             yield from node_records(name, node, resolver.ttl, finder)
         if progress is not None:
             progress(done, len(services))
-    yield soa
+    yield head[0]
+
+
+def zone_head(resolver: Resolver, zone: str, serial: int | None = None) -> list[Record]:
+    """How the dump and a transfer begin: the SOA (`serial` overriding its serial), which
+    also ends them, then the apex NS records and their glue, as the resolver answers NS."""
+    soa = record_from_rr(resolver.soa(zone))
+    if serial is not None:
+        soa = with_serial(soa, serial)
+    apex = resolver.resolve(zone, QTYPE.NS)
+    return [soa, *(record_from_rr(rr) for rr in (*apex.answer, *apex.additional))]
 
 
 def node_records(name: str, node: Node, ttl: int, finder: OriginFinder | None) -> Iterator[Record]:
     """The records at one name: what the resolver answers for CNAME, A, AAAA and SRV."""
     if node.cname is not None:
-        yield Record(name, ttl, "CNAME", node.cname, finder.service if finder else None)
+        yield cname_record(name, ttl, node.cname, finder.service if finder else None)
         return
-    for rtype, ips in (("A", node.a), ("AAAA", node.aaaa)):
-        for ip in ips:
-            yield Record(name, ttl, rtype, ip, finder.address(name, ip) if finder else None)
+    for ip in (*node.a, *node.aaaa):
+        yield address_record(name, ttl, ip, finder.address(name, ip) if finder else None)
     for port, target in node.srv:
-        rdata = f"0 {node.srv_weight} {port} {target}"
-        yield Record(name, ttl, "SRV", rdata, finder.srv(port, target) if finder else None)
+        origin = finder.srv(port, target) if finder else None
+        yield srv_record(name, ttl, node.srv_weight, port, target, origin)
+
+
+def address_record(name: str, ttl: int, ip: str, origin: Origin | None = None) -> Record:
+    """The A or AAAA record of a canonical address."""
+    return Record(name, ttl, "AAAA" if ":" in ip else "A", ip, origin)
+
+
+def srv_record(
+    name: str, ttl: int, weight: int, port: int, target: str, origin: Origin | None = None
+) -> Record:
+    """An SRV record; the priority is always 0."""
+    return Record(name, ttl, "SRV", f"0 {weight} {port} {target}", origin)
+
+
+def cname_record(name: str, ttl: int, target: str, origin: Origin | None = None) -> Record:
+    return Record(name, ttl, "CNAME", target, origin)
 
 
 def _origin_finder(resolver: Resolver, key: Key) -> OriginFinder:
@@ -83,23 +107,3 @@ def _origin_finder(resolver: Resolver, key: Key) -> OriginFinder:
     pod_names = resolver.index.options.endpoint_pod_names
     return OriginFinder(svc.namespace, svc.name, svc.cluster_ips, slices, pod_names)
 
-
-class ClusterZones:
-    """The cluster zones as the `transfer` plugin reads them (its Transferer)."""
-
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-
-    @property
-    def zones(self) -> tuple[str, ...]:
-        return self.resolver.settings.zones
-
-    @property
-    def serial(self) -> int:
-        return self.resolver.index.serial
-
-    def soa(self, zone: str) -> Record:
-        return record_from_rr(self.resolver.soa(zone))
-
-    def records(self, zone: str) -> Iterator[Record]:
-        return zone_records(self.resolver, zone)

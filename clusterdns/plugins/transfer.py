@@ -1,10 +1,11 @@
 """CoreDNS's `transfer` plugin: zone transfers (AXFR, RFC 5936; IXFR, RFC 1995) served.
 
 Over TCP only, to clients that a `transfer ZONE { to ADDR|CIDR|* }` block allows; anyone else
-is REFUSED. The records come from a `Transferer` (the kubernetes plugin: SOA; NS and glue;
-services in SPEC §10 order; SOA), packed into as many messages as they need, none over 16 KiB.
+is REFUSED. The records come from a `Transferer` (the kubernetes plugin: CoreDNS's k.Transfer
+stream, SOA first and last), packed into as many messages as they need, none over 16 KiB.
 An IXFR from the current serial gets the SOA alone; from any other a full transfer, as
-RFC 1995 allows (no history of changes is kept).
+RFC 1995 allows (no history of changes is kept); one whose authority section is not one SOA
+(RFC 1995 §3) is SERVFAIL, as in CoreDNS.
 """
 
 from __future__ import annotations
@@ -135,17 +136,24 @@ class ZoneTransfer:
         if zone not in self.source.zones or not self.allowed(zone, client):
             yield encode(query, Answer(rcode=RCODE.REFUSED), TCP_MAX_SIZE)
             return
-        if query.question.qtype == QTYPE.IXFR and self._client_serial(query) == self.source.serial:
-            yield self._message(query, [self.source.soa(zone)])
-            return
+        if query.question.qtype == QTYPE.IXFR:
+            serial = self._client_serial(query)
+            if serial is None:
+                yield encode(query, Answer(rcode=RCODE.SERVFAIL), TCP_MAX_SIZE)
+                return
+            if serial == self.source.serial:
+                yield self._message(query, [self.source.soa(zone)])
+                return
         yield from self._messages(query, self.source.records(zone))
 
     @staticmethod
     def _client_serial(query: Query) -> int | None:
-        for rr in query.record.auth:
-            if rr.rtype == QTYPE.SOA:
-                return rr.rdata.times[0]
-        return None
+        """The serial of the client's SOA, the one record of an IXFR's authority section."""
+        auth = query.record.auth
+        if len(auth) != 1 or auth[0].rtype != QTYPE.SOA:
+            return None
+        serial: int = auth[0].rdata.times[0]
+        return serial
 
     def _messages(self, query: Query, records: Iterable[Record]) -> Iterator[bytes]:
         question = len(str(query.question.qname)) + 5  # its name, type and class on the wire

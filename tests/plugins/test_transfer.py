@@ -145,6 +145,16 @@ def test_ixfr_from_the_current_serial_is_the_soa_alone(allowed):
     assert len(full) == len(local_transfer(DEMO)) and full[0].rtype == full[-1].rtype == QTYPE.SOA
 
 
+def test_ixfr_without_the_clients_soa_is_servfail(allowed):
+    """CoreDNS's transfer plugin: an IXFR whose authority section is not one SOA record."""
+    bare = DNSRecord.question(ZONE, "IXFR")
+    twice = ixfr(1)
+    twice.add_auth(twice.auth[0])
+    for request in (bare, twice):
+        (reply,) = transfer(allowed, request)
+        assert reply.header.rcode == RCODE.SERVFAIL and not reply.rr
+
+
 @pytest.mark.slow
 def test_a_large_zone_spans_messages_of_at_most_64k(big, tmp_path):
     server, snapshot = big

@@ -4,7 +4,8 @@ The zone's own records (SOA, NS and glue, dns-version) come from the resolver; e
 come from its record-index nodes, the very data the resolver answers from (a name's A, AAAA
 and SRV records, or its CNAME): the dump lists every name we answer. Asking `resolve()` once
 per name and type instead costs a dnslib object per record, about 100 µs a record all told: a
-minute for a 10k-service cluster. tests/test_zone.py holds the two to the same records.
+minute for a 10k-service cluster. tests/plugins/kubernetes/test_zone.py holds the two to the
+same records.
 
 A zone transfer is not the dump: it sends what CoreDNS's sends (xfr.py). The two share the
 zone's head (`zone_head`) and one builder per record kind (`address_record`, `srv_record`,

@@ -1,8 +1,9 @@
 """CoreDNS's `transfer` plugin: zone transfers (AXFR, RFC 5936; IXFR, RFC 1995) served.
 
 Over TCP only, to clients that a `transfer ZONE { to ADDR|CIDR|* }` block allows; anyone else
-is REFUSED. The records come from a `Transferer` (the kubernetes plugin: CoreDNS's k.Transfer
-stream, SOA first and last), packed into as many messages as they need, none over 16 KiB.
+is REFUSED. The records come from the `Transferer` of the zone (the kubernetes plugin: CoreDNS's
+k.Transfer stream, SOA first and last; k8s_external: its zones), packed into as many messages
+as they need, none over 16 KiB.
 An IXFR from the current serial gets the SOA alone; from any other a full transfer, as
 RFC 1995 allows (no history of changes is kept); one whose authority section is not one SOA
 (RFC 1995 §3) is SERVFAIL, as in CoreDNS.
@@ -104,8 +105,8 @@ def is_transfer(data: bytes) -> bool:
 
 
 class ZoneTransfer:
-    def __init__(self, source: Transferer, config: Iterable[TransferConfig]) -> None:
-        self.source = source
+    def __init__(self, sources: Iterable[Transferer], config: Iterable[TransferConfig]) -> None:
+        self.sources = tuple(sources)  # each zone's records come from the first that has it
         self.rules = [
             (rule.zones, [None if to == "*" else ipaddress.ip_network(to) for to in rule.to])
             for rule in config
@@ -133,7 +134,8 @@ class ZoneTransfer:
             yield from [reject.reply] if reject.reply is not None else []
             return
         zone = str(query.question.qname).lower()
-        if zone not in self.source.zones or not self.allowed(zone, client):
+        source = next((each for each in self.sources if zone in each.zones), None)
+        if source is None or not self.allowed(zone, client):
             yield encode(query, Answer(rcode=RCODE.REFUSED), TCP_MAX_SIZE)
             return
         if query.question.qtype == QTYPE.IXFR:
@@ -141,10 +143,10 @@ class ZoneTransfer:
             if serial is None:
                 yield encode(query, Answer(rcode=RCODE.SERVFAIL), TCP_MAX_SIZE)
                 return
-            if serial == self.source.serial:
-                yield self._message(query, [self.source.soa(zone)])
+            if serial == source.serial:
+                yield self._message(query, [source.soa(zone)])
                 return
-        yield from self._messages(query, self.source.records(zone))
+        yield from self._messages(query, source.records(zone))
 
     @staticmethod
     def _client_serial(query: Query) -> int | None:

@@ -96,7 +96,7 @@ def build_plan(
                 blocks.append(build_block(server, listener.label, resolver, resolv_conf, on_loop))
                 rules = server.get(TRANSFER)
                 if server.uses(KUBERNETES) and rules and resolver is not None:
-                    plan.transfers[listener] = ZoneTransfer(ClusterZones(resolver), rules)
+                    plan.transfers[listener] = ZoneTransfer((ClusterZones(resolver),), rules)
                 plan.plugins |= {
                     (listener.label, zone, VIEW, name)
                     for zone in server.zones

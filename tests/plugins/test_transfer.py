@@ -172,11 +172,11 @@ def test_a_large_zone_spans_messages_of_at_most_64k(big, tmp_path):
 
 def test_allowed_clients_and_zones():
     resolver = make_resolver(state_from_file(DEMO))
-    xfr = ZoneTransfer(ClusterZones(resolver), [TransferConfig((ZONE,), ("10.0.0.0/8", "fd00::/8")),
+    xfr = ZoneTransfer((ClusterZones(resolver),), [TransferConfig((ZONE,), ("10.0.0.0/8", "fd00::/8")),
                                   TransferConfig(("example.org.",), ("*",))])
     assert xfr.allowed(ZONE, "10.1.2.3") and xfr.allowed(ZONE, "fd00::1")
     assert not xfr.allowed(ZONE, "192.0.2.1") and not xfr.allowed(ZONE, "garbage")
-    assert ZoneTransfer(ClusterZones(resolver), [TransferConfig((".",), ("*",))]).allowed(ZONE, "192.0.2.1")
+    assert ZoneTransfer((ClusterZones(resolver),), [TransferConfig((".",), ("*",))]).allowed(ZONE, "192.0.2.1")
 
 
 def test_is_transfer_reads_the_question_type():

@@ -235,7 +235,7 @@ def test_coredns_transfer(group, case):
     than either) falls back to the full zone."""
     resolver = resolver_for(group)
     zones = ClusterZones(resolver)
-    transfer = ZoneTransfer(zones, [TransferConfig(tuple(group["zones"]), tuple(group["transfer_to"]))])
+    transfer = ZoneTransfer((zones,), [TransferConfig(tuple(group["zones"]), tuple(group["transfer_to"]))])
     current = zones.serial
     asked = case.get("ixfr_serial")
     if asked == GO_SERIAL:

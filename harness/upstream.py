@@ -1,7 +1,8 @@
 """A DNS server on 127.0.0.1 to forward to in tests and benchmarks (never a real resolver).
 
-It answers every name by a rule of its first label, over UDP and TCP, and can be told to
-delay, truncate UDP replies, stay silent (a timeout) or go down and come back on its port:
+It answers every name by a rule of its first label, over UDP and TCP (or, given a server
+`tls` context, over DNS-over-TLS only), and can be told to delay, truncate UDP replies, stay
+silent (a timeout) or go down and come back on its port:
 
 - `nx.…` NXDOMAIN and `nodata.…` NODATA, both with an SOA (TTL 60, minimum 30);
 - `servfail.…` SERVFAIL, `refused.…` REFUSED;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import struct
 import threading
 from collections import deque
@@ -34,7 +36,7 @@ DEFAULT_AAAA = "2001:db8::1"
 class Query:
     name: str  # as asked (case kept)
     qtype: int
-    proto: str  # udp or tcp
+    proto: str  # udp, tcp or tls
 
 
 @dataclass
@@ -46,8 +48,11 @@ class FakeUpstream:
     records: dict[str, list[str]] = field(default_factory=dict)  # lower-case name → addresses
     host: str = "127.0.0.1"
     port: int = 0
+    tls: ssl.SSLContext | None = None  # serve DNS over TLS (RFC 7858) only, with this context
     queries: deque[Query] = field(default_factory=lambda: deque(maxlen=10_000))  # latest
     asked_total: int = 0  # every query received
+    connections: int = 0  # TCP (or TLS) connections accepted
+    disconnections: int = 0  # of those, the ones closed since (by either side)
 
     def __post_init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,15 +126,23 @@ class FakeUpstream:
             return
         started.set()
         loop.run_forever()
-        udp.close()
+        if udp is not None:
+            udp.close()
         tcp.close()
         loop.run_until_complete(tcp.wait_closed())
         for task in asyncio.all_tasks(loop):
             task.cancel()
         loop.close()
 
-    async def _listen(self) -> tuple[asyncio.DatagramTransport, asyncio.Server]:
-        """UDP and TCP on one port: a free UDP port may be taken for TCP, so try again."""
+    async def _listen(self) -> tuple[asyncio.DatagramTransport | None, asyncio.Server]:
+        """UDP and TCP on one port: a free UDP port may be taken for TCP, so try again.
+        With `tls`, TLS on TCP alone."""
+        if self.tls is not None:
+            tls = await asyncio.start_server(
+                self._serve_tcp, self.host, self.port, ssl=self.tls, reuse_address=True
+            )
+            self.port = tls.sockets[0].getsockname()[1]
+            return None, tls
         loop = asyncio.get_running_loop()
         for _ in range(20):
             udp, _ = await loop.create_datagram_endpoint(
@@ -150,15 +163,18 @@ class FakeUpstream:
         raise OSError("no port free for both UDP and TCP")
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        proto = "tcp" if self.tls is None else "tls"
         try:
             while True:
                 (length,) = struct.unpack("!H", await reader.readexactly(2))
-                reply = await self.reply(await reader.readexactly(length), "tcp")
+                reply = await self.reply(await reader.readexactly(length), proto)
                 if reply is not None:
                     writer.write(struct.pack("!H", len(reply)) + reply)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.disconnections += 1
             writer.close()
 
     async def reply(self, data: bytes, proto: str) -> bytes | None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 
 from dnslib import RCODE
 
-from clusterdns.config.addresses import parse_listen
 from clusterdns.config.resolvconf import RESOLV_CONF, read_resolv_conf
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import Layout, PacketError, rcode, scan, truncated
@@ -25,10 +25,13 @@ from clusterdns.errors import ConfigError, ServeError
 from clusterdns.metrics.requests import RCODE_LABELS
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
-from clusterdns.plugins.forward.setup import ForwardConfig
-from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream, UpstreamError
+from clusterdns.plugins.forward.setup import Destination, ForwardConfig, destination
+from clusterdns.plugins.forward.stream import UpstreamError
+from clusterdns.plugins.forward.tls import client_context
+from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams
+log = logging.getLogger("clusterdns.forward")
 
 
 class ForwardError(ServeError):
@@ -43,10 +46,10 @@ class UpstreamConfigError(ConfigError):
     """The upstreams a forward names cannot be used (an unreadable or empty resolv.conf)."""
 
 
-def nameservers(path: str) -> list[tuple[str, int]]:
+def nameservers(path: str) -> list[Destination]:
     """The `nameserver` addresses of a resolv.conf file, on port 53."""
     try:
-        found = [(address, 53) for address in read_resolv_conf(path).nameservers]
+        found = [Destination(address, 53) for address in read_resolv_conf(path).nameservers]
     except OSError as exc:
         raise UpstreamConfigError(f"forward: cannot read {path}: {exc.strerror or exc}") from None
     if not found:
@@ -54,18 +57,16 @@ def nameservers(path: str) -> list[tuple[str, int]]:
     return found
 
 
-def upstream_addresses(
-    to: tuple[str, ...], resolv_conf: str = RESOLV_CONF
-) -> list[tuple[str, int]]:
-    """The (host, port) pairs a forward's TO list names; `resolv_conf` stands in for
-    /etc/resolv.conf (tests point it at a loopback upstream)."""
-    addresses: list[tuple[str, int]] = []
+def upstream_addresses(to: tuple[str, ...], resolv_conf: str = RESOLV_CONF) -> list[Destination]:
+    """The upstreams a forward's TO list names (as setup checked it); `resolv_conf` stands
+    in for /etc/resolv.conf (tests point it at a loopback upstream)."""
+    addresses: list[Destination] = []
     for item in to:
-        text = item.removeprefix("dns://")
-        if "/" in text:
-            addresses += nameservers(resolv_conf if text == RESOLV_CONF else text)
+        found = destination(item)
+        if found is None:
+            addresses += nameservers(resolv_conf if item == RESOLV_CONF else item)
         else:
-            addresses.append(parse_listen(text, default_port=53))
+            addresses.append(found)
     return addresses
 
 
@@ -81,16 +82,22 @@ class Forward:
         self.config = config
         self.read_timeout = read_timeout
         self.deadline = deadline
+        destinations = upstream_addresses(config.to, resolv_conf)
+        tls = None
+        if any(d.tls for d in destinations):
+            tls = config.tls or client_context(())
         self.upstreams = [
             Upstream(
-                host,
-                port,
+                d.host,
+                d.port,
+                tls=tls if d.tls else None,
+                server_name=d.server_name or config.tls_servername,
                 expire=config.expire,
                 health_interval=config.health_check,
                 max_fails=config.max_fails,
                 health_over_tcp=config.force_tcp,
             )
-            for host, port in upstream_addresses(config.to, resolv_conf)
+            for d in destinations
         ]
         self.in_flight = 0
         self._next = 0  # round_robin: where the next query starts
@@ -133,6 +140,7 @@ class Forward:
                 try:
                     return await self._ask(upstream, query, tcp, min(self.read_timeout, left))
                 except UpstreamError as exc:
+                    log.debug("plugin/forward: %s", exc)
                     error, timed_out = str(exc), timed_out or exc.timeout
                     upstream.check_health()
             if not timed_out:
@@ -163,7 +171,7 @@ class Forward:
     ) -> tuple[bytes, Layout]:
         start = time.perf_counter()
         reply = await upstream.exchange(query, tcp, timeout)
-        if not tcp and truncated(reply):
+        if not (tcp or upstream.tls) and truncated(reply):
             with contextlib.suppress(UpstreamError):  # else keep the truncated reply
                 reply = await upstream.exchange(query, True, timeout)
         try:

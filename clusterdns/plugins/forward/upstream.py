@@ -1,10 +1,13 @@
-"""One upstream nameserver: exchanges over UDP and TCP, and its health (CoreDNS's proxy).
+"""One upstream nameserver: exchanges over UDP, TCP or TLS, and its health (CoreDNS's proxy).
 
 UDP queries share one connected socket per upstream, told apart by a random ID; the socket is
 replaced after `expire` seconds so the source port moves on. A reply counts only if it comes
 from the upstream (connected socket), carries a pending ID and repeats the question we asked.
-After a failed exchange a health check (`. IN NS`) runs every `health_interval` until one
-succeeds; every failed check adds to `fails`, and past `max_fails` the upstream is down.
+TCP and TLS connections are kept for reuse (`stream`). A tls:// upstream takes every query
+over TLS, whatever the client used. After a failed exchange a health check (`. IN NS`, over
+TLS to a tls:// upstream, over TCP with `force_tcp`, each on a new connection) runs every
+`health_interval` until one succeeds; every failed check adds to `fails`, and past
+`max_fails` the upstream is down.
 """
 
 from __future__ import annotations
@@ -13,30 +16,23 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
 import struct
 import time
+from collections.abc import Awaitable
 
 from clusterdns.config.addresses import address_label
 from clusterdns.dns.message import HEADER, QR_BIT
 from clusterdns.dns.packet import question_end
-from clusterdns.errors import ServeError
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
+from clusterdns.plugins.forward.stream import StreamPool, UpstreamError
 
 log = logging.getLogger("clusterdns.forward")
 
 READ_TIMEOUT = 2.0  # CoreDNS: the read timeout is static at 2s
 HEALTH_TIMEOUT = 1.0
 _HEALTH_QUERY = HEADER.pack(0, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack("!HH", 2, 1)  # . NS IN
-_LENGTH = struct.Struct("!H")
-
-
-class UpstreamError(ServeError):
-    """No usable reply from an upstream (timeout, refused, closed, garbage)."""
-
-    def __init__(self, message: str, timeout: bool = False) -> None:
-        super().__init__(message)
-        self.timeout = timeout  # no reply in time: unlike a refusal, worth asking again
 
 
 class _UdpChannel:
@@ -110,11 +106,16 @@ class _UdpChannel:
 
 
 class Upstream:
+    """`tls` makes it a DNS-over-TLS upstream, whose certificate must name `server_name`
+    (else its IP address)."""
+
     def __init__(
         self,
         host: str,
         port: int,
         *,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
         expire: float = 10.0,
         health_interval: float = 0.5,
         max_fails: int = 2,
@@ -126,8 +127,12 @@ class Upstream:
         self.expire = expire
         self.health_interval = health_interval
         self.max_fails = max_fails
-        self.health_over_tcp = health_over_tcp
+        self.tls = tls is not None
+        self.health_over_stream = health_over_tcp or self.tls
         self.fails = 0
+        self.stream = StreamPool(
+            host, port, self.label, expire=expire, tls=tls, server_name=server_name
+        )
         self._udp: _UdpChannel | None = None
         self._checking: asyncio.Task[None] | None = None
 
@@ -135,16 +140,11 @@ class Upstream:
         return self.max_fails > 0 and self.fails > self.max_fails
 
     async def exchange(self, query: bytes, tcp: bool, timeout: float = READ_TIMEOUT) -> bytes:
-        """The upstream's reply to `query` (its ID replaced by ours, the reply carries ours).
-        Raises UpstreamError."""
-        try:
-            async with asyncio.timeout(timeout):
-                if tcp:
-                    return await self._exchange_tcp(query)
-                return await self._exchange_udp(query)
-        except TimeoutError:
-            proto = "tcp" if tcp else "udp"
-            raise UpstreamError(f"read {proto} {self.label}: i/o timeout", timeout=True) from None
+        """The upstream's reply to `query` (its ID replaced by ours, the reply carries ours):
+        over TCP when `tcp`, over TLS always to a tls:// upstream. Raises UpstreamError."""
+        if tcp or self.tls:
+            return await self._within(timeout, self.stream.proto, self.stream.exchange(query))
+        return await self._within(timeout, "udp", self._exchange_udp(query))
 
     def check_health(self) -> None:
         """Start health checking, unless it is running (or disabled by max_fails 0)."""
@@ -156,6 +156,14 @@ class Upstream:
             self._checking.cancel()
         if self._udp is not None:
             self._udp.retire()
+        self.stream.close()
+
+    async def _within(self, timeout: float, proto: str, exchange: Awaitable[bytes]) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await exchange
+        except TimeoutError:
+            raise UpstreamError(f"read {proto} {self.label}: i/o timeout", timeout=True) from None
 
     async def _exchange_udp(self, query: bytes) -> bytes:
         channel = self._udp
@@ -175,36 +183,17 @@ class Upstream:
         finally:
             channel.done(ident)
 
-    async def _exchange_tcp(self, query: bytes) -> bytes:
-        metrics.CONN_CACHE_MISSES.inc((PROXY_NAME, self.label, "tcp"))
-        try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError as exc:
-            raise UpstreamError(f"dial tcp {self.label}: {exc.strerror or exc}") from None
-        try:
-            ident = random.getrandbits(16).to_bytes(2, "big")
-            writer.write(_LENGTH.pack(len(query)) + ident + query[2:])
-            await writer.drain()
-            (length,) = _LENGTH.unpack(await reader.readexactly(2))
-            reply = await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            raise UpstreamError(f"read tcp {self.label}: {exc}") from None
-        finally:
-            writer.close()
-        question = query[HEADER.size : question_end(query)].lower()
-        if (
-            reply[:2] != ident
-            or len(reply) < HEADER.size
-            or not reply[2] << 8 & QR_BIT
-            or reply[HEADER.size : HEADER.size + len(question)].lower() != question
-        ):
-            raise UpstreamError(f"tcp {self.label}: reply does not match the query")
-        return reply
+    async def _health_check(self) -> None:
+        if self.health_over_stream:
+            proto, check = self.stream.proto, self.stream.exchange_once(_HEALTH_QUERY)
+        else:
+            proto, check = "udp", self._exchange_udp(_HEALTH_QUERY)
+        await self._within(HEALTH_TIMEOUT, proto, check)
 
     async def _probe(self) -> None:
         while True:
             try:
-                await self.exchange(_HEALTH_QUERY, self.health_over_tcp, HEALTH_TIMEOUT)
+                await self._health_check()
             except UpstreamError as exc:
                 self.fails += 1
                 metrics.HEALTHCHECK_FAILURES.inc((PROXY_NAME, self.label))

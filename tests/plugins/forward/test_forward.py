@@ -19,7 +19,7 @@ from clusterdns.plugins.forward.forward import (
     UpstreamConfigError,
     upstream_addresses,
 )
-from clusterdns.plugins.forward.setup import ForwardConfig
+from clusterdns.plugins.forward.setup import Destination, ForwardConfig
 from clusterdns.server.relay import Relay
 from harness.upstream import FakeUpstream
 from harness.wait import wait_for, wait_for_async
@@ -183,11 +183,13 @@ def test_resolv_conf_upstreams(tmp_path):
     conf.write_text(
         "# comment\nsearch example\nnameserver 127.0.0.1\nnameserver ::1\noptions ndots:5\n"
     )
-    assert upstream_addresses(("/etc/resolv.conf",), str(conf)) == [("127.0.0.1", 53), ("::1", 53)]
-    assert upstream_addresses((str(conf), "dns://127.0.0.2:5300")) == [
-        ("127.0.0.1", 53),
-        ("::1", 53),
-        ("127.0.0.2", 5300),
+    found = upstream_addresses(("/etc/resolv.conf",), str(conf))
+    assert found == [Destination("127.0.0.1", 53), Destination("::1", 53)]
+    assert upstream_addresses((str(conf), "dns://127.0.0.2:5300", "tls://127.0.0.3")) == [
+        Destination("127.0.0.1", 53),
+        Destination("::1", 53),
+        Destination("127.0.0.2", 5300),
+        Destination("127.0.0.3", 853, tls=True),
     ]
     (tmp_path / "empty").write_text("search example\n")
     with pytest.raises(UpstreamConfigError, match="no nameserver"):

@@ -1,17 +1,31 @@
 """Internal errors (a bug met by one query, a connection's handler failing): each is counted
 in `coredns_panics_total` and logged, but the log is not an attack surface: per
 `INTERVAL` seconds the first `BURST` get a line with the traceback, the rest one summary
-line when the interval ends, however many a flood of bad packets sets off."""
+line when the interval ends, however many a flood of bad packets sets off.
+
+Unless they are not recovered from (`recover(False)`, the `debug` plugin's): then the first
+is logged with its traceback and the process exits at once with `PANIC_STATUS`, as an
+unrecovered panic ends CoreDNS."""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
 from clusterdns.metrics.requests import PANICS
 
 INTERVAL = 10.0
 BURST = 5
+PANIC_STATUS = 2  # Go's exit status after an unrecovered panic
+_recovering = True
+
+
+def recover(on: bool) -> None:
+    """Whether internal errors are recovered from (process-wide; on by default)."""
+    global _recovering
+    _recovering = on
 
 
 class PanicLog:
@@ -26,6 +40,10 @@ class PanicLog:
         """Count the exception being handled and log it if the window has room (call from
         an `except` block: the traceback is the current exception's)."""
         PANICS.inc()
+        if not _recovering:
+            message = "panic (debug: not recovered, the process exits): " + what
+            self.log.critical(message, *args, exc_info=True)
+            _exit()
         now = time.monotonic()
         if now - self._window_start >= self.interval:
             if self._in_window > self.burst:
@@ -37,3 +55,12 @@ class PanicLog:
         self._in_window += 1
         if self._in_window <= self.burst:
             self.log.exception(what, *args)
+
+
+def _exit() -> None:
+    """End the process now, as a panic does: nothing else runs, the log is flushed first."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(PANIC_STATUS)

@@ -15,6 +15,8 @@ other name in them is NXDOMAIN, any other type NODATA. TTL one week, as CoreDNS.
 
 from __future__ import annotations
 
+import logging
+
 from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, A, DNSLabel
 
 from clusterdns.config.checks import Origins, arguments, choice, fail
@@ -28,6 +30,7 @@ TTL = 604800
 LOCALHOST = "localhost."
 ZONES = (LOCALHOST, "0.in-addr.arpa.", "127.in-addr.arpa.", "255.in-addr.arpa.")
 LOOPBACK_PTR = "1.0.0.127.in-addr.arpa."
+log = logging.getLogger("clusterdns.local")
 
 LOCALHOST_REQUESTS = METRICS.counter(
     "coredns_local_localhost_requests_total",
@@ -71,6 +74,9 @@ class Local(FixedAnswers):
         name, qtype = request.name, request.qtype
         owner = request.query.question.qname
         if self._localhost(name):
+            peer = request.peer[0] if request.peer is not None else "-"
+            log.debug('plugin/local: Intercepting localhost query for "%s" %s, from %s',
+                      name, QTYPE.get(qtype, qtype), peer)  # fmt: skip
             LOCALHOST_REQUESTS.inc()
             return _loopback(owner, qtype) or Answer(authority=[_soa(owner)], authoritative=False)
         zone = _zone(name)

@@ -164,7 +164,8 @@ class ClusterDNS:
             self.options.peers.ready = lambda: self.ready.probe()[0] == 200
             self.options.peers.start()
         plan = self._build(self.servers, self.resolver)
-        await self._switch(Plan(http=plan.http))  # probes first: /ready is 503 until synced
+        # probes first: /ready is 503 until synced
+        await self._switch(Plan(http=plan.http, debug=plan.debug))
         if self.k8s is None:
             self.state.mark_synced()  # no kubernetes block: nothing to wait for
         elif wants_live_cluster(self.options, self.k8s):

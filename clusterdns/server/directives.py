@@ -21,6 +21,7 @@ from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.bufsize import BUFSIZE
 from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.chaos import CHAOS
+from clusterdns.plugins.debug import DEBUG
 from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.header import HEADER
@@ -45,9 +46,9 @@ from clusterdns.server.metadata import check_metadata
 
 PLUGINS = Registry(
     [
-        ACL, ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, ERRORS, FORWARD, HEADER, HEALTH, HOSTS,
-        KUBERNETES, LOADBALANCE, LOCAL, LOG, LOOP, METADATA, MINIMAL, PROMETHEUS, READY, RELOAD,
-        REWRITE, TEMPLATE, TRANSFER, WHOAMI,
+        ACL, ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, DEBUG, ERRORS, FORWARD, HEADER, HEALTH,
+        HOSTS, KUBERNETES, LOADBALANCE, LOCAL, LOG, LOOP, METADATA, MINIMAL, PROMETHEUS, READY,
+        RELOAD, REWRITE, TEMPLATE, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 

@@ -16,6 +16,7 @@ from clusterdns.errors import ClusterDNSError
 from clusterdns.metrics.registry import Labels, exposition
 from clusterdns.metrics.requests import VIEW
 from clusterdns.plugins.bind import BIND
+from clusterdns.plugins.debug import DEBUG, set_debug_mode
 from clusterdns.plugins.health import HEALTH, health
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
@@ -46,9 +47,12 @@ class Plan:
     plugins: set[Labels] = field(default_factory=set)  # coredns_plugin_enabled
     lameduck: float = 0.0
     reload: ReloadConfig | None = None
+    debug: bool = False  # `debug` in a block: for the whole process, as in CoreDNS
 
     def start(self) -> None:
-        """Start what the blocks run beside the queries, once this plan serves."""
+        """Start what the blocks run beside the queries, once this plan serves, and turn
+        debug mode on or off as it says."""
+        set_debug_mode(self.debug)
         for blocks in self.dns.values():
             for block in blocks:
                 block.start()
@@ -117,4 +121,5 @@ def build_plan(
         if metrics_address is not None:
             plan.http.setdefault(metrics_address, {})["/metrics"] = exposition
         plan.reload = plan.reload or server.get(RELOAD)
+        plan.debug = plan.debug or server.uses(DEBUG)
     return plan

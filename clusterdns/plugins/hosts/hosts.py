@@ -77,6 +77,7 @@ class Hosts:
         except OSError as exc:
             log.warning("cannot read hosts file %s: %s", self.config.path, exc.strerror or exc)
             return
+        log.debug("plugin/hosts: Parsed hosts file into %d entries", len(self.file))
         first = self._stat is None
         self._stat = (stat.st_mtime, stat.st_size)
         metrics.ENTRIES.set((self.config.path,), len(self.file) + len(self.inline))

@@ -284,6 +284,8 @@ class Reflector:
         if kind == "ERROR":
             error = ApiError.from_status(500, raw)
             raise error if error.expired else StreamBroken.from_status(500, raw)
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            log.debug("plugin/kubernetes: watch event: %s %s %s", kind, self.kind, _name(raw))
         if kind in ("ADDED", "MODIFIED"):
             obj = self._parse(raw)
             if obj is not None and self._wanted(obj):

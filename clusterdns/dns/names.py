@@ -32,6 +32,17 @@ def in_zone(name: str, zone: str) -> bool:
     return zone == "." or name == zone or name.endswith("." + zone)
 
 
+def join(labels: str, zone: str) -> str:
+    """Relative `labels` under the absolute `zone` (CoreDNS's dnsutil.Join)."""
+    return f"{labels}.{zone}" if zone != "." else f"{labels}."
+
+
+def above(name: str, zone: str) -> list[str]:
+    """The labels of the absolute `name` above the `zone` that holds it ([] for the zone)."""
+    base = name[:-1] if zone == "." else name[: -len(zone) - 1]
+    return base.split(".") if base else []
+
+
 def dashed_ip(ip: str) -> str:
     """10.244.1.18 → 10-244-1-18; fd00::1 → fd00--1 (with a 0 appended after a trailing dash)."""
     if "." in ip:

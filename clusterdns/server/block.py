@@ -27,7 +27,11 @@ from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.header import HEADER, HeaderConfig
 from clusterdns.plugins.hosts.hosts import Hosts
 from clusterdns.plugins.hosts.setup import HOSTS
+from clusterdns.plugins.k8s_external.external import K8sExternal
+from clusterdns.plugins.k8s_external.setup import K8S_EXTERNAL
+from clusterdns.plugins.k8s_external.transfer import ExternalZones
 from clusterdns.plugins.kubernetes.clients import ClientCounts, client_counts
+from clusterdns.plugins.kubernetes.external import External
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
 from clusterdns.plugins.loadbalance import LOADBALANCE
@@ -38,6 +42,7 @@ from clusterdns.plugins.minimal import MINIMAL, minimal
 from clusterdns.plugins.rewrite.rules import Rewrite
 from clusterdns.plugins.rewrite.setup import REWRITE
 from clusterdns.plugins.template import TEMPLATE, Template
+from clusterdns.plugins.transfer import Transferer
 from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
@@ -63,6 +68,7 @@ class Block:
     acl: Acl | None = None  # after autopath
     header: HeaderConfig | None = None  # flags of the queries after acl, and of the replies
     minimal: bool = False
+    transferers: tuple[Transferer, ...] = ()  # zones of its own plugins but kubernetes' (transfer)
     # the wire answers' OPT, size limit and DO bit by a query's transport and EDNS (handler)
     edns: dict[int, tuple[bytes, int, bool]] = field(default_factory=dict)
 
@@ -138,7 +144,7 @@ def build_block(
         relay = Relay(Forward(forward, resolv_conf), cache,
                       ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, hosts
+    # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, hosts, k8s_external
     before: list[Answerer] = []
     localhost_prefix = server.get(LOCAL)
     if localhost_prefix is not None:
@@ -153,6 +159,11 @@ def build_block(
         before.append(Template(templates))
     if hosts is not None:
         before.append(Hosts(hosts))
+    external, transferers = server.get(K8S_EXTERNAL), []
+    if external is not None and resolver is not None:  # (the Corefile's check: kubernetes too)
+        answering = K8sExternal(external, External(resolver, external.headless))
+        before.append(answering)
+        transferers.append(ExternalZones(answering))
     return Block(
         before=tuple(before),
         after=(Whoami(),) if server.uses(WHOAMI) else (),
@@ -163,6 +174,7 @@ def build_block(
         acl=server.get(ACL),
         header=server.get(HEADER),
         minimal=server.uses(MINIMAL),
+        transferers=tuple(transferers),
         zones=server.zones,
         resolver=resolver if server.uses(KUBERNETES) else None,
         relay=relay,

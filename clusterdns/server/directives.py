@@ -27,6 +27,7 @@ from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.header import HEADER
 from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.hosts.setup import HOSTS
+from clusterdns.plugins.k8s_external.setup import K8S_EXTERNAL
 from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED
 from clusterdns.plugins.kubernetes.setup import KUBERNETES, KubernetesConfig
 from clusterdns.plugins.loadbalance import LOADBALANCE
@@ -47,8 +48,8 @@ from clusterdns.server.metadata import check_metadata
 PLUGINS = Registry(
     [
         ACL, ANY, AUTOPATH, BIND, BUFSIZE, CACHE, CHAOS, DEBUG, ERRORS, FORWARD, HEADER, HEALTH,
-        HOSTS, KUBERNETES, LOADBALANCE, LOCAL, LOG, LOOP, METADATA, MINIMAL, PROMETHEUS, READY,
-        RELOAD, REWRITE, TEMPLATE, TRANSFER, WHOAMI,
+        HOSTS, K8S_EXTERNAL, KUBERNETES, LOADBALANCE, LOCAL, LOG, LOOP, METADATA, MINIMAL,
+        PROMETHEUS, READY, RELOAD, REWRITE, TEMPLATE, TRANSFER, WHOAMI,
     ]
 )  # fmt: skip
 
@@ -97,6 +98,7 @@ def _check(servers: list[ServerConfig]) -> None:
     _check_no_overlap(servers)
     for server in servers:
         _check_autopath(server)
+        _check_k8s_external(server)
         check_metadata(server)
 
 
@@ -116,6 +118,15 @@ def _check_autopath(server: ServerConfig) -> None:
             f"'pods {k8s.pods}'): the client's namespace is found from its pod's IP"
         )
         raise CorefileError(autopath.file, autopath.line, message)
+
+
+def _check_k8s_external(server: ServerConfig) -> None:
+    """k8s_external answers from the data of the block's kubernetes (CoreDNS refuses to
+    start without it: "kubernetes plugin not loaded")."""
+    external = server.get(K8S_EXTERNAL)
+    if external is not None and not server.uses(KUBERNETES):
+        message = "k8s_external needs a kubernetes directive in the same server block"
+        raise CorefileError(external.file, external.line, message)
 
 
 def _check_no_overlap(servers: list[ServerConfig]) -> None:

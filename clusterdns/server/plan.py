@@ -97,10 +97,12 @@ def build_plan(
         for listener, served in listeners(servers, override).items():
             blocks = plan.dns[listener] = []
             for server in served:
-                blocks.append(build_block(server, listener.label, resolver, resolv_conf, on_loop))
+                block = build_block(server, listener.label, resolver, resolv_conf, on_loop)
+                blocks.append(block)
                 rules = server.get(TRANSFER)
                 if server.uses(KUBERNETES) and rules and resolver is not None:
-                    plan.transfers[listener] = ZoneTransfer((ClusterZones(resolver),), rules)
+                    sources = (ClusterZones(resolver), *block.transferers)
+                    plan.transfers[listener] = ZoneTransfer(sources, rules)
                 plan.plugins |= {
                     (listener.label, zone, VIEW, name)
                     for zone in server.zones

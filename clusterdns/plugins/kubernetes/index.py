@@ -137,7 +137,7 @@ class RecordIndex(StateListener):
                 names += [name for name, node in nodes.items() if ip in node.a or ip in node.aaaa]
             else:
                 base = service_key_name(key, zone)
-                names += [f"{addr.name}.{base}" for addr in self._ready(key) if addr.ip == ip]
+                names += [f"{addr.name}.{base}" for addr in self.ready(key) if addr.ip == ip]
         return sorted(names)
 
     def owners_of(self, ip: str) -> tuple[Key, ...]:
@@ -148,6 +148,13 @@ class RecordIndex(StateListener):
             for key in _keys(self.endpoint_owners.get(ip, ()))
             if key[1] and self.namespace_exposed(key[0])
         )
+
+    def ready(self, key: Key) -> list[ReadyAddress]:
+        """The ready addresses of the slices labelled `key`; none under `noendpoints`, with
+        which CoreDNS does not watch endpoints at all."""
+        if self.options.noendpoints:
+            return []
+        return ready_addresses(self.state.slices_of(key), self.options.endpoint_pod_names)
 
     def slices_holding(self, ip: str) -> list[tuple[Key, list[ReadyAddress]]]:
         """CoreDNS's EpIndexReverse: each EndpointSlice with a ready address of this IP, in
@@ -201,7 +208,7 @@ class RecordIndex(StateListener):
             old_nodes = {name: self.nodes.pop(name) for name in old.names}
             for ip in set(old.cluster_ips):
                 _unlink(self.service_ptrs, ip, key)
-        ready = self._ready(key)
+        ready = self.ready(key)
         linked = self._relink_endpoints(key, ready)
         new = self._build(key, ready)
         if new is not None:
@@ -214,13 +221,6 @@ class RecordIndex(StateListener):
             return linked or old is not None or new is not None
         # a change of the ready endpoints alone (unstored names) is in `linked`
         return linked or old_nodes != new or old.cluster_ips != owned.cluster_ips
-
-    def _ready(self, key: Key) -> list[ReadyAddress]:
-        """The ready addresses of the slices labelled `key`; none under `noendpoints`, with
-        which CoreDNS does not watch endpoints at all."""
-        if self.options.noendpoints:
-            return []
-        return ready_addresses(self.state.slices_of(key), self.options.endpoint_pod_names)
 
     def _build(self, key: Key, ready: list[ReadyAddress]) -> dict[str, Node] | None:
         svc = self.state.services.get(key)

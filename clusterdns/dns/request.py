@@ -28,9 +28,10 @@ from clusterdns.dns.names import presentation
 Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
 
 # The question of a plain query: its name (lower-cased but for SRV, without the root
-# label), the bytes after it (root label, type, class), and what else shapes the reply
-# (`variant`: RD, transport, EDNS buffer and DO bit). The wire answers key by the first two.
-Key = tuple[bytes, bytes, int]
+# label), the bytes after it (root label, type, class), what else shapes the reply
+# (`variant`: RD, transport, EDNS buffer and DO bit), and the name as lower-case text (as
+# `dotted` writes it). The wire answers key by the first two.
+Key = tuple[bytes, bytes, int, str]
 
 HEADER_SIZE = 12
 ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
@@ -47,6 +48,14 @@ OVER_TCP = 0x02  # in a key's variant
 
 
 MAX_BUFSIZE = 4096  # the largest UDP cap a server block may set (`bufsize`)
+# A name's bytes after its first length byte, as lower-case text in one translate: every
+# length byte becomes a dot where no label byte reads as one. Digits and "-" (lengths 45,
+# 48-57) are kept, so a label of such a length is not written so; a byte that `dotted`
+# escapes or that is a length's value becomes a dot too, which the dots' count then shows.
+_KEPT = b"-0123456789@[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+_PLAIN_TEXT = bytes(
+    byte if byte in _KEPT else byte + 32 if 65 <= byte <= 90 else 46 for byte in range(256)
+)
 
 
 def question_key(data: bytes, over_tcp: bool) -> Key | None:
@@ -56,11 +65,15 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
     if size < HEADER_SIZE + 5 or data[2] & NOT_QUERY or data[4:10] != ONE_QUESTION:
         return None
     end = HEADER_SIZE
+    labels, plain = 0, True
     try:
         while length := data[end]:
-            if length > 63:  # a compression pointer, or not a label at all
-                return None
+            if length > 44:  # (one test for most labels)
+                if length > 63:  # a compression pointer, or not a label at all
+                    return None
+                plain = plain and length != 45 and not 48 <= length <= 57
             end += length + 1
+            labels += 1
     except IndexError:  # the name runs past the end
         return None
     if end - HEADER_SIZE >= MAX_NAME:  # over 255 bytes with its root: the slow path refuses
@@ -83,7 +96,10 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
         return None
     variant = (data[2] & RD) | over_tcp * OVER_TCP | edns << 2
     name = data[HEADER_SIZE:end]
-    return (name if qtype == SRV else name.lower()), data[end:question_end], variant
+    text = data[HEADER_SIZE + 1 : end + 1].translate(_PLAIN_TEXT).decode("ascii")
+    if not plain or text.count(".") != labels or not labels:
+        text = dotted(name).lower()  # escapes, the root, long labels: as dnslib spells them
+    return (name if qtype == SRV else name.lower()), data[end:question_end], variant, text
 
 
 def _edns_variant(data: bytes, at: int, size: int) -> int:
@@ -202,7 +218,7 @@ class Request:
         if name is None:
             key = self.key
             if key is not None:
-                name = dotted(key[0]).lower()  # (SRV keys keep the question's case)
+                name = key[3]
             else:
                 name = presentation(self.query.question.qname.label).lower()
             self._name = name

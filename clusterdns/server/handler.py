@@ -30,7 +30,7 @@ from clusterdns.dns.message import (
 )
 from clusterdns.dns.names import in_zone, presentation
 from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, PacketError, failure, opt_record, question_end
-from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, family, question_key
+from clusterdns.dns.request import HEADER_SIZE, Key, Peer, Request, dotted, question_key
 from clusterdns.metrics import requests as query_metrics
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.metrics.requests import QueryCounts
@@ -55,7 +55,8 @@ PANIC_LOG = PanicLog(log)
 DROPPED = "dropped"  # CoreDNS's zone label for queries no server block takes
 _INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
 _CLASS_IN = b"\x00\x01"
-_DENIALS = {Kind.NODATA: RCODE.NOERROR, Kind.DENIED: RCODE.NXDOMAIN}
+_NOERROR, _NXDOMAIN = int(RCODE.NOERROR), int(RCODE.NXDOMAIN)  # (RCODE's are lookups)
+_DENIALS = {Kind.NODATA: _NOERROR, Kind.DENIED: _NXDOMAIN}
 # The types whose NODATA for a name the index holds is kept under the name (a service's
 # AAAA, in an IPv4 cluster: a quarter of all queries), saving the resolver's decision.
 _NODATA_KEPT_TYPES = frozenset((1, 2, 5, 12, 15, 16, 28, 33, 64, 65))  # A ... SRV, SVCB, HTTPS
@@ -546,7 +547,7 @@ class QueryHandler:
         if found is None:
             return None
         kept, block, zone, records = found
-        if block.autopath is not None and _autopaths(dotted(key[0]).lower(), peer, block):
+        if block.autopath is not None and _autopaths(key[3], peer, block):
             return None  # the walk answers it
         if block.loop is not None and block.loop.active:
             return None  # the probe watches every query
@@ -555,7 +556,7 @@ class QueryHandler:
         if reply is None:
             return None
         if block.screens and block.steps_aside(
-            dotted(key[0]).lower(), qtype, key[1][3] << 8 | key[1][4], peer, self.server
+            key[3], qtype, key[1][3] << 8 | key[1][4], peer, self.server
         ):
             return None  # (asked last: a query let by is counted as allowed by acl)
         if block.shapes:
@@ -577,7 +578,7 @@ class QueryHandler:
         records = answers.records(key)
         if records is not None:
             return records, records.note.block, records.note.zone, records
-        name = dotted(key[0]).lower()  # (an SRV key keeps the question's case)
+        name = key[3]
         if key[1][3:] != _CLASS_IN or "\\" in name:
             return None  # (an escaped byte: the slow path says what dnslib makes of it)
         denying = self._denying_zone(name)
@@ -603,7 +604,7 @@ class QueryHandler:
         if kind is Kind.DENIED:  # (most queries: search-path expansions)
             if not resolver.denies(name) or not denial_template_fits(name, cluster_zone):
                 return None
-            return answers.denial(cluster_zone, len(key[0]), RCODE.NXDOMAIN)
+            return answers.denial(cluster_zone, len(key[0]), _NXDOMAIN)
         note = Hit(denying.block, denying.block_zone)
         if kind is Kind.NODE and node.cname is None and qtype in (TYPE_A, TYPE_AAAA):
             scope = scope_of(name, cluster_zone, False, False)
@@ -611,7 +612,7 @@ class QueryHandler:
             return answers.keep_addresses(key, data, qtype, resolver.ttl, ips, note, scope)
         if kind is not Kind.NODATA or not denial_template_fits(name, cluster_zone):
             return None
-        kept = answers.denial(cluster_zone, len(key[0]), RCODE.NOERROR)
+        kept = answers.denial(cluster_zone, len(key[0]), _NOERROR)
         if kept is not None and name in resolver.index.nodes and qtype in _NODATA_KEPT_TYPES:
             return answers.keep_as(key, kept, note, scope_of(name, cluster_zone, False, False))
         return kept
@@ -731,7 +732,7 @@ def _sent(
     if block.loadbalance:
         reply = shuffle_addresses(reply)
     seconds = time.perf_counter() - start
-    counts.record(family(peer) == "2", len(data), len(reply), seconds)
+    counts.record(peer is not None and ":" in peer[0], len(data), len(reply), seconds)  # family 2
     if block.clients is not None:
         block.clients.record(peer, reply)
     if block.log is not None:

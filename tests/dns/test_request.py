@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from clusterdns.dns import request as request_module
 from clusterdns.dns.message import UDP_DEFAULT_SIZE, parse_query, size_limit
 from clusterdns.dns.names import presentation
-from clusterdns.dns.request import Request, dotted
+from clusterdns.dns.request import Request, dotted, question_key
 from clusterdns.plugins.log import COMMON, LogConfig, LogRule
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
@@ -85,6 +85,22 @@ def test_names_are_spelled_unambiguously_as_labels(labels, upper):
     assert request.key is not None
     if all(_utf8(label) for label in labels):  # dnslib refuses the rest (FORMERR)
         assert request.name == presentation(parse_query(request.data).question.qname.label).lower()
+
+
+# labels of every length (those whose length byte reads as a digit or "-" among them) and
+# of any bytes, in either case
+LONG_LABELS = st.binary(min_size=40, max_size=63)
+PRINTABLE_LABELS = st.text("aZ09-_*.\\ @", min_size=1, max_size=63).map(str.encode)
+
+
+@given(labels=st.lists(st.one_of(LABELS, LONG_LABELS, PRINTABLE_LABELS), max_size=3))
+def test_a_keys_text_is_the_names_own_spelling(labels):
+    """The key's text (written from the name's bytes at once) is `dotted`'s, lower case."""
+    wire = b"".join(bytes([len(label)]) + label for label in labels)
+    root = query(".", "A", Variant(), 1)
+    key = question_key(root[:12] + wire + root[12:], False)
+    assert key is not None
+    assert key[3] == dotted(wire).lower()
 
 
 def _utf8(label: bytes) -> bool:

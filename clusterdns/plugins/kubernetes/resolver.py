@@ -30,6 +30,7 @@ _A, _NS, _CNAME, _SOA, _PTR, _TXT, _AAAA, _SRV, _IXFR, _AXFR = (
     int(getattr(QTYPE, name))
     for name in ("A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA", "SRV", "IXFR", "AXFR")
 )
+_DEFAULT_NS_LABELS = ["ns", "dns"]  # above the zone: the NS name when no Service is ours
 
 
 class Kind(Enum):
@@ -176,7 +177,7 @@ class Resolver:
             return Kind.NODATA, None
         if self._structural(labels):
             return Kind.NODATA, None
-        if name == f"ns.dns.{zone}" and qtype != _PTR:
+        if labels == _DEFAULT_NS_LABELS and qtype != _PTR:  # ns.dns.<zone>
             return Kind.DEFAULT_NS, None
         return Kind.DENIED, None
 
@@ -245,11 +246,12 @@ class Resolver:
     def _structural(self, labels: list[str]) -> bool:
         """zone/svc/pod names and namespace names (by their labels above the zone), which
         exist without records (NODATA)."""
-        if labels in (["svc"], ["pod"]):
-            return True
-        if len(labels) == 2 and labels[1] == "svc":
+        count = len(labels)
+        if count == 1:
+            return labels[0] in ("svc", "pod")
+        if count == 2 and labels[1] == "svc":
             return self.index.namespace_exposed(labels[0])
-        if len(labels) == 2 and labels[1] == "pod":
+        if count == 2 and labels[1] == "pod":
             return self.settings.pods != PODS_DISABLED and self.index.namespace_exposed(labels[0])
         return False
 

@@ -93,7 +93,6 @@ def _ask_destinations(sock: socket.socket) -> bool:
 # (4- or 8-byte words) that reach them.
 _STRIDE = ctypes.sizeof(_MMsgHdr)
 _NAME_WORD = [(i * _STRIDE + _MsgHdr.msg_name.offset) // 8 for i in range(SLOTS)]
-_NAMELEN_WORD = [(i * _STRIDE + _MsgHdr.msg_namelen.offset) // 4 for i in range(SLOTS)]
 _CONTROLLEN_WORD = [(i * _STRIDE + _MsgHdr.msg_controllen.offset) // 8 for i in range(SLOTS)]
 _LEN_WORD = [(i * _STRIDE + _MMsgHdr.msg_len.offset) // 4 for i in range(SLOTS)]
 _IOV_LEN_WORD = [(i * ctypes.sizeof(_IoVec) + _IoVec.iov_len.offset) // 8 for i in range(SLOTS)]
@@ -145,7 +144,6 @@ class DatagramBatch:
                 self._out[i].msg_hdr.msg_control = controls_out + i * CONTROL_SIZE
         self._in_pointers = memoryview(self._in).cast("B").cast("Q")
         self._in_words = memoryview(self._in).cast("B").cast("I")
-        self._out_words = memoryview(self._out).cast("B").cast("I")
         self._out_pointers = memoryview(self._out).cast("B").cast("Q")
         self._reply_lengths = memoryview(self._out_iovecs).cast("B").cast("Q")
         self._reply_view = memoryview(self._replies)
@@ -155,7 +153,12 @@ class DatagramBatch:
         # DNSCache, glibc's A and AAAA of one lookup), and formatting its address costs
         self._peers: dict[bytes, Peer] = {}
         self._name_size = 28 if self._ipv6 else 16  # what the kernel writes of a sockaddr
+        # reply j goes to the sender of datagram j unless one before it was not answered at
+        # once (forwarded, dropped): its address is set in `reply` only then
+        for i in range(SLOTS):
+            self._out[i].msg_hdr.msg_namelen = self._name_size
         self._queued = 0
+        self._misaddressed = False  # a reply slot was pointed at another slot's sender
         self._count = 0  # datagrams the last receive got
 
     def close(self) -> None:
@@ -192,8 +195,9 @@ class DatagramBatch:
         at = j * SLOT_SIZE
         self._reply_view[at : at + len(reply)] = reply
         self._reply_lengths[_IOV_LEN_WORD[j]] = len(reply)
-        self._out_pointers[_NAME_WORD[j]] = self._name_addresses[i]
-        self._out_words[_NAMELEN_WORD[j]] = self._in_words[_NAMELEN_WORD[i]]
+        if i != j:
+            self._out_pointers[_NAME_WORD[j]] = self._name_addresses[i]
+            self._misaddressed = True
         if self._pktinfo:
             self._reply_from(i, j)
         self._queued = j + 1
@@ -257,6 +261,10 @@ class DatagramBatch:
                 break
             errors.append(OSError(code, os.strerror(code)))
             sent += 1  # the first one failed: skip it, send the rest
+        if self._misaddressed:  # each reply slot back to the sender of its own datagram
+            for j in range(count):
+                self._out_pointers[_NAME_WORD[j]] = self._name_addresses[j]
+            self._misaddressed = False
         return dropped, errors
 
     def _peer(self, name: bytes) -> Peer:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.transport import mmsg
-from clusterdns.transport.protocols import Handler, Peer, Reply
+from clusterdns.transport.protocols import Handler, Peer
 
 log = logging.getLogger("clusterdns.udp")
 PANIC_LOG = PanicLog(log)
@@ -57,7 +57,7 @@ class UdpListener:
             self._batch.close()
 
     def _drain_batches(self) -> None:
-        batch, answer = self._batch, self._answer
+        batch, handle = self._batch, self.handler.handle
         assert batch is not None
         for _ in range(DRAIN_LIMIT // mmsg.SLOTS):
             try:
@@ -70,7 +70,11 @@ class UdpListener:
                 log.debug("UDP receive error: %s", exc)
                 continue
             for i, (data, addr) in enumerate(datagrams):
-                reply = answer(data, addr)
+                try:  # (here, not in a method: a call per datagram is a tenth of its time)
+                    reply = handle(data, False, addr)
+                except Exception:  # a bug must cost one query, never the listener
+                    PANIC_LOG.record("query from %s failed", addr[0])
+                    continue
                 if isinstance(reply, bytes):
                     batch.reply(i, reply)
                 elif reply is not None:  # from the address it was asked at, when ready
@@ -95,7 +99,7 @@ class UdpListener:
         self._loop.add_reader(self.sock.fileno(), self._drain)
 
     def _drain(self) -> None:
-        recvfrom, answer = self.sock.recvfrom, self._answer
+        recvfrom, handle = self.sock.recvfrom, self.handler.handle
         for _ in range(DRAIN_LIMIT):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
@@ -104,20 +108,15 @@ class UdpListener:
             except OSError as exc:  # e.g. an ICMP error for an earlier reply
                 log.debug("UDP receive error: %s", exc)
                 continue
-            reply = answer(data, addr)
+            try:
+                reply = handle(data, False, addr)
+            except Exception:  # a bug must cost one query, never the listener
+                PANIC_LOG.record("query from %s failed", addr[0])
+                continue
             if isinstance(reply, bytes):
                 self._send(reply, addr)
             elif reply is not None:
                 self._later(reply, addr)
-
-    def _answer(self, data: bytes, addr: Peer) -> Reply:
-        """The reply: bytes to send at once, None, or one that needs the network
-        (forwarding), for a task to send when it is ready."""
-        try:
-            return self.handler.handle(data, False, addr)
-        except Exception:  # a bug must cost one query, never the listener
-            PANIC_LOG.record("query from %s failed", addr[0])
-            return None
 
     def _send(self, reply: bytes, addr: Peer, source: Ancillary = ()) -> None:
         try:

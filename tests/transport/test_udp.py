@@ -123,6 +123,23 @@ def test_a_burst_of_many_batches_gets_every_answer_to_the_right_client(batched):
     assert all(peer[0] == "127.0.0.1" for peer in handler.peers)
 
 
+def test_replies_after_a_datagram_left_unanswered_go_to_their_own_senders(batched):
+    """A batch's replies fill the send slots in order: after a datagram that gets no reply
+    (dropped, or failing inside), each reply still goes to its own sender, in this batch
+    and the next ones."""
+    names = demo_names(make_resolver(state_from_file(DEMO)))[:50]
+    handler = Recording()
+    expected = QueryHandler(handler.blocks)
+    datagrams = [
+        (i % 3, b"\x12" if i % 5 == 1 else wire_query(names[i % 50], "A", Variant(), i))
+        for i in range(200)  # four batches, each with unanswered datagrams in it
+    ]
+    got = serve_burst(handler, batched, socket.AF_INET, datagrams, clients=3)
+    for client in range(3):
+        sent = [data for n, data in datagrams if n == client and len(data) > 1]
+        assert sorted(got[client]) == sorted(expected.handle(data, False) for data in sent)
+
+
 def test_ipv6_clients_are_answered_and_seen_as_recvfrom_sees_them(batched):
     try:
         socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))

@@ -17,10 +17,12 @@ from dnslib import QTYPE, DNSRecord
 from clusterdns.config.corefile import CorefileError
 from clusterdns.plugins.k8s_external.setup import K8S_EXTERNAL
 from clusterdns.server.directives import load_config
+from harness.fakeapi import FakeKubeAPI
 from harness.query import ask, query, transfer
 from harness.server import ServerProcess, start_server, stop_server
 from harness.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 from harness.upstream import FakeUpstream
+from harness.wait import wait_for
 
 HTTP = [("http", "TCP", 80)]
 # external_test.go's Services and endpoints (svcIndexExternal, epIndexExternal), and a
@@ -290,6 +292,56 @@ def test_readme_fallthrough_ttl_and_apex(tmp_path, snapshot):
             assert sections(query(process, "ns1.ext.example.org.", "A"))[1] == {
                 "ns1.ext.example.org. 30 IN A 127.0.0.1"}
             assert ask(process, "ns1.dns.example.org.") == ("NOERROR", {"192.0.2.1"})  # no such
+        finally:
+            stop_server(process)
+
+
+def soa_serial(server: ServerProcess) -> int:
+    (rrset,) = query(server, "example.com.", "SOA").answer
+    serial: int = rrset[0].serial
+    return serial
+
+
+def test_a_live_change_of_external_ips_reaches_the_answer(tmp_path):
+    """From the API server (the informer on the fake API): externalIPs added, changed and
+    removed, a load balancer's address arriving in the status, each answered as it
+    happens, the zone's serial moving with them; a Service the API sends with an external
+    IP that is no address is skipped with a log line."""
+    with FakeKubeAPI(bookmark_interval=0.5) as fake:
+        web = service("testns", "web", ["10.0.0.20"], HTTP)
+        for obj in (namespace("testns"), web):
+            fake.add(obj)
+        conf = tmp_path / "Corefile"
+        conf.write_text(COREFILE)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        process = start_server(["--conf", str(conf), "--kubeconfig", str(kubeconfig)])
+        try:
+            name = "web.testns.example.com."
+
+            def answers(expected: tuple[str, set[str]], qtype: str = "A") -> None:
+                wait_for(lambda: ask(process, name, qtype) == expected,
+                         what=f"{name} {qtype} → {expected}")
+
+            answers(("NXDOMAIN", set()))  # a ClusterIP-only Service has no external name
+            before = soa_serial(process)
+            fake.update(service("testns", "web", ["10.0.0.20"], HTTP, external_ips=["192.0.2.7"]))
+            answers(("NOERROR", {"192.0.2.7"}))
+            assert soa_serial(process) > before
+            fake.update(service("testns", "web", ["10.0.0.20"], HTTP,
+                                external_ips=["192.0.2.8", "2001:db8::8"]))
+            answers(("NOERROR", {"192.0.2.8"}))
+            answers(("NOERROR", {"2001:db8::8"}), "AAAA")
+            assert ask(process, "8.2.0.192.in-addr.arpa.", "PTR") == ("NOERROR", {name})
+            fake.update(service("testns", "web", ["10.0.0.20"], HTTP,
+                                ingress=[{"ip": "198.51.100.9"}]))
+            answers(("NOERROR", {"198.51.100.9"}))
+            assert ask(process, "8.2.0.192.in-addr.arpa.", "PTR")[0] == "NXDOMAIN"
+            fake.add(service("testns", "bad", ["10.0.0.21"], HTTP, external_ips=["no-address"]))
+            wait_for(lambda: any("Service testns/bad: skipped" in line for line in process.log),
+                     what="the skipped Service's log line")
+            assert "spec.externalIPs[0]" in next(x for x in process.log if "testns/bad" in x)
+            fake.update(web)
+            answers(("NXDOMAIN", set()))
         finally:
             stop_server(process)
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import dns.rcode
 import pytest
+import yaml
 
 from harness.http import metrics, value
 from harness.paths import DEMO, REPO
 from harness.query import ask, query, rdatas
 from harness.server import ServerProcess, serving
+from harness.snapshots import service, write_snapshot
 from harness.upstream import FakeUpstream
 from harness.wait import wait_for
 
@@ -138,6 +140,24 @@ def test_kubeadm_with_rewrite_aliases_answers_the_names_asked(tmp_path, upstream
                 ("nginx.demo.cluster.example.com.", "10.96.12.34")]
         assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
         assert not upstream.asked("api.example.com.")
+
+
+@pytest.mark.slow  # its health lameduck is 5 s: stopping takes that long
+def test_kubeadm_with_k8s_external_answers_load_balancers_under_their_zone(tmp_path, upstream):
+    items = yaml.safe_load(DEMO.read_text())["items"]
+    shop = service("demo", "shop", ["10.96.50.5"], [("https", "TCP", 443)],
+                   ingress=[{"ip": "203.0.113.50"}])  # fmt: skip
+    cluster = write_snapshot(tmp_path / "cluster.yaml", [*items, shop])
+    corefile = runnable("k8s_external.Corefile", upstream, tmp_path)
+    with serving(["--conf", str(corefile), "--snapshot", str(cluster)]) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
+        assert ask(server, "shop.demo.example.com.") == ("NOERROR", {"203.0.113.50"})
+        assert ask(server, "_https._tcp.shop.demo.example.com.", "SRV") == (
+            "NOERROR", {"0 100 443 shop.demo.example.com."})
+        assert ask(server, "nginx.demo.example.com.")[0] == "NXDOMAIN"  # a cluster IP only
+        assert ask(server, "example.com.", "NS")[0] == "NOERROR"
+        assert ask(server, "example.org.") == ("NOERROR", {"203.0.113.7"})
+        assert not upstream.asked("shop.demo.example.com.")
 
 
 @pytest.mark.slow  # its health lameduck is 20 s: stopping takes that long

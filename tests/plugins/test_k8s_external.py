@@ -4,6 +4,7 @@ loopback upstream, transfer), `ttl` and `apex`, and its setup errors naming the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dnslib import QTYPE, DNSRecord
 from clusterdns.config.corefile import CorefileError
 from clusterdns.plugins.k8s_external.setup import K8S_EXTERNAL
 from clusterdns.server.directives import load_config
+from harness.dig import dig, status
 from harness.fakeapi import FakeKubeAPI
 from harness.query import ask, query, transfer
 from harness.server import ServerProcess, start_server, stop_server
@@ -189,6 +191,17 @@ def test_names_are_case_insensitive_and_answered_as_asked(server):
     assert ask(server, "_HTTP._Tcp.SVC-Headless.testns.EXAMPLE.com.", "SRV")[0] == "NOERROR"
     reply = query(server, "EXAMPLE.com.", "NS")  # the glue's owner spelled as asked
     assert lines(reply.additional) == {"ns1.dns.EXAMPLE.com. 5 IN A 127.0.0.1"}
+
+
+@pytest.mark.root(tools=["dig"])
+def test_dig_reads_the_readme_example(server):
+    """README: test.default.example.org's A record from the Service's externalIPs (here
+    svc-headless's neighbour svc1 in testns under example.com), as dig prints it."""
+    out = dig("+norec", "svc1.testns.example.com", "A", server=server)
+    assert status(out) == "NOERROR" and " aa" in out.split("flags:")[1].split(";")[0]
+    assert re.search(r"^svc1\.testns\.example\.com\.\s+5\s+IN\s+A\s+1\.2\.3\.4$", out, re.M)
+    out = dig("example.com", "NS", server=server)
+    assert re.search(r"^ns1\.dns\.example\.com\.\s+5\s+IN\s+A\s+127\.0\.0\.1$", out, re.M)
 
 
 def test_the_soa_serial_is_the_same_everywhere(server):

@@ -7,7 +7,8 @@ silent (a timeout) or go down and come back on its port:
 - `nx.…` NXDOMAIN and `nodata.…` NODATA, both with an SOA (TTL 60, minimum 30);
 - `servfail.…` SERVFAIL, `refused.…` REFUSED;
 - `big.…` 40 A records (more than fits in 512 bytes);
-- anything else: A 192.0.2.1 / AAAA 2001:db8::1, or the addresses set in `records`.
+- anything else: A 192.0.2.1 / AAAA 2001:db8::1, or the addresses set in `records`; a name
+  in `cnames` (A and AAAA): a CNAME to its target, followed there (a chain), then those.
 
 Replies set RA and AD (a validating recursive resolver) so relaying them faithfully shows.
 It runs its own event loop in a thread, so it works beside a server subprocess or a test's
@@ -25,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
+from dnslib import AAAA, CNAME, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSLabel, DNSRecord
 
 SPECIAL = frozenset({"nx", "nodata", "servfail", "refused", "big"})  # first labels with a rule
 DEFAULT_A = "192.0.2.1"
@@ -37,6 +38,7 @@ class Query:
     name: str  # as asked (case kept)
     qtype: int
     proto: str  # udp, tcp or tls
+    data: bytes = b""  # the query as it came (its EDNS options, ...)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class FakeUpstream:
     truncate: bool = False  # UDP replies are empty with TC set
     silent: bool = False  # read queries, never answer
     records: dict[str, list[str]] = field(default_factory=dict)  # lower-case name → addresses
+    cnames: dict[str, str] = field(default_factory=dict)  # lower-case name → its CNAME target
     host: str = "127.0.0.1"
     port: int = 0
     tls: ssl.SSLContext | None = None  # serve DNS over TLS (RFC 7858) only, with this context
@@ -183,7 +186,7 @@ class FakeUpstream:
             name = _name(data)
         except IndexError:
             return None
-        self.queries.append(Query(name, int.from_bytes(data[end - 4 : end - 2]), proto))
+        self.queries.append(Query(name, int.from_bytes(data[end - 4 : end - 2]), proto, data))
         self.asked_total += 1
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -192,7 +195,8 @@ class FakeUpstream:
         truncated = self.truncate and proto == "udp"
         edns = data[10:12] != b"\x00\x00"  # our clients send OPT or nothing
         lower = name.lower()
-        plain = lower.split(".", 1)[0] not in SPECIAL and lower not in self.records
+        plain = (lower.split(".", 1)[0] not in SPECIAL and lower not in self.records
+                 and lower not in self.cnames)  # fmt: skip
         # every plain name gets the same reply but for its question: keep one per type
         key = (b"" if plain else data[12:end].lower(), data[end - 4 : end], edns, truncated)
         parts = self._replies.get(key)
@@ -217,6 +221,13 @@ class FakeUpstream:
         elif label in ("servfail", "refused"):
             reply.header.rcode = RCODE.SERVFAIL if label == "servfail" else RCODE.REFUSED
         elif question.qtype in (QTYPE.A, QTYPE.AAAA):
+            owner = question.qname
+            for _ in range(8):  # a CNAME chain (a loop ends)
+                target = self.cnames.get(str(owner).lower())
+                if target is None:
+                    break
+                reply.add_answer(RR(owner, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(target)))
+                owner, name = DNSLabel(target), target.lower()
             if label == "big":
                 addresses = [f"198.51.100.{i}" for i in range(40)]
             else:
@@ -226,7 +237,7 @@ class FakeUpstream:
                     (QTYPE.AAAA, AAAA(address)) if ":" in address else (QTYPE.A, A(address))
                 )
                 if rtype == question.qtype:
-                    reply.add_answer(RR(question.qname, rtype, ttl=self.ttl, rdata=rdata))
+                    reply.add_answer(RR(owner, rtype, ttl=self.ttl, rdata=rdata))
         if edns:
             reply.add_ar(EDNS0(udp_len=1232))
         return bytes(reply.pack())

@@ -30,6 +30,7 @@ _DURATION_UNITS = {
 _DURATION_PART = r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _DURATION = re.compile(f"(?:{_DURATION_PART})+")
 INTEGER = re.compile(r"[+-]?\d+")
+METADATA_LABEL = re.compile(r"[^/]+/.+")  # CoreDNS's metadata.IsLabel: plugin/NAME
 _BAD_ZONE_CHAR = re.compile(r"[\s/]")
 
 

@@ -7,7 +7,7 @@ shorter is dropped (None).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from dnslib import (
@@ -24,6 +24,7 @@ from dnslib import (
     EDNSOption,
 )
 
+from clusterdns.dns.lookup import Lookup
 from clusterdns.errors import ProtocolError
 
 HEADER = struct.Struct("!HHHHHH")
@@ -60,6 +61,8 @@ class Answer:
     forward: bool = False  # not ours: the forwarder answers the whole question
     chase: str | None = None  # ExternalName target outside our zones: resolve, append
     options: tuple[EdnsOption, ...] = ()  # in our OPT (template's extended DNS error)
+    # the answer completed by asking the server itself (template's CNAME targets)
+    follow: Callable[[Lookup], Awaitable[Answer]] | None = None
 
 
 class FixedAnswers:

@@ -12,6 +12,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dnslib import DNSLabel
+
 from clusterdns.dns.message import HEADER, QR_BIT, EdnsOption
 from clusterdns.errors import ProtocolError
 
@@ -134,6 +136,46 @@ def opt_record(edns_size: int | None, do_bit: bool, options: Sequence[EdnsOption
 def extended_error(info: int, text: str = "") -> EdnsOption:
     """An extended DNS error (RFC 8914, option 15): its info code and extra text."""
     return 15, info.to_bytes(2) + text.encode()
+
+
+def options_of(data: bytes) -> tuple[EdnsOption, ...] | None:
+    """The options of the message's OPT record; None when it has none. Raises PacketError."""
+    opt = next((r for r in scan(data).records if r.rtype == TYPE_OPT), None)
+    if opt is None:
+        return None
+    options, at = [], opt.ttl_at + 6
+    while at + 4 <= opt.end:
+        code, size = struct.unpack_from("!HH", data, at)
+        options.append((code, data[at + 4 : at + 4 + size]))
+        at += 4 + size
+    return tuple(options)
+
+
+NEW_OPT_SIZE = 4096  # the buffer of an OPT given to a query that had none (miekg's SetEdns0)
+
+
+def with_options(data: bytes, options: Sequence[EdnsOption]) -> bytes:
+    """The message with `options` in its OPT record instead of its own; one with no OPT
+    gets one (buffer 4096, no flags: as CoreDNS's rewrite adds it). Raises PacketError."""
+    rdata = b"".join(struct.pack("!HH", code, len(value)) + value for code, value in options)
+    opt = next((r for r in scan(data).records if r.rtype == TYPE_OPT), None)
+    if opt is None:
+        additional = (int.from_bytes(data[10:12]) + 1).to_bytes(2)
+        record = b"\x00" + struct.pack("!HHIH", TYPE_OPT, NEW_OPT_SIZE, 0, len(rdata)) + rdata
+        return data[:10] + additional + data[12:] + record
+    head = data[opt.start : opt.ttl_at + 4]  # owner, type, class (the buffer) and TTL
+    return data[: opt.start] + head + struct.pack("!H", len(rdata)) + rdata + data[opt.end :]
+
+
+def name_wire(name: str) -> bytes:
+    """An absolute name in presentation form as its uncompressed wire labels."""
+    return b"".join(bytes((len(label),)) + label for label in DNSLabel(name).label) + b"\x00"
+
+
+def asking(query: bytes, name: str, qtype: int, qclass: int) -> bytes:
+    """`query` (one question) asking another: the same ID, flags and additional records."""
+    question = name_wire(name) + struct.pack("!HH", qtype, qclass)
+    return query[: HEADER.size] + question + query[question_end(query) :]
 
 
 def failure(query: bytes, rcode: int, opt: bytes) -> bytes:

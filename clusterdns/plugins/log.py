@@ -31,7 +31,7 @@ from operator import add
 
 from dnslib import CLASS, OPCODE, QTYPE, RCODE
 
-from clusterdns.config.checks import Origins, arguments, choice, fail, zone_name
+from clusterdns.config.checks import METADATA_LABEL, Origins, arguments, choice, fail, zone_name
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.names import in_zone
@@ -45,7 +45,6 @@ COMMON = (
 COMBINED = COMMON + ' "{>opcode}"'
 CLASSES = ("all", "success", "denial", "error")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-_LABEL = re.compile(r"[^/]+/.+")  # CoreDNS's metadata.IsLabel: plugin/NAME
 TYPE_LABEL, CLASS_LABEL = "log/type", "log/class"  # the metadata log provides itself
 LABELS = (TYPE_LABEL, CLASS_LABEL)
 _FLAGS = (
@@ -201,7 +200,7 @@ def setup(node: Directive, block: Origins) -> LogConfig:
     if len(args) > 1 and "{" in args[-1]:
         text = args.pop().replace("{common}", COMMON).replace("{combined}", COMBINED)
         for placeholder in _PLACEHOLDER.findall(text):
-            if placeholder.startswith("{/") and not _LABEL.fullmatch(placeholder[2:-1]):
+            if placeholder.startswith("{/") and not METADATA_LABEL.fullmatch(placeholder[2:-1]):
                 raise fail(node, f"log: {placeholder} names no metadata label (plugin/NAME)")
             if placeholder not in _FIELDS and not placeholder.startswith("{/"):
                 raise fail(node, f"log: placeholder {placeholder} is not supported")

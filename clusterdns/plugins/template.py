@@ -5,19 +5,25 @@ one to deny `*.internal.cloudapp.net` names of more than four labels).
         match REGEX...
         answer|additional|authority RR...
         rcode CODE
+        ederror EXTENDED_ERROR_CODE [EXTRA_REASON]
         fallthrough [ZONE...]
+        upstream
     }
 
 Templates of one block are tried in order. One whose class, type or zones do not fit the
 question is skipped; one that fits but whose regexes do not match the name answers SERVFAIL,
 unless `fallthrough` covers the name (then the next template, then the next plugin). A match
-answers with `rcode` (NOERROR by default) and the records its templates make.
+answers with `rcode` (NOERROR by default) and the records its templates make; a CNAME among
+the answer records of an A or AAAA query is followed as CoreDNS 1.14 always follows it: its
+target asked of the server itself (CoreDNS's upstream), that reply's answer records put after
+it (`upstream` is accepted and changes nothing, as in 1.14, where it is deprecated). `ederror`
+puts an extended DNS error (RFC 8914) in the reply's OPT when the query sent one (as acl's);
+an `rcode SERVFAIL` reply is the server's bare SERVFAIL, without it, as CoreDNS writes none.
 
 The records are Go templates; the subset CoreDNS users write is filled in: `{{ .Name }}`,
 `{{ .Zone }}`, `{{ .Class }}`, `{{ .Type }}`, `{{ .Regex }}`, `{{ .Remote }}`,
 `{{ index .Match N }}`, `{{ .Group.NAME }}` and `{{ index .Group "NAME" }}`. Anything else, a bad
-regex or a record that does not parse is an error naming the line. `upstream` (CNAME
-resolution) and `ederror` are not run, so they are errors too.
+regex or a record that does not parse is an error naming the line.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnslib import CLASS, QTYPE, RCODE, RR, DNSError
+from dnslib import CLASS, QTYPE, RCODE, RR, DNSError, DNSRecord
 
 from clusterdns.config.checks import Origins, arguments, fail, zone_origins, zone_origins_or
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import CLASS_ANY, Answer, FixedAnswers
+from clusterdns.dns.lookup import Lookup
+from clusterdns.dns.message import CLASS_ANY, Answer, EdnsOption, FixedAnswers
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, extended_error
 from clusterdns.dns.request import Request
 
 log = logging.getLogger("clusterdns.template")
@@ -65,6 +73,7 @@ class TemplateConfig:
     records: dict[str, tuple[RecordTemplate, ...]]  # section → its record templates
     rcode: int = RCODE.NOERROR
     fallthrough: tuple[str, ...] | None = None
+    ederror: EdnsOption | None = None  # the extended DNS error of its replies
 
 
 def compile_record(node: Directive, text: str) -> RecordTemplate:
@@ -120,7 +129,7 @@ def setup(node: Directive, block: Origins) -> tuple[TemplateConfig, ...]:
     zones = zone_origins_or(node, args[2:], block).zones
     regexes: list[re.Pattern[str]] = []
     records: dict[str, list[RecordTemplate]] = {section: [] for section in _SECTIONS}
-    rcode, fallthrough = RCODE.NOERROR, None
+    rcode, fallthrough, ederror = RCODE.NOERROR, None, None
     for option in node.block:
         if option.name == "match":
             for text in arguments(option, 1, None):
@@ -138,13 +147,26 @@ def setup(node: Directive, block: Origins) -> tuple[TemplateConfig, ...]:
             rcode = code
         elif option.name == "fallthrough":
             fallthrough = zone_origins(option, option.args).zones if option.args else (".",)
+        elif option.name == "ederror":
+            ederror = _ederror(option)
+        elif option.name == "upstream":
+            pass  # (CoreDNS 1.14 reads its arguments and ignores them: it always follows CNAMEs)
         else:
             raise fail(option, f"unknown template option '{option.name}'")
     config = TemplateConfig(
         qclass, qtype, zones, tuple(regexes) or (re.compile(".*"),),
         {section: tuple(found) for section, found in records.items()}, rcode, fallthrough,
+        ederror,
     )  # fmt: skip
     return (config,)
+
+
+def _ederror(option: Directive) -> EdnsOption:
+    """`ederror CODE [REASON]`: CODE a decimal 16-bit number (strconv.ParseUint(s, 10, 16))."""
+    args = arguments(option, 1, 2)
+    if not args[0].isascii() or not args[0].isdigit() or int(args[0]) > 0xFFFF:
+        raise fail(option, f"template: error parsing extended DNS error code {args[0]}")
+    return extended_error(int(args[0]), args[1] if len(args) == 2 else "")
 
 
 def _merge(
@@ -173,24 +195,52 @@ class Template(FixedAnswers):
         for template in self.templates:
             data, matched, passes = _match(template, request)
             if matched:
-                return self._answer(template, data)
+                return self._answer(template, data, request.qtype)
             if not passes:
                 return Answer(rcode=RCODE.SERVFAIL, authoritative=False)
         return None
 
     @staticmethod
-    def _answer(template: TemplateConfig, data: Data) -> Answer:
+    def _answer(template: TemplateConfig, data: Data, qtype: int) -> Answer:
+        if template.rcode == RCODE.SERVFAIL:  # (CoreDNS returns it: the server writes it)
+            return Answer(rcode=RCODE.SERVFAIL, authoritative=False)
         answer = Answer(rcode=template.rcode)
         for section in _SECTIONS:
             target = getattr(answer, section)
             for record in template.records[section]:
                 text = record.render(data)
                 try:
-                    target.extend(RR.fromZone(text))
+                    target.extend(RR.fromZone(_ungrouped(text)))
                 except (DNSError, ValueError, IndexError, KeyError) as exc:
                     log.warning("template: %r is no record (%s): SERVFAIL", text, exc)
                     return Answer(rcode=RCODE.SERVFAIL, authoritative=False)
+        if template.ederror is not None:
+            answer.options = (template.ederror,)
+        if qtype in (TYPE_A, TYPE_AAAA) and any(rr.rtype == QTYPE.CNAME for rr in answer.answer):
+            answer.follow = lambda lookup: _followed(answer, qtype, lookup)
         return answer
+
+
+def _ungrouped(text: str) -> str:
+    """A record's text without the zone file's grouping parentheses outside quotes (as
+    `(1 60 60 60 60)` in README's SOA: miekg reads them, dnslib's parser does not)."""
+    parts = text.split('"')
+    parts[::2] = (part.replace("(", " ").replace(")", " ") for part in parts[::2])
+    return '"'.join(parts)
+
+
+async def _followed(answer: Answer, qtype: int, lookup: Lookup) -> Answer:
+    """`answer` with the answer records of each CNAME's target (asked of the server itself,
+    with the query's type) after it; a target that gets no reply adds nothing."""
+    records = []
+    for rr in answer.answer:
+        records.append(rr)
+        if rr.rtype == QTYPE.CNAME:
+            reply = await lookup(str(rr.rdata.label), qtype)
+            if reply is not None:
+                records += DNSRecord.parse(reply).rr
+    answer.answer, answer.follow = records, None
+    return answer
 
 
 def _match(template: TemplateConfig, request: Request) -> tuple[Data, bool, bool]:

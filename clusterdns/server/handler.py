@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dnslib import CLASS, QTYPE, RCODE, DNSLabelError
 
+from clusterdns.dns.lookup import Lookup
 from clusterdns.dns.message import (
     CLASS_ANY,
     HEADER,
@@ -41,8 +42,10 @@ from clusterdns.plugins.kubernetes.answers import Kept, WireAnswers, denial_temp
 from clusterdns.plugins.kubernetes.resolver import PODS_VERIFIED, Kind, Resolver
 from clusterdns.plugins.loadbalance import shuffle_addresses
 from clusterdns.plugins.log import log_query
+from clusterdns.plugins.rewrite.cname import retarget
 from clusterdns.plugins.rewrite.reverter import revert
 from clusterdns.plugins.rewrite.rules import Rewritten
+from clusterdns.server.upstream import lookup_for
 from clusterdns.transport.protocols import Reply
 
 if TYPE_CHECKING:
@@ -290,23 +293,37 @@ class QueryHandler:
             rewritten = self._rewritten(request, block)
             if rewritten is None:  # a name no message can carry
                 return encode(request.query, _NO_PLUGIN, request.limit, block.udp_cap), ""
+            if request.rewritten is not None and request.rewritten.targets:
+                return self._retargeted(rewritten, request.rewritten, block)
             request = rewritten
+        return self._searched(request, block)
+
+    def _searched(self, request: Routed, block: Block) -> Answered | Coroutine[Any, Any, Answered]:
+        """The answer of the chain from autopath on: its walk, or the chain's answer."""
+        autopath = block.autopath
         names = None if autopath is None else self._search(request, block, autopath)
         if names is None:
             return self._chain(request, block, block.autopath_at)
         return self._walk(request, block, names, 0, None)
 
+    async def _retargeted(self, request: Routed, rewritten: Rewritten, block: Block) -> Answered:
+        """The chain's answer to a rewritten `request` with its CNAMEs retargeted (rewrite's
+        `cname` rules), the new targets asked of the server itself."""
+        answered = self._searched(request, block)
+        reply, plugin = answered if isinstance(answered, tuple) else await answered
+        if reply:  # (not dropped)
+            lookup = lookup_for(self, request)
+            reply = await retarget(reply, rewritten.targets, request.qtype, lookup)
+        return reply, plugin
+
     def _rewritten(self, request: Routed, block: Block) -> Routed | None:
         """`request` as the block's rewrite rules leave it (what they did is marked on it,
         for `_done`); None when they made a name no message can carry (SERVFAIL)."""
         assert block.rewrite is not None
-        rewritten = request.rewritten = block.rewrite.rewrite(
-            request.name, request.qtype, request.qclass
-        )
-        if rewritten is None or rewritten.question is None:
+        rewritten = request.rewritten = block.rewrite.rewrite(request)
+        if rewritten is None or rewritten.data is None:
             return None if rewritten is not None and rewritten.invalid else request
-        data = request.data
-        return self._reissued(request, block, rewritten.query(data, question_end(data)))
+        return self._reissued(request, block, rewritten.data)
 
     def _screened(self, request: Routed, block: Block) -> Routed | Answered:
         """acl's verdict on a query (a reply when it is not allowed; b"" to drop it), then
@@ -339,6 +356,8 @@ class QueryHandler:
         for plugin in block.before[start:] if start else block.before:
             answered = plugin.answer(request)
             if answered is not None:
+                if answered.follow is not None:
+                    return self._followed(request, block, answered.follow, plugin.name)
                 return encode(query, answered, limit, block.udp_cap), plugin.name
         if request.qclass not in _INTERNET_CLASSES:  # no other plugin serves another class
             refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
@@ -367,6 +386,17 @@ class QueryHandler:
         if cached is not None:
             return cached, "cache"
         return _forwarded(relay.fetch(request))
+
+    async def _followed(
+        self,
+        request: Routed,
+        block: Block,
+        follow: Callable[[Lookup], Awaitable[Answer]],
+        plugin: str,
+    ) -> Answered:
+        """A plugin's answer completed by asking the server itself (template's CNAMEs)."""
+        answer = await follow(lookup_for(self, request))
+        return encode(request.query, answer, request.limit, block.udp_cap), plugin
 
     # -- autopath ------------------------------------------------------------------------
 
@@ -669,8 +699,8 @@ class QueryHandler:
         if block is not None and block.shapes and plugin not in _BEFORE_SHAPING:
             reply = block.shaped(reply)
         rewritten = request.rewritten
-        if rewritten is not None and rewritten.revert:
-            reply = revert(reply, request.query.question, rewritten)
+        if rewritten is not None:
+            reply = revert(reply, request.query.question, rewritten, plugin)
         if block is not None and block.loadbalance:
             reply = shuffle_addresses(reply)
         seconds = time.perf_counter() - request.start

@@ -1,10 +1,17 @@
 """`rewrite` over real sockets: CoreDNS README's examples as a table (name exact, substring,
-regex, suffix with `answer auto`, `answer name`, `answer value`, type, class, ttl, rcode),
-a cluster name asked by another name (first and repeated, which the wire answers must leave
-to the chain), rewrite in front of cache and forward, and its setup errors naming the line."""
+regex, suffix with `answer auto`, `answer name`, `answer value`, type, class, ttl, rcode,
+edns0 local/nsid/subnet with the option asserted at the loopback upstream, edns0 `revert` in
+what the reply echoes, cname targets rewritten and looked up), a cluster name asked by
+another name (first and repeated, which the wire answers must leave to the chain), rewrite
+in front of cache and forward, and its setup errors naming the line."""
 
 from __future__ import annotations
 
+import socket
+
+import dns.edns
+import dns.message
+import dns.query
 import dns.rcode
 import dns.rdataclass
 import pytest
@@ -15,6 +22,7 @@ from clusterdns.server.directives import load_config
 from harness.paths import DEMO
 from harness.query import query, raw_udp, rdatas
 from harness.server import serving
+from harness.upstream import FakeUpstream
 
 RULES = r"""
     rewrite name nginx.example.com nginx.demo.svc.cluster.local
@@ -188,8 +196,27 @@ def test_a_name_no_message_can_carry_is_servfail(server):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("rewrite edns0 local set 0xffee abcd", "edns0 rules are not supported"),
-        ("rewrite cname exact a.example. b.example.", "cname rules are not supported"),
+        ("rewrite edns0", "too few arguments for an EDNS0 rule"),
+        ("rewrite edns0 local foo 0xffee abcd", "invalid action: 'foo'"),
+        ("rewrite edns0 unknown-rule-type set", "invalid rule type 'unknown-rule-type'"),
+        ("rewrite edns0 local set 0xffee", "EDNS0 local rules require three or four args"),
+        ("rewrite edns0 local set invalid-uint abcd", "invalid number 'invalid-uint'"),
+        ("rewrite edns0 local set 0x10000 abcd", "invalid number '0x10000'"),
+        ("rewrite edns0 local set 0xffee 0xabcdefg", "invalid hex data"),
+        ("rewrite edns0 local set 0xffee {dummy}", "unsupported variable name"),
+        ("rewrite edns0 local set 0xffee {server_ip}", "{server_ip} is not supported"),
+        ("rewrite edns0 local set 0xffee {kubernetes/client-namespace}", "metadata labels"),
+        ("rewrite edns0 local unset 0xffee revert", "requires exactly two arguments"),
+        ("rewrite edns0 nsid set junk", "EDNS0 NSID rules can accept no more than one arg"),
+        ("rewrite edns0 nsid unset revert", "requires exactly one argument"),
+        ("rewrite edns0 subnet set 33 56", "invalid IPv4 bit mask length 33"),
+        ("rewrite edns0 subnet set 24 129", "invalid IPv6 bit mask length 129"),
+        ("rewrite edns0 subnet set -1 56", "invalid number '-1'"),
+        ("rewrite edns0 subnet append 24 56 72", "EDNS0 subnet rules require three or four"),
+        ("rewrite edns0 subnet unset 24 56", "requires exactly one argument"),
+        ("rewrite cname a.example.", "too few \\(1\\) arguments for a cname rule"),
+        ("rewrite cname fuzzy a.example. b.example.", "unknown cname rewrite type: fuzzy"),
+        ("rewrite cname regex (unclosed b.example.", "invalid cname rewrite regex pattern"),
         ("rewrite name regex (unclosed {1}", "invalid regex matching pattern"),
         ("rewrite name regex a(.*) {1}{2}.example", "uses more subexpressions"),
         ("rewrite name fuzzy a b", "supports only exact, prefix, suffix, substring, and regex"),
@@ -209,3 +236,147 @@ def test_setup_errors_name_the_line(body, message):
     with pytest.raises(CorefileError, match=message) as caught:
         load_config(f".:53 {{\n    errors\n    {body}\n}}\n")
     assert caught.value.line == 3
+
+
+# -- edns0 and cname (CoreDNS README's examples; every query they meet is theirs) -----------
+
+EDNS0_BLOCKS = {
+    # README: "rewrites the first local option with code 0xffee, setting the data to abcd"
+    "hex.test": "rewrite edns0 local set 0xffee 0x61626364",
+    "text.test": "rewrite edns0 local set 0xffee abcd",
+    "vars.test": """rewrite continue edns0 local set 0xff01 {qname}
+    rewrite continue edns0 local set 0xff02 {qtype}
+    rewrite continue edns0 local set 0xff03 {client_ip}
+    rewrite continue edns0 local set 0xff04 {client_port}
+    rewrite continue edns0 local set 0xff05 {protocol}""",
+    "nsid.test": "rewrite edns0 nsid set",
+    "subnet.test": "rewrite edns0 subnet set 24 56",
+    "unset.test": "rewrite edns0 local unset 0xffee",
+    "append.test": "rewrite edns0 local append 0xffee abcd",
+    "replace.test": "rewrite edns0 local replace 0xffee abcd",
+}
+ECHO_BLOCKS = {  # answered by whoami: the reply's OPT echoes what the query got
+    "echo.test": "rewrite edns0 local set 0xffee abcd",
+    # README: "This example sets option, but response will not contain it"
+    "revert.test": "rewrite edns0 local set 0xffee abcd revert",
+    # README: "the response will contain `abcd` data at `0xffee`"
+    "partial.test": """rewrite continue {
+        edns0 local set 0xffee abcd
+    }
+    rewrite edns0 local replace 0xffee bcde revert""",
+}
+# README's CNAME example: my-app.com → my-app.example → my-app.com.cdn.example.net
+CNAMES = {"my-app.com.": "my-app.example.", "my-app.example.": "my-app.com.cdn.example.net."}
+ADDRESSES = {"my-app.com.cdn.example.net.": ["20.2.0.1", "20.2.0.2"],
+             "my-app.com.other.cdn.com.": ["30.3.1.2"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recording():
+    """A loopback upstream with the README's CNAME chain; it keeps every query's bytes."""
+    with FakeUpstream(cnames=CNAMES, records=ADDRESSES) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def edns_server(tmp_path_factory, recording):
+    forward = f"forward . {recording.address}"
+    blocks = [f"{zone}:53 {{\n    {rules}\n    {forward}\n}}\n" for zone, rules in EDNS0_BLOCKS.items()]
+    blocks += [f"{zone}:53 {{\n    {rules}\n    whoami\n}}\n" for zone, rules in ECHO_BLOCKS.items()]
+    blocks.append(".:53 {\n    rewrite cname regex (.*).cdn.example.net. {1}.other.cdn.com.\n"
+                  f"    {forward}\n    prometheus 127.0.0.1:0\n}}\n")  # fmt: skip
+    corefile = tmp_path_factory.mktemp("rewrite-edns0") / "Corefile"
+    corefile.write_text("".join(blocks))
+    with serving(["--conf", str(corefile), "--snapshot", str(DEMO)]) as process:
+        yield process
+
+
+def options(message: dns.message.Message) -> list[tuple[int, bytes]]:
+    """A message's EDNS options as (code, data)."""
+    return [(int(option.otype), option.to_wire()) for option in message.options]
+
+
+def sent_upstream(upstream: FakeUpstream, name: str) -> dns.message.Message:
+    """The last query for `name` the upstream got."""
+    return dns.message.from_wire(upstream.asked(name)[-1].data)
+
+
+MINE = dns.edns.GenericOption(0xFFEE, b"mine")  # an option the client sends itself
+EDNS0_TABLE = [
+    # (name, the client's own options, the options the upstream gets)
+    ("a.hex.test.", [], [(0xFFEE, b"abcd")]),
+    ("a.text.test.", [], [(0xFFEE, b"abcd")]),
+    ("b.text.test.", [MINE], [(0xFFEE, b"abcd")]),  # set: the client's changed
+    ("a.nsid.test.", [], [(3, b"")]),
+    ("a.subnet.test.", [], [(8, b"\x00\x01\x18\x00\x7f\x00\x00")]),  # 127.0.0.0/24
+    ("a.unset.test.", [MINE], []),
+    ("a.append.test.", [], [(0xFFEE, b"abcd")]),
+    ("b.append.test.", [MINE], [(0xFFEE, b"mine")]),  # there is one: kept
+    ("a.replace.test.", [], []),  # there is none: nothing to replace
+    ("b.replace.test.", [MINE], [(0xFFEE, b"abcd")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+@pytest.mark.parametrize(("name", "own", "upstream_gets"), EDNS0_TABLE)
+def test_edns0_options_reach_the_upstream(edns_server, recording, tcp, name, own, upstream_gets):
+    reply = query(edns_server, name, tcp=tcp, use_edns=0, options=own)
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert rdatas(reply) == {"192.0.2.1"}
+    assert options(sent_upstream(recording, name)) == upstream_gets
+    assert options(reply) == []  # a forwarded reply's OPT is ours: nothing echoed
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_edns0_variables_are_the_querys(edns_server, recording, tcp):
+    with socket.socket() if tcp else socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    message = dns.message.make_query("Mixed.Vars.Test.", "AAAA", use_edns=0)
+    send = dns.query.tcp if tcp else dns.query.udp
+    send(message, edns_server.host, port=edns_server.port, timeout=5, source="127.0.0.1",
+         source_port=port)  # fmt: skip
+    assert options(sent_upstream(recording, "mixed.vars.test.")) == [
+        (0xFF01, b"Mixed.Vars.Test."),  # as asked
+        (0xFF02, (28).to_bytes(2)),
+        (0xFF03, bytes((127, 0, 0, 1))),
+        (0xFF04, port.to_bytes(2)),
+        (0xFF05, b"tcp" if tcp else b"udp"),
+    ]
+
+
+def test_a_query_without_edns_gets_an_opt_for_the_option(edns_server, recording):
+    """As CoreDNS's setupEdns0Opt: a 4096-byte OPT is made for it (and the reply has one)."""
+    reply = query(edns_server, "plain.text.test.")
+    sent = sent_upstream(recording, "plain.text.test.")
+    assert (sent.edns, sent.payload, options(sent)) == (0, 4096, [(0xFFEE, b"abcd")])
+    assert reply.edns == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "echoed"),
+    [("a.echo.test.", [(0xFFEE, b"abcd")]), ("a.revert.test.", []),
+     ("a.partial.test.", [(0xFFEE, b"abcd")])],
+)  # fmt: skip
+def test_revert_takes_the_option_out_of_the_reply(edns_server, name, echoed):
+    """A reply our plugins write echoes the options the rules set in the query (CoreDNS's
+    server reuses the query's OPT for it); `revert` undoes its rule's change there."""
+    reply = query(edns_server, name, use_edns=0)
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert options(reply) == echoed
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_cname_target_rewritten_and_looked_up(edns_server, recording, tcp):
+    """README: the CNAMEs up to the target kept, the target rewritten, the rest replaced by
+    the new target's records, which the server asked itself (and so its upstream)."""
+    reply = query(edns_server, "my-app.com.", tcp=tcp)
+    assert answers(reply) == [
+        ("my-app.com.", "CNAME", "my-app.example."),
+        ("my-app.example.", "CNAME", "my-app.com.other.cdn.com."),
+        ("my-app.com.other.cdn.com.", "A", "30.3.1.2"),
+    ]
+    assert question(reply) == ("my-app.com.", "A", "IN")
+    assert recording.asked("my-app.com.other.cdn.com.")
+    plain = query(edns_server, "elsewhere.example.")  # no CNAME: as it came
+    assert answers(plain) == [("elsewhere.example.", "A", "192.0.2.1")]

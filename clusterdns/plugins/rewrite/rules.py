@@ -1,10 +1,10 @@
-"""The rewrite rules as CoreDNS 1.14 runs them (plugin/rewrite: name.go, type.go, class.go,
-ttl.go, rcode.go).
+"""The rewrite rules as CoreDNS 1.14 runs them (plugin/rewrite: rewrite.go, name.go, type.go,
+class.go, ttl.go, rcode.go; edns0.go and cname_target.go in their own modules).
 
-Rules are tried in the Corefile's order on the question as the rules before left it: a rule
-that matches changes it (name, type, class) and gives the response rules its reply needs.
-A matching `stop` rule (the default) ends the list; `continue` goes on. Names are matched
-lower case and absolute, as CoreDNS's `state.Name()`.
+Rules are tried in the Corefile's order on the query as the rules before left it (its
+question and its OPT's options): a rule that acts changes it and gives the response rules
+its reply needs. A `stop` rule (the default) that acts ends the list; `continue` goes on.
+Names are matched lower case and absolute, as CoreDNS's `state.Name()`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dnslib import RR, DNSLabel, DNSRecord
 
-from clusterdns.dns.request import HEADER_SIZE
+from clusterdns.dns.message import EdnsOption
+from clusterdns.dns.packet import name_wire, options_of, question_end, with_options
+from clusterdns.dns.request import HEADER_SIZE, Request
 
 NameRewriter = Callable[[str], str]  # a name (absolute) mapped to another, or kept
 
@@ -29,9 +31,43 @@ class Question:
 
     def wire(self) -> bytes:
         """The question section: name, type and class."""
-        labels = DNSLabel(self.name).label
-        name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-        return name + self.qtype.to_bytes(2) + self.qclass.to_bytes(2)
+        return name_wire(self.name) + self.qtype.to_bytes(2) + self.qclass.to_bytes(2)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What the rules change in a query: its question, and its OPT's options (None: it has
+    no OPT)."""
+
+    question: Question
+    options: tuple[EdnsOption, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EdnsRevert:
+    """An EDNS0 rule's `revert`: the option `code` as the query had it before the rule
+    (`old` None: it had none), restored in what the reply echoes of the query's options."""
+
+    code: int
+    old: bytes | None
+
+
+class Retarget(Protocol):
+    """A `cname` rule on the reply: the new target of a CNAME, or None to keep it."""
+
+    def new_target(self, target: str) -> str | None: ...
+
+
+class Applied(NamedTuple):
+    """What a rule did: the query as it leaves it, what the reply needs (response rules,
+    EDNS0 reverts, CNAME retargets), and whether it acted (CoreDNS's RewriteDone; an EDNS0
+    rule that did not may still have given the query an OPT)."""
+
+    state: State
+    responses: tuple[ResponseRule, ...] = ()
+    done: bool = True
+    reverts: tuple[EdnsRevert, ...] = ()
+    targets: tuple[Retarget, ...] = ()
 
 
 def valid_name(name: str) -> bool:
@@ -194,13 +230,15 @@ class NameMatch:
 class Rule(Protocol):
     @property
     def stop(self) -> bool:
-        """Whether a match ends the rules (`stop`, the default) or not (`continue`)."""
+        """Whether a rule that acts ends the rules (`stop`, the default) or not (`continue`)."""
         ...
 
-    def matches(self, question: Question) -> bool: ...
+    def matches(self, question: Question) -> bool:
+        """Whether it may act on a query asking `question` (then `apply` is asked)."""
+        ...
 
-    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
-        """The question as this (matching) rule leaves it, and the reply's rules."""
+    def apply(self, state: State, request: Request) -> Applied:
+        """What this (matching) rule does to the query (`request`: the client's)."""
         ...
 
 
@@ -215,7 +253,8 @@ class NameRule:
     def matches(self, question: Question) -> bool:
         return self.match.finds(question.name)
 
-    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+    def apply(self, state: State, request: Request) -> Applied:
+        question = state.question
         name, kind, text = question.name, self.match.kind, self.match.text
         if kind == "exact":
             new = self.replacement
@@ -230,10 +269,11 @@ class NameRule:
             found = self.match.pattern.search(name)
             assert found is not None
             new = expand(found, self.replacement)
+        renamed = replace(state, question=replace(question, name=new))
         if not self.auto:
-            return replace(question, name=new), self.answers
+            return Applied(renamed, self.answers)
         back = _remap(new, name)
-        return replace(question, name=new), (OwnerRewrite(back), ValueRewrite(back), *self.answers)
+        return Applied(renamed, (OwnerRewrite(back), ValueRewrite(back), *self.answers))
 
 
 def suffix_answers(suffix: str, replacement: str) -> tuple[ResponseRule, ...]:
@@ -255,10 +295,11 @@ class NumberRule:
         number: int = getattr(question, self.field)
         return number == self.old
 
-    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
+    def apply(self, state: State, request: Request) -> Applied:
+        question = state.question
         if self.field == "qtype":
-            return replace(question, qtype=self.new), ()
-        return replace(question, qclass=self.new), ()
+            return Applied(replace(state, question=replace(question, qtype=self.new)))
+        return Applied(replace(state, question=replace(question, qclass=self.new)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,57 +313,96 @@ class ReplyRule:
     def matches(self, question: Question) -> bool:
         return self.match.finds(question.name)
 
-    def apply(self, question: Question) -> tuple[Question, tuple[ResponseRule, ...]]:
-        return question, (self.response,)
+    def apply(self, state: State, request: Request) -> Applied:
+        return Applied(state, (self.response,))
 
 
 @dataclass(frozen=True, slots=True)
 class Rewritten:
-    """What the rules did to one query: the question the chain is asked (None when it is
-    the client's), whether it is a name no DNS message can carry (SERVFAIL), and how the
-    reply goes back (`revert`: the question restored and `rules` run on it)."""
+    """What the rules did to one query: the query the chain is asked (None when it is the
+    client's), whether its name is one no DNS message can carry (SERVFAIL), and how the
+    reply goes back: `revert` (the question restored and `rules` run on it), `targets` (its
+    CNAMEs retargeted, their new targets looked up) and `echo` (the options of the query
+    our OPT echoes, as CoreDNS's server reuses the query's OPT for a reply without one)."""
 
-    question: Question | None
-    invalid: bool
-    revert: bool
-    rules: tuple[ResponseRule, ...]
+    data: bytes | None
+    invalid: bool = False
+    revert: bool = False
+    rules: tuple[ResponseRule, ...] = ()
+    targets: tuple[Retarget, ...] = ()
+    echo: tuple[EdnsOption, ...] = ()
 
-    def query(self, data: bytes, question_end: int) -> bytes:
-        """The query `data` (its question ending at `question_end`) asking the new question."""
-        assert self.question is not None
-        return data[:HEADER_SIZE] + self.question.wire() + data[question_end:]
+
+INVALID = Rewritten(None, invalid=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    """The block's rules, in the Corefile's order."""
+    """The block's rules, in the Corefile's order, and the option codes its EDNS0 rules put
+    in queries (the ones a reply echoes: CoreDNS's edns.SetSupportedOption, and NSID)."""
 
     rules: tuple[Rule, ...]
+    echoed: frozenset[int] = frozenset()
 
     def matches(self, name: str, qtype: int, qclass: int) -> bool:
-        """Whether a rule acts on this question (no rule can act on a later one otherwise)."""
+        """Whether a rule may act on this question (no rule can act on a later one
+        otherwise)."""
         question = Question(name, qtype, qclass)
         return any(rule.matches(question) for rule in self.rules)
 
-    def rewrite(self, name: str, qtype: int, qclass: int) -> Rewritten | None:
-        """The rules run on a question (its name lower case); None when none matches."""
-        asked = question = Question(name, qtype, qclass)
-        found: list[ResponseRule] = []
+    def rewrite(self, request: Request) -> Rewritten | None:
+        """The rules run on a query; None when none changes it or its reply."""
+        data = request.data
+        asked = Question(request.name, request.qtype, request.qclass)
+        original = state = State(asked, None if request.edns_size is None else options_of(data))
+        responses: list[ResponseRule] = []
+        reverts: list[EdnsRevert] = []
+        targets: list[Retarget] = []
         done = stopped = False
         for rule in self.rules:
-            if not rule.matches(question):
+            if not rule.matches(state.question):
                 continue
-            question, answers = rule.apply(question)
+            applied = rule.apply(state, request)
+            state = applied.state
+            if not applied.done:
+                continue
             done = True
-            if not valid_name(question.name):
-                return Rewritten(None, True, False, ())
-            found += answers
+            if not valid_name(state.question.name):
+                return INVALID
+            responses += applied.responses
+            reverts += applied.reverts
+            targets += applied.targets
             if rule.stop:
                 stopped = True
                 break
-        if not done:
+        if not done and state == original:
             return None
+        if state.question != asked:
+            data = data[:HEADER_SIZE] + state.question.wire() + data[question_end(data) :]
+        if state.options != original.options:
+            data = with_options(data, state.options or ())
         # as rewrite.go: the reply is reverted after a `stop` rule, or when a rule gave it
         # rules; after `continue` rules alone it keeps the question they made
-        changed = question if question != asked else None
-        return Rewritten(changed, False, stopped or bool(found), tuple(found))
+        return Rewritten(
+            data if state != original else None, False,
+            stopped or bool(responses or reverts or targets), tuple(responses),
+            tuple(targets), self._echo(state.options, reverts),
+        )  # fmt: skip
+
+    def _echo(
+        self, options: tuple[EdnsOption, ...] | None, reverts: list[EdnsRevert]
+    ) -> tuple[EdnsOption, ...]:
+        """The options the reply's OPT echoes: the query's, `revert`s undone (the last
+        first), of the codes the rules set (reverter.go's writeWithRevertedRequestExtra,
+        then the server's SizeAndDo)."""
+        if not self.echoed or not options:
+            return ()
+        kept = list(options)
+        for revert in reversed(reverts):
+            at = next((i for i, (code, _) in enumerate(kept) if code == revert.code), None)
+            if at is not None:
+                if revert.old is None:
+                    del kept[at]
+                else:
+                    kept[at] = (revert.code, revert.old)
+        return tuple(option for option in kept if option[0] in self.echoed)

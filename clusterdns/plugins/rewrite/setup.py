@@ -8,7 +8,10 @@
 
 One rule per directive: a block's tokens are the rest of the rule's line. FIELD is `name`
 (exact, prefix, suffix, substring, regex; `answer auto|name|value`), `type`, `class`, `ttl`
-(SECONDS or MIN-MAX) or `rcode`. `edns0` and `cname` are not run: an error naming the line.
+(SECONDS or MIN-MAX), `rcode`, `edns0` (local, nsid, subnet; see edns0.py) or `cname`
+(see cname.py). The EDNS0 variables `{server_ip}` and `{server_port}` are errors naming the
+line (a listener on every address does not know which one a UDP query came to), and so are
+metadata labels (`{kubernetes/client-namespace}`: metadata is collected for log alone).
 """
 
 from __future__ import annotations
@@ -17,10 +20,22 @@ import re
 
 from dnslib import CLASS, QTYPE
 
-from clusterdns.config.checks import INTEGER, Origins, fail
+from clusterdns.config.checks import INTEGER, METADATA_LABEL, Origins, fail
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.rewrite.cname import CnameRule
+from clusterdns.plugins.rewrite.edns0 import (
+    APPEND,
+    NSID,
+    REPLACE,
+    SET,
+    UNSET,
+    VARIABLES,
+    OptionRule,
+    SubnetRule,
+    Value,
+)
 from clusterdns.plugins.rewrite.rules import (
     NameMatch,
     NameRule,
@@ -45,10 +60,8 @@ _CLASSES = {"IN": CLASS.IN, "CS": 2, "CH": CLASS.CH, "HS": 4, "NONE": 254, "ANY"
 _RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4,
            "REFUSED": 5, "YXDOMAIN": 6, "YXRRSET": 7, "NXRRSET": 8, "NOTAUTH": 9,
            "NOTZONE": 10}  # fmt: skip
-_NOT_RUN = {
-    "edns0": "EDNS0 options are not rewritten by clusterdns",
-    "cname": "CNAME targets are not rewritten by clusterdns (it would look the new one up)",
-}
+_ACTIONS = (SET, APPEND, REPLACE, UNSET)
+_UNKNOWN_VARIABLES = ("{server_ip}", "{server_port}")
 
 
 class _Error(ConfigError):
@@ -65,13 +78,16 @@ def setup(node: Directive, block: Origins) -> Rewrite:
                 raise fail(option, "rewrite: a rule's block holds no blocks")
             args += (option.name, *option.args)
     try:
-        return Rewrite((_rule(args),))
+        rule = _rule(args)
     except _Error as error:
         raise fail(node, f"rewrite: {error}") from None
+    if isinstance(rule, OptionRule) and rule.action != UNSET:  # (the code a reply echoes)
+        return Rewrite((rule,), frozenset((rule.code,)))
+    return Rewrite((rule,))
 
 
 def _merge(first: Rewrite, second: Rewrite) -> Rewrite:
-    return Rewrite(first.rules + second.rules)
+    return Rewrite(first.rules + second.rules, first.echoed | second.echoed)
 
 
 REWRITE = Plugin("rewrite", setup, merge=_merge)
@@ -105,8 +121,10 @@ def _rule(args: list[str]) -> Rule:
         return _ttl_rule(stop, rest)
     if field == "rcode":
         return _rcode_rule(stop, rest)
-    if field in _NOT_RUN:
-        raise _Error(f"{field} rules are not supported: {_NOT_RUN[field]}")
+    if field == "edns0":
+        return _edns0_rule(stop, rest)
+    if field == "cname":
+        return _cname_rule(stop, rest)
     raise _Error(f"invalid rule type {args[0]!r}")
 
 
@@ -250,3 +268,98 @@ def _rcode(text: str, which: str) -> int:
         raise _Error(f"invalid {which} RCODE '{text}' for a rcode rule (or an extended rcode, "
                      "which clusterdns does not rewrite)")  # fmt: skip
     return code
+
+
+def _edns0_rule(stop: bool, args: list[str]) -> Rule:
+    """edns0.go's newEdns0Rule."""
+    if len(args) < 2:
+        raise _Error("too few arguments for an EDNS0 rule")
+    kind, action = args[0].lower(), args[1].lower()
+    if action not in _ACTIONS:
+        raise _Error(f"invalid action: {action!r}")
+    if kind not in ("local", "nsid", "subnet"):
+        raise _Error(f"invalid rule type {kind!r}")
+    if action == UNSET:
+        if len(args) != (3 if kind == "local" else 2):
+            raise _Error(f"{kind} unset action requires exactly "
+                         f"{'two arguments' if kind == 'local' else 'one argument'}")  # fmt: skip
+        if kind == "subnet":
+            return SubnetRule(stop, action, 0, 0, False)
+        return OptionRule(stop, action, _code(args[2]) if kind == "local" else NSID, b"", False)
+    revert = args[-1] == "revert"
+    if revert:
+        args = args[:-1]
+    if kind == "nsid":
+        if len(args) != 2:
+            raise _Error("EDNS0 NSID rules can accept no more than one arg")
+        return OptionRule(stop, action, NSID, b"", revert)
+    if len(args) != 4:
+        raise _Error(f"EDNS0 {kind} rules require three or four args")
+    if kind == "subnet":
+        v4, v6 = (_uint(text, 16) for text in args[2:])
+        if v4 > 32:
+            raise _Error(f"invalid IPv4 bit mask length {v4}")
+        if v6 > 128:
+            raise _Error(f"invalid IPv6 bit mask length {v6}")
+        return SubnetRule(stop, action, v4, v6, revert)
+    code, data = _code(args[2]), args[3]
+    if data.startswith("{") and data.endswith("}"):
+        return OptionRule(stop, action, code, _variable(data), revert)
+    if data.startswith("0x"):
+        try:
+            return OptionRule(stop, action, code, bytes.fromhex(data[2:]), revert)
+        except ValueError:
+            raise _Error(f"invalid hex data {data!r}") from None
+    return OptionRule(stop, action, code, data.encode(), revert)
+
+
+def _uint(text: str, bits: int) -> int:
+    """Go's strconv.ParseUint(text, 0, bits): decimal, 0x hex, 0o or 0 octal, 0b binary."""
+    octal = len(text) > 1 and text[0] == "0" and text[1].isdigit()
+    try:
+        value = int(text, 8 if octal else 0)
+    except ValueError:
+        value = -1
+    if text.startswith(("+", "-")) or not 0 <= value < 1 << bits:
+        raise _Error(f"invalid number {text!r} (an unsigned {bits}-bit integer)")
+    return value
+
+
+def _code(text: str) -> int:
+    return _uint(text, 16)
+
+
+def _variable(text: str) -> Value:
+    """isValidVariable: one of CoreDNS's variables (not the server's address, nor metadata)."""
+    found = VARIABLES.get(text)
+    if found is not None:
+        return found
+    if text in _UNKNOWN_VARIABLES:
+        raise _Error(f"{text} is not supported: a listener on every address does not know "
+                     "which one a query came to")  # fmt: skip
+    if METADATA_LABEL.fullmatch(text[1:-1]):
+        raise _Error(f"{text}: metadata labels are not supported in rewrite rules (only in "
+                     "log formats)")  # fmt: skip
+    raise _Error(f"unsupported variable name {text!r}")
+
+
+def _cname_rule(stop: bool, args: list[str]) -> CnameRule:
+    """cname_target.go's newCNAMERule."""
+    if len(args) == 3:
+        kind, source, target = args[0].lower(), args[1].lower(), args[2].lower()
+        if kind not in _KINDS:
+            raise _Error(f"unknown cname rewrite type: {kind}")
+    elif len(args) == 2:
+        kind, source, target = "exact", args[0].lower(), args[1].lower()
+    else:
+        raise _Error(f"too few ({len(args)}) arguments for a cname rule")
+    if kind == "exact":
+        return CnameRule(stop, kind, _normalized(source), _normalized(target))
+    if kind != "regex":
+        return CnameRule(stop, kind, source, target)
+    if len(source) > _MAX_REGEX:
+        raise _Error(f"regex pattern too long in a cname rule: {len(source)} > {_MAX_REGEX}")
+    try:
+        return CnameRule(stop, kind, source, target, re.compile(source))
+    except re.error as error:
+        raise _Error(f"invalid cname rewrite regex pattern: {error}") from None

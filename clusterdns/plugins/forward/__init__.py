@@ -1,3 +1,3 @@
 """CoreDNS's `forward` plugin: upstream choice, health checks, fail-over, and one upstream's
-UDP/TCP exchanges.
+UDP, TCP and TLS exchanges.
 """

@@ -35,6 +35,7 @@ from clusterdns.plugins.kubernetes.records import (
     srv_weight,
 )
 from clusterdns.plugins.kubernetes.resolver import Resolver
+from clusterdns.plugins.kubernetes.state import ClusterState
 from clusterdns.plugins.kubernetes.zone import address_record, cname_record, srv_record, zone_head
 
 CLUSTER_IP_SRV_WEIGHT = 100  # xfr.go: s.NewSRV(..., 100) for every port of a ClusterIP service
@@ -47,7 +48,7 @@ def transfer_records(resolver: Resolver, zone: str) -> Iterator[Record]:
     # Taken at the start: a transfer yields to the server's loop between messages, and the
     # state may change meanwhile. Services and slices are replaced on change, never mutated.
     services = [
-        (svc, _endpoint_slices(svc, state.slices_of(key), index.options.noendpoints))
+        (svc, _endpoint_slices(svc, state, index.options.noendpoints))
         for key, svc in sorted(state.services.items(), key=lambda item: item[0][::-1])
         if index.namespace_exposed(key[0])
     ]
@@ -59,14 +60,12 @@ def transfer_records(resolver: Resolver, zone: str) -> Iterator[Record]:
     yield head[0]
 
 
-def _endpoint_slices(
-    svc: Service, slices: list[EndpointSlice], noendpoints: bool
-) -> list[EndpointSlice]:
+def _endpoint_slices(svc: Service, state: ClusterState, noendpoints: bool) -> list[EndpointSlice]:
     """The slices a service's transfer walks: a headless one's (none under `noendpoints`,
     with which CoreDNS does not watch endpoints)."""
     if svc.kind is ServiceKind.EXTERNAL_NAME or svc.cluster_ips or noendpoints:
         return []
-    return slices
+    return state.slices_of(svc.key)
 
 
 def service_records(

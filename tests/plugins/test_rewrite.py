@@ -266,7 +266,8 @@ ECHO_BLOCKS = {  # answered by whoami: the reply's OPT echoes what the query got
     rewrite edns0 local replace 0xffee bcde revert""",
 }
 # README's CNAME example: my-app.com → my-app.example → my-app.com.cdn.example.net
-CNAMES = {"my-app.com.": "my-app.example.", "my-app.example.": "my-app.com.cdn.example.net."}
+CNAMES = {"my-app.com.": "my-app.example.", "my-app.example.": "my-app.com.cdn.example.net.",
+          "loop.other.cdn.com.": "loop.cdn.example.net."}  # (retargeted back to itself)
 ADDRESSES = {"my-app.com.cdn.example.net.": ["20.2.0.1", "20.2.0.2"],
              "my-app.com.other.cdn.com.": ["30.3.1.2"]}  # fmt: skip
 
@@ -380,3 +381,16 @@ def test_cname_target_rewritten_and_looked_up(edns_server, recording, tcp):
     assert recording.asked("my-app.com.other.cdn.com.")
     plain = query(edns_server, "elsewhere.example.")  # no CNAME: as it came
     assert answers(plain) == [("elsewhere.example.", "A", "192.0.2.1")]
+
+
+def test_a_cname_rewritten_back_to_itself_ends(edns_server, recording):
+    """Each lookup's reply is retargeted again by the same rule: the server's lookups nest
+    at most 8 deep (CoreDNS has no bound), then the innermost reply stands."""
+    before = len(recording.asked("loop.other.cdn.com."))
+    data = raw_udp(edns_server, DNSRecord.question("loop.other.cdn.com.").pack())
+    assert data is not None
+    reply = DNSRecord.parse(data)  # (dnspython would keep one CNAME of an owner)
+    assert reply.header.rcode == dns.rcode.NOERROR
+    assert [str(rr.rdata) for rr in reply.rr] == ["loop.other.cdn.com."] * 8 + [
+        "loop.cdn.example.net.", "192.0.2.1"]  # each level's CNAME retargeted  # fmt: skip
+    assert len(recording.asked("loop.other.cdn.com.")) - before == 9  # the query and 8 lookups

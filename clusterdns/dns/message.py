@@ -16,7 +16,6 @@ from dnslib import (
     QTYPE,
     RCODE,
     RR,
-    DNSBuffer,
     DNSError,
     DNSHeader,
     DNSQuestion,
@@ -312,11 +311,10 @@ def _packable(labels: tuple[bytes, ...]) -> bool:
 def _put_name(
     out: bytearray, written: dict[tuple[bytes, ...], int], labels: tuple[bytes, ...]
 ) -> None:
-    """dnslib's encode_name with the case-insensitive table: a pointer to the longest
-    suffix already written, else the label, remembered for the names after it."""
-    lowered = [label.lower() for label in labels]
+    """dnslib's encode_name: a pointer to the longest suffix already written (spelled
+    alike), else the label, remembered for the names after it."""
     for i in range(len(labels)):
-        suffix = tuple(lowered[i:])
+        suffix = labels[i:]
         offset = written.get(suffix)
         if offset is not None:
             out += _RDLENGTH.pack(0xC000 | offset)
@@ -327,50 +325,14 @@ def _put_name(
     out.append(0)
 
 
-class _NamesAnyCase(dict[tuple[bytes, ...], int]):
-    """dnslib's table of names already written (labels → offset), matched without case.
-    Each name is lowered once per reply (dnslib asks for a suffix two or three times, and
-    the names of a reply share their suffixes); nothing is kept beyond the reply, as the
-    names asked are without bound."""
-
-    __slots__ = ("_lowered",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lowered: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
-
-    def _lower(self, labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
-        found = self._lowered.get(labels)
-        if found is None:
-            found = self._lowered[labels] = tuple([label.lower() for label in labels])
-        return found
-
-    def __contains__(self, labels: object) -> bool:
-        return isinstance(labels, tuple) and super().__contains__(self._lower(labels))
-
-    def __getitem__(self, labels: tuple[bytes, ...]) -> int:
-        return super().__getitem__(self._lower(labels))
-
-    def __setitem__(self, labels: tuple[bytes, ...], offset: int) -> None:
-        super().__setitem__(self._lower(labels), offset)
-
-
 def pack(record: DNSRecord) -> bytes:
-    """`record.pack()`, but a name compresses to an earlier one that differs only in case.
-
-    Then the layout of a reply does not depend on the case of the question: every name that
-    ends like the question points into it, whatever case either was written in. So two
-    queries that differ only in case get the same bytes but for the question's own, which
-    is what lets the wire answers copy one reply for both (0x20: owner names equal to the
-    question are pointers to it, so they keep the asker's case)."""
+    """`record.pack()`: names compress to earlier ones spelled exactly alike, as miekg/dns
+    (CoreDNS's) compression map matches them, so a name keeps its own case: an SRV target's
+    A record owner `svc.ns.svc.cluster.local` is not written as a pointer into a question
+    asked `SVC.NS.svc.cluster.local`. (The wire answers key a reply by the question's bytes
+    as asked for that reason.)"""
     record.set_header_qa()
-    buffer = DNSBuffer()
-    buffer.names = _NamesAnyCase()
-    record.header.pack(buffer)
-    for section in (record.questions, record.rr, record.auth, record.ar):
-        for item in section:
-            item.pack(buffer)
-    return bytes(buffer.data)
+    return bytes(record.pack())
 
 
 def size_limit(edns_size: int | None, over_tcp: bool) -> int:

@@ -27,10 +27,11 @@ from clusterdns.dns.names import presentation
 
 Peer = tuple[str, int] | tuple[str, int, int, int]  # a client's address (IPv6: and flow, scope)
 
-# The question of a plain query: its name (lower-cased but for SRV, without the root
-# label), the bytes after it (root label, type, class), what else shapes the reply
-# (`variant`: RD, transport, EDNS buffer and DO bit), and the name as lower-case text (as
-# `dotted` writes it). The wire answers key by the first two.
+# The question of a plain query: its name's bytes as asked (without the root label), the
+# bytes after it (root label, type, class), what else shapes the reply (`variant`: RD,
+# transport, EDNS buffer and DO bit), and the name as lower-case text (as `dotted` writes
+# it). The wire answers key by the first two: a reply depends on the case of the question
+# (names in it that end like the question are pointers into it only where spelled alike).
 Key = tuple[bytes, bytes, int, str]
 
 HEADER_SIZE = 12
@@ -38,9 +39,6 @@ ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 NO_ADDITIONAL, ONE_ADDITIONAL = b"\x00\x00", b"\x00\x01"
 OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
 OPT_FIXED = 11  # owner, type, class (buffer size), TTL (extended rcode, version, flags), rdlen
-# SRV targets spell the zone as asked and are never compressed (RFC 2782), so an SRV reply
-# depends on the question's case: SRV questions are kept by their exact name.
-SRV = 33
 ZONE_TRANSFERS = (251, 252)  # IXFR, AXFR: they depend on who asks
 NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
 RD = 0x01
@@ -99,7 +97,7 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
     text = data[HEADER_SIZE + 1 : end + 1].translate(_PLAIN_TEXT).decode("ascii")
     if not plain or text.count(".") != labels or not labels:
         text = dotted(name).lower()  # escapes, the root, long labels: as dnslib spells them
-    return (name if qtype == SRV else name.lower()), data[end:question_end], variant, text
+    return name, data[end:question_end], variant, text
 
 
 def _edns_variant(data: bytes, at: int, size: int) -> int:

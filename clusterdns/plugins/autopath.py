@@ -135,8 +135,10 @@ def _addresses_for(reply: bytes, question: bytes) -> bytes | None:
     ends_with_opt = len(rest) == OPT_SIZE and rest[:3] == b"\x00\x00\x29"
     if not records or (reply[11] == 1) != ends_with_opt:
         return None
-    if candidate.lower() == question[:-4].lower():  # the asked name's own: no CNAME
+    if candidate == question[:-4]:  # the asked name's own: no CNAME
         return reply[:12] + question + reply[12 + len(question) :]
+    if candidate.lower() == question[:-4].lower():
+        return None  # its own in another spelling: owners keep the candidate's (as written)
     ttl = records[0][4:8]
     cname = b"\xc0\x0c\x00\x05\x00\x01" + ttl + len(candidate).to_bytes(2) + candidate
     target = (0xC000 | (12 + len(question) + 12)).to_bytes(2)  # the CNAME's target

@@ -170,7 +170,8 @@ def test_the_cname_reply_written_as_bytes_is_the_one_dnslib_writes(monkeypatch, 
     data = wire_query(asked, qtype, variant, 7)
     question = data[12 : question_end(data)]
     written = answered_for(reply, question)
-    as_bytes = qtype == "A" and not candidate.startswith("nope")
+    # (the asked name's own in another spelling: its owners are written out, by dnslib)
+    as_bytes = qtype == "A" and not candidate.startswith("nope") and candidate != asked.lower()
     assert (autopath._addresses_for(reply, question) is not None) == as_bytes
     monkeypatch.setattr(autopath, "_addresses_for", lambda *_: None)
     expected = answered_for(reply, question)

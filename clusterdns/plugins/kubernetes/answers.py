@@ -7,9 +7,10 @@ the cluster, answer a plain query from its own bytes:
 - **records**: the reply to (name, type) for a name the index answers with records, after
   its question: the answer, authority and additional sections, names compressed against the
   question at offset 12. Built by the slow path on first ask, kept until a change reaches
-  the name (its `scope`). `wire.encode` compresses names case-insensitively, so the tail is
-  the same bytes whatever the case of the question (SRV keys keep the asked case: their
-  targets spell the zone as asked, uncompressed).
+  the name (its `scope`). Kept by the name as asked: names in the tail are pointers into
+  the question only where spelled exactly alike (as miekg/dns compresses), so the tail
+  depends on the question's case. Stub resolvers ask in one case (lower, mostly): one entry
+  a name; a client that varies the case (0x20) costs entries, within the table's bound.
 - **denials**: NXDOMAIN and NODATA, a lone SOA whose owner is a pointer to the zone inside
   the question. Its bytes depend only on where the zone starts in the question (the length
   of the name), the rcode and the serial: one template per (zone, name length, rcode)

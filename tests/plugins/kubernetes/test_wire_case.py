@@ -14,21 +14,12 @@ from dnslib import EDNS0, QTYPE, DNSRecord
 from harness.paths import TEST_DATA
 from harness.resolvers import handler_for, make_resolver, state_from_file
 
-ENCODER = (
-    "clusterdns/dns/message.py pack() compresses names case-insensitively (the wire answers' "
-    "design: replies to questions differing only in case are the same bytes), so an additional "
-    "owner svc1.testns.svc.<zone> becomes a pointer into the question and reads back as "
-    "sVc1.TeStNs.SvC.<zone>; the resolver's answer is right, the encoder is out of this "
-    "plugin's scope"
-)
-
 
 @pytest.fixture(scope="module")
 def resolver():
     return make_resolver(state_from_file(TEST_DATA / "coredns_cluster.yaml"), ttl=5)
 
 
-@pytest.mark.xfail(strict=True, reason=ENCODER)
 @pytest.mark.parametrize("over_tcp", [False, True])
 @pytest.mark.parametrize("qname", [
     "_HtTp._TcP.sVc1.TeStNs.SvC.cLuStEr.LoCaL.",

@@ -22,6 +22,7 @@ from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.chaos import CHAOS, Chaos
 from clusterdns.plugins.errors import ERRORS, ErrorLog
+from clusterdns.plugins.forward.chain import ForwardChain
 from clusterdns.plugins.forward.forward import Forward
 from clusterdns.plugins.forward.setup import FORWARD
 from clusterdns.plugins.header import HEADER, HeaderConfig
@@ -137,12 +138,12 @@ def build_block(
 ) -> Block:
     """`resolver` is the kubernetes resolver when this block has the directive."""
     relay = None
-    forward, cache_config = server.get(FORWARD), server.get(CACHE)
-    if forward is not None:
+    forwards, cache_config = server.get(FORWARD), server.get(CACHE)
+    if forwards is not None:
         cache = ResponseCache(cache_config, label) if cache_config is not None else None
         errors = server.get(ERRORS)
-        relay = Relay(Forward(forward, resolv_conf), cache,
-                      ErrorLog(errors) if errors is not None else None)
+        chain = ForwardChain(Forward(forward, resolv_conf) for forward in forwards)
+        relay = Relay(chain, cache, ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
     # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, hosts, k8s_external
     before: list[Answerer] = []

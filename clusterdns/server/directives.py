@@ -23,7 +23,7 @@ from clusterdns.plugins.cache.setup import CACHE
 from clusterdns.plugins.chaos import CHAOS
 from clusterdns.plugins.debug import DEBUG
 from clusterdns.plugins.errors import ERRORS
-from clusterdns.plugins.forward.setup import FORWARD
+from clusterdns.plugins.forward.setup import FORWARD, check_chain
 from clusterdns.plugins.header import HEADER
 from clusterdns.plugins.health import HEALTH
 from clusterdns.plugins.hosts.setup import HOSTS
@@ -99,6 +99,9 @@ def _check(servers: list[ServerConfig]) -> None:
     for server in servers:
         _check_autopath(server)
         _check_k8s_external(server)
+        forwards = server.get(FORWARD)
+        if forwards is not None:
+            check_chain(forwards)
         check_metadata(server)
 
 

@@ -1,4 +1,4 @@
-"""Answers for names that are not ours: CoreDNS's `cache` in front of `forward`.
+"""Answers for names that are not ours: CoreDNS's `cache` in front of the block's forwards.
 
 A hit is rendered from the cached bytes. A miss asks the forwarder, stores what is cacheable and
 relays the upstream's reply as it came (rcode, flags, sections) with our client's ID, question
@@ -18,22 +18,23 @@ from clusterdns.dns.request import Request
 from clusterdns.plugins.cache import metrics as cache_metrics
 from clusterdns.plugins.cache.cache import Key, ResponseCache, cache_key
 from clusterdns.plugins.errors import ErrorLog
-from clusterdns.plugins.forward.forward import Forward, ForwardError
+from clusterdns.plugins.forward.chain import ForwardChain
+from clusterdns.plugins.forward.forward import ForwardError
 
 LOOKUP_EDNS_SIZE = 1232  # what we advertise upstream for our own (ExternalName) lookups
 
 
 class Relay:
     def __init__(
-        self, forward: Forward, cache: ResponseCache | None, errors: ErrorLog | None
+        self, forwards: ForwardChain, cache: ResponseCache | None, errors: ErrorLog | None
     ) -> None:
-        self.forward = forward
+        self.forwards = forwards
         self.cache = cache
         self.errors = errors  # the block's `errors`, None without one
         self._refreshing: set[asyncio.Task] = set()
 
     def matches(self, name: str) -> bool:
-        return self.forward.matches(name)
+        return self.forwards.matches(name)
 
     def cached(self, request: Request) -> bytes | None:
         """The reply from the cache, or None on a miss (then `fetch`). Counts the lookup;
@@ -83,7 +84,7 @@ class Relay:
         return DNSRecord.parse(reply).rr
 
     def close(self) -> None:
-        self.forward.close()
+        self.forwards.close()
         if self.errors is not None:
             self.errors.close()
         if self.cache is not None:
@@ -95,7 +96,7 @@ class Relay:
         self, request: Request, over_tcp: bool
     ) -> tuple[bytes, Layout, int | None]:
         """The upstream reply without OPT, its layout, and the TTL the cache gave it."""
-        reply, layout = await self.forward.exchange(request.data, over_tcp)
+        reply, layout = await self.forwards.exchange(request.data, over_tcp, request.name)
         template, layout = without_opt(reply, layout)
         ttl = None
         if self.cache is not None and self.cache.covers(request.name):

@@ -2,10 +2,15 @@
 client gets when none answers.
 
 A query tries the upstreams in policy order, skipping those that are down (all down: one at
-random), until one replies or 5 s pass. A UDP reply with TC is asked again over TCP. When every
-upstream failed at once (refused, unreachable) the query fails right away; only a timeout,
-which may be a lost packet, is worth another round. More than `max_concurrent` queries in
-flight are REFUSED. Upstreams are written in the Corefile or read from a resolv.conf file.
+random, or SERVFAIL at once with `failfast_all_unhealthy_upstreams`), until one replies or
+5 s pass, each exchange given `read_timeout`. A UDP reply with TC is asked again over TCP.
+When every upstream failed at once (refused, unreachable) the query fails right away; only a
+timeout, which may be a lost packet, is worth another round; and at most
+`max_connect_attempts` exchanges may fail (2 per upstream by default, 0: no cap). A reply
+whose rcode `failover` lists is not taken while another upstream is left to ask (after as
+many such replies as there are upstreams, the last one is). More than `max_concurrent`
+queries in flight are REFUSED. Upstreams are written in the Corefile or read from a
+resolv.conf file.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from clusterdns.plugins.forward.metrics import PROXY_NAME
 from clusterdns.plugins.forward.setup import Destination, ForwardConfig, destination
 from clusterdns.plugins.forward.stream import UpstreamError
 from clusterdns.plugins.forward.tls import client_context
-from clusterdns.plugins.forward.upstream import READ_TIMEOUT, Upstream
+from clusterdns.plugins.forward.upstream import Upstream
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: the most one query may spend on upstreams
+ATTEMPTS_PER_UPSTREAM = 2  # CoreDNS's default cap of failed exchanges, per upstream
+NO_HEALTHY = "no healthy proxies"
 log = logging.getLogger("clusterdns.forward")
 
 
@@ -72,15 +79,9 @@ def upstream_addresses(to: tuple[str, ...], resolv_conf: str = RESOLV_CONF) -> l
 
 class Forward:
     def __init__(
-        self,
-        config: ForwardConfig,
-        resolv_conf: str = RESOLV_CONF,
-        *,
-        read_timeout: float = READ_TIMEOUT,
-        deadline: float = DEADLINE,
+        self, config: ForwardConfig, resolv_conf: str = RESOLV_CONF, *, deadline: float = DEADLINE
     ) -> None:
         self.config = config
-        self.read_timeout = read_timeout
         self.deadline = deadline
         destinations = upstream_addresses(config.to, resolv_conf)
         tls = None
@@ -90,15 +91,14 @@ class Forward:
             Upstream(
                 d.host,
                 d.port,
+                config,
                 tls=tls if d.tls else None,
                 server_name=d.server_name or config.tls_servername,
-                expire=config.expire,
-                health_interval=config.health_check,
-                max_fails=config.max_fails,
-                health_over_tcp=config.force_tcp,
             )
             for d in destinations
         ]
+        cap = config.max_connect_attempts
+        self.max_attempts = ATTEMPTS_PER_UPSTREAM * len(self.upstreams) if cap is None else cap
         self.in_flight = 0
         self._next = 0  # round_robin: where the next query starts
 
@@ -127,27 +127,52 @@ class Forward:
         for upstream in self.upstreams:
             upstream.close()
 
+    def passes_on(self, reply: bytes) -> bool:
+        """Whether `next` / `next_on_nodata` hand the query with this reply to the next
+        forward of the block (setup sees that there is one)."""
+        code = rcode(reply)
+        config = self.config
+        return code in config.next or (
+            config.next_on_nodata and code == RCODE.NOERROR and reply[6:8] == b"\0\0"
+        )
+
     async def _exchange(self, query: bytes, tcp: bool) -> tuple[bytes, Layout]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline
-        error = "no healthy upstreams"
+        error, failed, failovers = NO_HEALTHY, 0, 0
+        failover, cap = self.config.failover, self.max_attempts
         while True:
-            timed_out = False
-            for upstream in self._candidates():
+            again = False  # a timeout (maybe a lost packet) or a failover: another round
+            candidates = self._candidates()
+            if not candidates:  # all down, and failfast_all_unhealthy_upstreams
+                raise ForwardError(RCODE.SERVFAIL, error)
+            for upstream in candidates:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise ForwardError(RCODE.SERVFAIL, error)
+                timeout = min(self.config.read_timeout, left)
                 try:
-                    return await self._ask(upstream, query, tcp, min(self.read_timeout, left))
+                    reply, layout = await self._ask(upstream, query, tcp, timeout)
                 except UpstreamError as exc:
                     log.debug("plugin/forward: %s", exc)
-                    error, timed_out = str(exc), timed_out or exc.timeout
+                    error, again = str(exc), again or exc.timeout
                     upstream.check_health()
-            if not timed_out:
+                    failed += 1
+                    if failed == cap:
+                        raise ForwardError(RCODE.SERVFAIL, error) from None
+                    continue
+                if failover and rcode(reply) in failover:
+                    failovers += 1
+                    if failovers < len(self.upstreams):
+                        again = True
+                        continue
+                return reply, layout
+            if not again:
                 raise ForwardError(RCODE.SERVFAIL, error)
 
     def _candidates(self) -> list[Upstream]:
-        """The upstreams to try, in policy order, without those that are down."""
+        """The upstreams to try, in policy order, without those that are down (none when
+        all are and `failfast_all_unhealthy_upstreams` says so)."""
         upstreams = self.upstreams
         policy = self.config.policy
         if len(upstreams) == 1:
@@ -162,8 +187,10 @@ class Forward:
         healthy = [upstream for upstream in ordered if not upstream.down()]
         if healthy:
             return healthy
-        # All down: assume health checking itself is broken and try one at random, as CoreDNS.
         metrics.HEALTHCHECK_BROKEN.inc()
+        if self.config.failfast_all_unhealthy_upstreams:
+            return []
+        # All down: assume health checking itself is broken and try one at random, as CoreDNS.
         return [random.choice(upstreams)]
 
     async def _ask(

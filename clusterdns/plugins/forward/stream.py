@@ -1,9 +1,11 @@
 """One upstream's TCP or TLS connections, kept for reuse as CoreDNS's proxy keeps them.
 
 A query takes the connection that has been idle longest (FIFO, as CoreDNS), or dials a new
-one; it has the connection to itself until the reply is read, then gives it back. A
-connection idle for longer than `expire` is closed: when a query would take it, or by a
-sweep `expire` after it went idle. One the upstream closed while it was idle is dropped and
+one (from `source` when given); it has the connection to itself until the reply is read,
+then gives it back, unless `max_idle` connections are idle already (0: no limit): then it is
+closed. A connection idle for longer than `expire`, or open for longer than `max_age` (0: no
+limit), is closed: when a query would take it, or by a sweep when it is due. One the
+upstream closed while it was idle is dropped and
 the query goes on with the next (CoreDNS's "cached connection was closed by peer"). Every
 other failure closes the connection. Each query carries a random ID; the reply must carry it
 and repeat the question. `coredns_proxy_conn_cache_{hits,misses}_total` count reused and
@@ -42,16 +44,21 @@ class _PeerClosed(Exception):
 
 
 class _Connection:
-    __slots__ = ("reader", "used", "writer")
+    __slots__ = ("created", "reader", "used", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.used = time.monotonic()
+        self.created = self.used = time.monotonic()
 
-    def usable(self, expire: float, now: float) -> bool:
-        """Idle for no longer than `expire`, and not closed by the upstream meanwhile."""
-        return now - self.used <= expire and not (
+    def due(self, expire: float, max_age: float) -> float:
+        """When it is to be closed if it stays idle."""
+        idle_until = self.used + expire
+        return min(idle_until, self.created + max_age) if max_age else idle_until
+
+    def usable(self, expire: float, max_age: float, now: float) -> bool:
+        """Not due yet, and not closed by the upstream meanwhile."""
+        return now <= self.due(expire, max_age) and not (
             self.reader.at_eof() or self.writer.is_closing()
         )
 
@@ -70,6 +77,9 @@ class StreamPool:
         label: str,
         *,
         expire: float,
+        max_age: float = 0.0,
+        max_idle: int = 0,
+        source: str | None = None,
         tls: ssl.SSLContext | None = None,
         server_name: str | None = None,
     ) -> None:
@@ -77,6 +87,9 @@ class StreamPool:
         self.port = port
         self.label = label
         self.expire = expire
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.source = source
         self.tls = tls
         self.server_name = (server_name or host) if tls is not None else None
         self.proto = "tcp" if tls is None else "tcp-tls"
@@ -131,34 +144,45 @@ class StreamPool:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.popleft()
-            if connection.usable(self.expire, now):
+            if connection.usable(self.expire, self.max_age, now):
                 return connection
             connection.close()
         return None
 
     def _give_back(self, connection: _Connection) -> None:
-        if self._closed:
+        if self._closed or (self.max_idle and len(self._idle) >= self.max_idle):
             connection.close()
             return
         connection.used = time.monotonic()
         self._idle.append(connection)
         if self._sweep is None:
-            self._sweep = asyncio.get_running_loop().call_later(self.expire, self._swept)
+            self._sweep = asyncio.get_running_loop().call_later(
+                connection.due(self.expire, self.max_age) - connection.used, self._swept
+            )
 
     def _swept(self) -> None:
-        """Close the connections idle too long; come back when the next one will be."""
+        """Close the connections that are due; come back when the next one will be."""
         self._sweep = None
         now = time.monotonic()
-        while self._idle and not self._idle[0].usable(self.expire, now):
-            self._idle.popleft().close()
-        if self._idle:
-            due = self._idle[0].used + self.expire - now
+        idle = self._idle
+        for _ in range(len(idle)):  # (max_age: one in the middle may be due)
+            connection = idle.popleft()
+            if connection.usable(self.expire, self.max_age, now):
+                idle.append(connection)
+            else:
+                connection.close()
+        if idle:
+            due = min(connection.due(self.expire, self.max_age) for connection in idle) - now
             self._sweep = asyncio.get_running_loop().call_later(max(due, 0.0), self._swept)
 
     async def _dial(self) -> _Connection:
         try:
             reader, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=self.tls, server_hostname=self.server_name
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.server_name,
+                local_addr=None if self.source is None else (self.source, 0),
             )
         except ssl.SSLCertVerificationError as exc:
             message = f"tls: failed to verify certificate: {exc.verify_message}"

@@ -4,10 +4,12 @@ UDP queries share one connected socket per upstream, told apart by a random ID; 
 replaced after `expire` seconds so the source port moves on. A reply counts only if it comes
 from the upstream (connected socket), carries a pending ID and repeats the question we asked.
 TCP and TLS connections are kept for reuse (`stream`). A tls:// upstream takes every query
-over TLS, whatever the client used. After a failed exchange a health check (`. IN NS`, over
-TLS to a tls:// upstream, over TCP with `force_tcp`, each on a new connection) runs every
-`health_interval` until one succeeds; every failed check adds to `fails`, and past
-`max_fails` the upstream is down.
+over TLS, whatever the client used. With `source_address` every socket (health checks' too)
+is bound to that address. After a failed exchange a health check (`NS` of the
+`health_check` domain, `.` by default, RD set unless `no_rec`; over TLS to a tls://
+upstream, over TCP with `force_tcp`, each on a new connection) runs every `health_check`
+interval until one succeeds; every failed check adds to `fails`, and past `max_fails` the
+upstream is down.
 """
 
 from __future__ import annotations
@@ -23,27 +25,39 @@ from collections.abc import Awaitable
 
 from clusterdns.config.addresses import address_label
 from clusterdns.dns.message import HEADER, QR_BIT
-from clusterdns.dns.packet import question_end
+from clusterdns.dns.packet import name_wire, question_end
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.metrics import PROXY_NAME
+from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.stream import StreamPool, UpstreamError
 
 log = logging.getLogger("clusterdns.forward")
 
-READ_TIMEOUT = 2.0  # CoreDNS: the read timeout is static at 2s
 HEALTH_TIMEOUT = 1.0
-_HEALTH_QUERY = HEADER.pack(0, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack("!HH", 2, 1)  # . NS IN
+_RD = 0x0100
+
+
+def health_query(domain: str, recursion_desired: bool) -> bytes:
+    """The health check's query: `domain` NS IN, with RD or without (`no_rec`)."""
+    header = HEADER.pack(0, _RD if recursion_desired else 0, 1, 0, 0, 0)
+    return header + name_wire(domain) + struct.pack("!HH", 2, 1)
 
 
 class _UdpChannel:
     """A connected UDP socket with the queries waiting on it, by ID."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, source: str | None) -> None:
         self.loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        self.sock.connect((host, port))
+        try:
+            self.sock.setblocking(False)
+            if source is not None:
+                self.sock.bind((source, 0))
+            self.sock.connect((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.opened = time.monotonic()
         self.retired = False
         self.pending: dict[int, tuple[asyncio.Future[bytes], bytes]] = {}
@@ -106,32 +120,39 @@ class _UdpChannel:
 
 
 class Upstream:
-    """`tls` makes it a DNS-over-TLS upstream, whose certificate must name `server_name`
-    (else its IP address)."""
+    """One of `config`'s upstreams. `tls` makes it a DNS-over-TLS upstream, whose certificate
+    must name `server_name` (else its IP address)."""
 
     def __init__(
         self,
         host: str,
         port: int,
+        config: ForwardConfig,
         *,
         tls: ssl.SSLContext | None = None,
         server_name: str | None = None,
-        expire: float = 10.0,
-        health_interval: float = 0.5,
-        max_fails: int = 2,
-        health_over_tcp: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.label = address_label(host, port)
-        self.expire = expire
-        self.health_interval = health_interval
-        self.max_fails = max_fails
+        self.expire = config.expire
+        self.source = config.source_address
+        self.health_interval = config.health_check
+        self.health_query = health_query(config.health_check_domain, config.health_check_rd)
+        self.max_fails = config.max_fails
         self.tls = tls is not None
-        self.health_over_stream = health_over_tcp or self.tls
+        self.health_over_stream = config.force_tcp or self.tls
         self.fails = 0
         self.stream = StreamPool(
-            host, port, self.label, expire=expire, tls=tls, server_name=server_name
+            host,
+            port,
+            self.label,
+            expire=config.expire,
+            max_age=config.max_age,
+            max_idle=config.max_idle_conns,
+            source=config.source_address,
+            tls=tls,
+            server_name=server_name,
         )
         self._udp: _UdpChannel | None = None
         self._checking: asyncio.Task[None] | None = None
@@ -139,7 +160,7 @@ class Upstream:
     def down(self) -> bool:
         return self.max_fails > 0 and self.fails > self.max_fails
 
-    async def exchange(self, query: bytes, tcp: bool, timeout: float = READ_TIMEOUT) -> bytes:
+    async def exchange(self, query: bytes, tcp: bool, timeout: float) -> bytes:
         """The upstream's reply to `query` (its ID replaced by ours, the reply carries ours):
         over TCP when `tcp`, over TLS always to a tls:// upstream. Raises UpstreamError."""
         if tcp or self.tls:
@@ -171,7 +192,7 @@ class Upstream:
             if channel is not None:
                 channel.retire()
             try:
-                channel = self._udp = _UdpChannel(self.host, self.port)
+                channel = self._udp = _UdpChannel(self.host, self.port, self.source)
             except OSError as exc:
                 raise UpstreamError(f"dial udp {self.label}: {exc.strerror or exc}") from None
             metrics.CONN_CACHE_MISSES.inc((PROXY_NAME, self.label, "udp"))
@@ -185,9 +206,9 @@ class Upstream:
 
     async def _health_check(self) -> None:
         if self.health_over_stream:
-            proto, check = self.stream.proto, self.stream.exchange_once(_HEALTH_QUERY)
+            proto, check = self.stream.proto, self.stream.exchange_once(self.health_query)
         else:
-            proto, check = "udp", self._exchange_udp(_HEALTH_QUERY)
+            proto, check = "udp", self._exchange_udp(self.health_query)
         await self._within(HEALTH_TIMEOUT, proto, check)
 
     async def _probe(self) -> None:

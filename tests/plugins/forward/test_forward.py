@@ -13,6 +13,7 @@ from clusterdns.plugins.cache.cache import ResponseCache
 from clusterdns.plugins.cache.setup import CacheConfig
 from clusterdns.plugins.errors import ErrorLog, ErrorsConfig
 from clusterdns.plugins.forward import metrics
+from clusterdns.plugins.forward.chain import ForwardChain
 from clusterdns.plugins.forward.forward import (
     Forward,
     ForwardError,
@@ -38,11 +39,9 @@ def question(name: str, qtype: str = "A", edns: int | None = None) -> bytes:
 
 def forward(*upstreams: FakeUpstream | str, **options) -> Forward:
     to = tuple(u if isinstance(u, str) else u.address for u in upstreams)
-    fast = {
-        "read_timeout": options.pop("read_timeout", 0.5),
-        "deadline": options.pop("deadline", 1.5),
-    }
-    return Forward(ForwardConfig(zone=options.pop("zone", "."), to=to, **options), **fast)
+    deadline = options.pop("deadline", 1.5)
+    options.setdefault("read_timeout", 0.5)
+    return Forward(ForwardConfig(zone=options.pop("zone", "."), to=to, **options), deadline=deadline)
 
 
 def closed_port() -> str:
@@ -113,13 +112,30 @@ def test_timeout_is_servfail_at_the_deadline_after_asking_again():
     with FakeUpstream(silent=True) as upstream:
         started = time.monotonic()
         with pytest.raises(ForwardError) as failure:
-            run(ask(forward(upstream, read_timeout=0.2, deadline=1.0), "slow.example."))
+            uncapped = forward(upstream, read_timeout=0.2, deadline=1.0, max_connect_attempts=0)
+            run(ask(uncapped, "slow.example."))
         assert failure.value.rcode == RCODE.SERVFAIL and "i/o timeout" in str(failure.value)
         assert time.monotonic() - started >= 0.9  # not before the deadline (timers: ±0.1 s)
         # a lost packet is worth asking again (the upstream's thread notes it when it runs)
         wait_for(lambda: len(upstream.asked("slow.example.")) >= 2, what="a second ask")
         # and nothing is asked once the deadline has come: at most one each read timeout
         assert len(upstream.asked("slow.example.")) <= 5
+
+
+@pytest.mark.parametrize(("cap", "asked"), [(None, 4), (3, 3), (1, 1)])
+def test_max_connect_attempts_caps_the_failed_exchanges_of_a_query(cap, asked):
+    """2 per upstream by default (two passes); `max_connect_attempts N` N in all."""
+    with FakeUpstream(silent=True) as first, FakeUpstream(silent=True) as second:
+        fwd = forward(first, second, policy="sequential", read_timeout=0.1, deadline=30,
+                      max_connect_attempts=cap)
+        with pytest.raises(ForwardError, match="i/o timeout"):
+            run(ask(fwd, "slow.example."))
+
+        def count() -> int:
+            return len(first.asked("slow.example.")) + len(second.asked("slow.example."))
+
+        wait_for(lambda: count() >= asked, what=f"{asked} exchanges")
+        assert count() == asked  # the query is over: nothing more is sent
 
 
 def test_refusing_upstreams_fail_without_waiting_for_a_timeout():
@@ -203,7 +219,7 @@ def test_resolv_conf_upstreams(tmp_path):
 
 def relay_for(upstream: FakeUpstream, **cache_options) -> Relay:
     cache = ResponseCache(CacheConfig(zones=(".",), **cache_options), "dns://:53")
-    return Relay(forward(upstream), cache, ErrorLog(ErrorsConfig()))
+    return Relay(ForwardChain([forward(upstream)]), cache, ErrorLog(ErrorsConfig()))
 
 
 async def resolve(relay: Relay, name: str, edns: int | None = None) -> tuple[DNSRecord, bool]:

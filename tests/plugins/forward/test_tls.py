@@ -146,9 +146,9 @@ def tls_forward(ca: trustme.CA, *upstreams: FakeUpstream | str, **options) -> Fo
     ca.configure_trust(trusting)
     to = tuple(u if isinstance(u, str) else f"tls://{u.address}" for u in upstreams)
     config = ForwardConfig(
-        zone=".", to=to, tls=trusting, tls_servername=SERVER_NAME, **options
+        zone=".", to=to, tls=trusting, tls_servername=SERVER_NAME, read_timeout=0.5, **options
     )
-    return Forward(config, read_timeout=0.5, deadline=1.5)
+    return Forward(config, deadline=1.5)
 
 
 def question(name: str) -> bytes:
@@ -282,7 +282,7 @@ def test_bad_tls_options_name_the_line(tmp_path, body, line, message):
 
 def test_tls_forms_that_load(pems):
     mixed = load_config(".:53 {\n forward . tls://1.1.1.1 8.8.8.8 {\n  force_tcp\n  tls\n }\n}\n")
-    assert mixed[0].plugins["forward"].tls is not None
+    assert mixed[0].plugins["forward"][0].tls is not None
     for files in ([], [pems["ca"]], [pems["client-cert"], pems["client-key"]],
                   [pems["client-cert"], pems["client-key"], pems["ca"]]):
         line = " ".join(map(str, files))

@@ -124,9 +124,11 @@ class WireAnswers(StateListener, Generic[Note]):
         one join. Only names the index holds are kept so (a few ways each of asking them):
         never a search-path expansion."""
         key = data[2:]
-        kept = self._recent.get(key) or self._find(key)
+        kept = self._recent.get(key)
         if kept is None:
-            return None
+            kept = self._find(key) if self._old else None  # (most misses: no call)
+            if kept is None:
+                return None
         if kept.serial_at >= 0 and kept.serial != self.index.serial:
             kept = self._recent[key] = self._with_serial(kept)
         self.hits += 1
@@ -147,9 +149,11 @@ class WireAnswers(StateListener, Generic[Note]):
     def records(self, key: Key) -> Kept[Note] | None:
         """The kept reply to a plain query's question (any variant), or None."""
         pair = key[:2]
-        kept = self._recent.get(pair) or self._find(pair)
+        kept = self._recent.get(pair)
         if kept is None:
-            return None
+            kept = self._find(pair) if self._old else None  # (most misses: no call)
+            if kept is None:
+                return None
         if kept.serial_at >= 0 and kept.serial != self.index.serial:
             kept = self._recent[pair] = self._with_serial(kept)
         return kept

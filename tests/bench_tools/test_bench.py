@@ -4,16 +4,19 @@ run against the real server."""
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench.blast import Load, build, run_blast
 from bench.cluster import write_cluster
+from bench.hotpath import PEER, build_handler, kind_of
 from bench.queries import mixed, write_queries
 from bench.run import CLUSTER_SIZES, MIXES
 from bench.servers import Server
 from harness.server import ServerProcess
+from harness.wire import Variant, wire_query
 
 
 def test_mixes_are_what_the_readme_says(tmp_path: Path) -> None:
@@ -65,3 +68,19 @@ def test_saturation_counts_only_after_the_warm_up(
     assert result.received > 100 and result.lost == 0
     assert result.qps == pytest.approx(result.received / result.seconds, rel=0.01)
     assert result.nxdomain == pytest.approx(result.received / 3, rel=0.1)
+
+
+def test_the_hot_path_tool_sees_the_mix_answered_as_the_bench_sends_it(tmp_path: Path) -> None:
+    """bench/hotpath.py's handler is the served one: once the large mix has been asked
+    twice, its NXDOMAIN share is the mix's and every other query is a repeat answered by its
+    bytes (the first ask of a name is kept by its question, the second by its bytes)."""
+    handler, lines = build_handler(tmp_path, "1k")
+    asked = [
+        wire_query(name + ".", qtype, Variant(), number)
+        for number, (name, qtype) in enumerate(line.split() for line in lines[:20_000])
+    ]
+    for _ in range(2):
+        replies = [handler.handle(query, False, PEER) for query in asked]
+    kinds = Counter(kind_of(handler, *pair) for pair in zip(asked, replies, strict=True))
+    assert set(kinds) == {"NXDOMAIN", "repeat (kept bytes)"}
+    assert kinds["NXDOMAIN"] / len(asked) == pytest.approx(0.52, abs=0.03)

@@ -8,7 +8,10 @@ silent (a timeout) or go down and come back on its port:
 - `servfail.…` SERVFAIL, `refused.…` REFUSED;
 - `big.…` 40 A records (more than fits in 512 bytes);
 - anything else: A 192.0.2.1 / AAAA 2001:db8::1, or the addresses set in `records`; a name
-  in `cnames` (A and AAAA): a CNAME to its target, followed there (a chain), then those.
+  in `cnames` (A and AAAA): a CNAME to its target, followed there (a chain), then those;
+- a name in `rcodes`: that rcode and no records (this upstream's own failures).
+
+Each query is kept with the protocol and the address it came from.
 
 Replies set RA and AD (a validating recursive resolver) so relaying them faithfully shows.
 It runs its own event loop in a thread, so it works beside a server subprocess or a test's
@@ -39,6 +42,7 @@ class Query:
     qtype: int
     proto: str  # udp, tcp or tls
     data: bytes = b""  # the query as it came (its EDNS options, ...)
+    source: str = ""  # the IP address it came from
 
 
 @dataclass
@@ -49,6 +53,7 @@ class FakeUpstream:
     silent: bool = False  # read queries, never answer
     records: dict[str, list[str]] = field(default_factory=dict)  # lower-case name → addresses
     cnames: dict[str, str] = field(default_factory=dict)  # lower-case name → its CNAME target
+    rcodes: dict[str, int] = field(default_factory=dict)  # lower-case name → rcode, no records
     host: str = "127.0.0.1"
     port: int = 0
     tls: ssl.SSLContext | None = None  # serve DNS over TLS (RFC 7858) only, with this context
@@ -168,10 +173,11 @@ class FakeUpstream:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         proto = "tcp" if self.tls is None else "tls"
+        source = writer.get_extra_info("peername")[0]
         try:
             while True:
                 (length,) = struct.unpack("!H", await reader.readexactly(2))
-                reply = await self.reply(await reader.readexactly(length), proto)
+                reply = await self.reply(await reader.readexactly(length), proto, source)
                 if reply is not None:
                     writer.write(struct.pack("!H", len(reply)) + reply)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -180,13 +186,14 @@ class FakeUpstream:
             self.disconnections += 1
             writer.close()
 
-    async def reply(self, data: bytes, proto: str) -> bytes | None:
+    async def reply(self, data: bytes, proto: str, source: str = "") -> bytes | None:
         try:
             end = _question_end(data)
             name = _name(data)
         except IndexError:
             return None
-        self.queries.append(Query(name, int.from_bytes(data[end - 4 : end - 2]), proto, data))
+        qtype = int.from_bytes(data[end - 4 : end - 2])
+        self.queries.append(Query(name, qtype, proto, data, source))
         self.asked_total += 1
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -196,7 +203,7 @@ class FakeUpstream:
         edns = data[10:12] != b"\x00\x00"  # our clients send OPT or nothing
         lower = name.lower()
         plain = (lower.split(".", 1)[0] not in SPECIAL and lower not in self.records
-                 and lower not in self.cnames)  # fmt: skip
+                 and lower not in self.cnames and lower not in self.rcodes)  # fmt: skip
         # every plain name gets the same reply but for its question: keep one per type
         key = (b"" if plain else data[12:end].lower(), data[end - 4 : end], edns, truncated)
         parts = self._replies.get(key)
@@ -214,6 +221,8 @@ class FakeUpstream:
         reply.ar = []
         if truncated:
             reply.header.tc = 1
+        elif name in self.rcodes:
+            reply.header.rcode = self.rcodes[name]
         elif label in ("nx", "nodata"):
             reply.header.rcode = RCODE.NXDOMAIN if label == "nx" else RCODE.NOERROR
             soa = SOA("ns.example.", "hostmaster.example.", (1, 7200, 1800, 86400, 30))
@@ -258,7 +267,7 @@ class _Udp(asyncio.DatagramProtocol):
         task.add_done_callback(self.pending.discard)
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self.upstream.reply(data, "udp")
+        reply = await self.upstream.reply(data, "udp", addr[0])
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 

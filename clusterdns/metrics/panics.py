@@ -1,11 +1,15 @@
 """Internal errors (a bug met by one query, a connection's handler failing): each is counted
 in `coredns_panics_total` and logged, but the log is not an attack surface: per
-`INTERVAL` seconds the first `BURST` get a line with the traceback, the rest one summary
-line when the interval ends, however many a flood of bad packets sets off.
+`INTERVAL` seconds the first `BURST` get a line (the exception's type and message; its
+traceback after it with `stacktrace(True)`, the `errors` plugin's `stacktrace`), the rest one
+summary line when the interval ends, however many a flood of bad packets sets off.
 
 Unless they are not recovered from (`recover(False)`, the `debug` plugin's): then the first
 is logged with its traceback and the process exits at once with `PANIC_STATUS`, as an
-unrecovered panic ends CoreDNS."""
+unrecovered panic ends CoreDNS.
+
+Both switches are process-wide, set by the running plan as it starts (a reload without the
+directive turns its switch off)."""
 
 from __future__ import annotations
 
@@ -20,12 +24,20 @@ INTERVAL = 10.0
 BURST = 5
 PANIC_STATUS = 2  # Go's exit status after an unrecovered panic
 _recovering = True
+_stacktrace = False
 
 
 def recover(on: bool) -> None:
     """Whether internal errors are recovered from (process-wide; on by default)."""
     global _recovering
     _recovering = on
+
+
+def stacktrace(on: bool) -> None:
+    """Whether a recovered internal error's log line carries its traceback (process-wide;
+    off by default, as CoreDNS's recover logs the panic's value alone)."""
+    global _stacktrace
+    _stacktrace = on
 
 
 class PanicLog:
@@ -54,7 +66,11 @@ class PanicLog:
             self._window_start, self._in_window = now, 0
         self._in_window += 1
         if self._in_window <= self.burst:
-            self.log.exception(what, *args)
+            if _stacktrace:
+                self.log.exception(what, *args)
+            else:
+                error = sys.exception()
+                self.log.error(what + ": %s: %s", *args, type(error).__name__, error)
 
 
 def _exit() -> None:

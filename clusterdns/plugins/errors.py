@@ -1,8 +1,13 @@
 """CoreDNS's `errors` plugin: a failed forward is logged (`[ERROR] plugin/errors: ...`).
 
     errors [stdout] {
+        stacktrace
         consolidate DURATION REGEXP [warning|error|info|debug] [show_first]
     }
+
+`stacktrace`: an internal error (CoreDNS's recovered panic), answered SERVFAIL and logged at
+most a few times per window, is logged with its traceback (metrics.panics); for the whole
+process while any block has it, as `debug`.
 
 An error whose text matches a `consolidate` regex (the first that does) is counted instead of
 logged; DURATION after the first such error one line says how many there were
@@ -18,7 +23,15 @@ import re
 import threading
 from dataclasses import dataclass
 
-from clusterdns.config.checks import Origins, arguments, choice, duration, fail, no_block
+from clusterdns.config.checks import (
+    Origins,
+    arguments,
+    choice,
+    duration,
+    fail,
+    no_block,
+    switch,
+)
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 
@@ -42,6 +55,7 @@ class Consolidate:
 @dataclass(frozen=True)
 class ErrorsConfig:
     consolidate: tuple[Consolidate, ...] = ()
+    stacktrace: bool = False
 
 
 class ErrorLog:
@@ -110,13 +124,16 @@ def go_duration(seconds: float) -> str:
 def setup(node: Directive, block: Origins) -> ErrorsConfig:
     for arg in arguments(node, 0, 1):
         choice(node, arg, ("stdout",))
-    rules = []
+    rules, stacktrace = [], False
     for option in node.block:
-        if option.name != "consolidate":
-            raise fail(option, f"unknown errors option '{option.name}'")
         no_block(option)
-        rules.append(_consolidate(option))
-    return ErrorsConfig(tuple(rules))
+        if option.name == "stacktrace":
+            stacktrace = switch(option)
+        elif option.name == "consolidate":
+            rules.append(_consolidate(option))
+        else:
+            raise fail(option, f"unknown errors option '{option.name}'")
+    return ErrorsConfig(tuple(rules), stacktrace)
 
 
 def _consolidate(option: Directive) -> Consolidate:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from clusterdns.config.addresses import address_label
 from clusterdns.config.blocks import ServerConfig
 from clusterdns.errors import ClusterDNSError
+from clusterdns.metrics import panics
 from clusterdns.metrics.registry import Labels, exposition
 from clusterdns.metrics.requests import VIEW
 from clusterdns.plugins.bind import BIND
 from clusterdns.plugins.debug import DEBUG, set_debug_mode
+from clusterdns.plugins.errors import ERRORS
 from clusterdns.plugins.health import HEALTH, health
 from clusterdns.plugins.kubernetes.resolver import Resolver
 from clusterdns.plugins.kubernetes.setup import KUBERNETES
@@ -48,11 +50,13 @@ class Plan:
     lameduck: float = 0.0
     reload: ReloadConfig | None = None
     debug: bool = False  # `debug` in a block: for the whole process, as in CoreDNS
+    stacktrace: bool = False  # `errors { stacktrace }` in a block: for the whole process
 
     def start(self) -> None:
         """Start what the blocks run beside the queries, once this plan serves, and turn
-        debug mode on or off as it says."""
+        debug mode and errors' stack traces on or off as it says."""
         set_debug_mode(self.debug)
+        panics.stacktrace(self.stacktrace)
         for blocks in self.dns.values():
             for block in blocks:
                 block.start()
@@ -124,4 +128,6 @@ def build_plan(
             plan.http.setdefault(metrics_address, {})["/metrics"] = exposition
         plan.reload = plan.reload or server.get(RELOAD)
         plan.debug = plan.debug or server.uses(DEBUG)
+        errors = server.get(ERRORS)
+        plan.stacktrace = plan.stacktrace or (errors is not None and errors.stacktrace)
     return plan

@@ -467,7 +467,7 @@ BODY_ERRORS = [
     ("ready :99999", 2, "':99999' is not a [HOST]:PORT address"),
     ("prometheus {\n  port 1\n}", 3, "unknown prometheus option 'port'"),
     ("errors /var/log/dns", 2, "'/var/log/dns' is not one of stdout"),
-    ("errors {\n  stacktrace\n}", 3, "unknown errors option 'stacktrace'"),
+    ("errors {\n  stacktrace\n  pcap\n}", 4, "unknown errors option 'pcap'"),
     ("errors {\n  consolidate 5m\n}", 3, "'consolidate' takes 2 to 4 arguments, got 1"),
     ("errors {\n  consolidate five .*\n}", 3, "invalid duration 'five'"),
     ("errors {\n  consolidate 5m (\n}", 3, "bad consolidate regex '('"),

@@ -59,6 +59,7 @@ class ServerBlock:
 class Corefile:
     blocks: list[ServerBlock]
     files: tuple[str, ...]  # the files it imported, in the order they were read
+    unmatched: tuple[str, ...] = ()  # each import glob that matched no file: where, and it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +76,13 @@ log = logging.getLogger("clusterdns.config")
 
 
 def parse_corefile(text: str, filename: str = "Corefile") -> list[ServerBlock]:
-    """Parse Corefile text into its server blocks, in order."""
-    return read_corefile(text, filename).blocks
+    """Parse Corefile text into its server blocks, in order, as the server loads it: an
+    import glob that matches nothing is said once per load (start, reload), as CoreDNS's
+    Caddy does; `read_corefile` alone (the reload digest's poll) says nothing."""
+    corefile = read_corefile(text, filename)
+    for unmatched in corefile.unmatched:
+        log.warning("%s", unmatched)
+    return corefile.blocks
 
 
 def read_corefile(text: str, filename: str = "Corefile") -> Corefile:
@@ -86,7 +92,7 @@ def read_corefile(text: str, filename: str = "Corefile") -> Corefile:
     lines = imports.expand(_tokenize(text, filename), [(os.path.abspath(filename), root)])
     if not lines:
         raise CorefileError(filename, 1, "empty Corefile: no server blocks")
-    return Corefile(_Parser(lines).server_blocks(), tuple(imports.files))
+    return Corefile(_Parser(lines).server_blocks(), tuple(imports.files), tuple(imports.unmatched))
 
 
 def read_file(path: str) -> str:
@@ -111,6 +117,7 @@ class _Imports:
     def __init__(self) -> None:
         self.snippets: dict[str, tuple[_Token, list[_Line]]] = {}  # name → (where, body)
         self.files: list[str] = []
+        self.unmatched: list[str] = []  # the globs that matched nothing, for a warning
 
     def expand(self, lines: list[_Line], chain: list[tuple[str, _Token]]) -> list[_Line]:
         """`lines` with snippet definitions taken out and imports replaced. `chain` is the
@@ -165,7 +172,7 @@ class _Imports:
         matches = sorted(glob.glob(pattern))
         if not matches:
             if any(char in pattern for char in "*?[]"):
-                log.warning("%s:%d: no files match the import glob %s", at.file, at.line, what)
+                self.unmatched.append(f"{at.file}:{at.line}: no files match the import glob {what}")
                 return []
             raise CorefileError(at.file, at.line, f"file to import not found: {what}")
         out: list[_Line] = []

@@ -225,6 +225,27 @@ def test_aks_with_its_templates_and_coredns_custom_imports(tmp_path, upstream):
         assert upstream.asked(vm)
 
 
+def test_aks_without_coredns_custom_warns_once_per_load_of_each_empty_import_glob(
+    tmp_path, upstream
+):
+    """No coredns-custom ConfigMap: the globs match nothing, which is no error (CoreDNS's
+    Caddy warns); said at start and at each reload, not by the reload's polls between."""
+    path = runnable("aks.Corefile", upstream, tmp_path)
+    path.write_text(path.read_text().replace("    reload\n", "    reload 2s 1s\n", 1))
+
+    def warnings(server: ServerProcess) -> dict[str, int]:
+        lines = [line for line in server.log if "no files match the import glob" in line]
+        return {glob: sum(glob in line for line in lines) for glob in ("*.override", "*.server")}
+
+    with serving(on_demo(path)) as server:
+        assert_serves_the_cluster_and_its_reverse_zone(server)
+        assert warnings(server) == {"*.override": 1, "*.server": 1}
+        path.write_text(path.read_text() + "# changed\n")
+        wait_for(lambda: any("Running configuration SHA512" in line for line in server.log),
+                 what="the changed Corefile reloaded")
+        assert warnings(server) == {"*.override": 2, "*.server": 2}
+
+
 @pytest.mark.parametrize("corefile", ["talos.Corefile", "microk8s.Corefile"])
 def test_log_class_error_logs_the_failed_answer_only(tmp_path, upstream, corefile):
     with serving(on_demo(runnable(corefile, upstream, tmp_path))) as server:

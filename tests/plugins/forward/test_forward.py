@@ -138,6 +138,30 @@ def test_max_connect_attempts_caps_the_failed_exchanges_of_a_query(cap, asked):
         assert count() == asked  # the query is over: nothing more is sent
 
 
+@pytest.mark.parametrize(
+    ("failfast", "error"), [(False, "Connection refused"), (True, "no healthy proxies")]
+)
+def test_failfast_all_unhealthy_upstreams(failfast, error):
+    """All upstreams down: one is tried at random anyway, unless failfast (SERVFAIL, not
+    asked)."""
+    fwd = forward(closed_port(), health_check=0.02, max_fails=1,
+                  failfast_all_unhealthy_upstreams=failfast)
+    query = question("down.example.")
+
+    async def scenario() -> str:
+        try:
+            with pytest.raises(ForwardError):
+                await fwd.exchange(query, False)
+            await wait_for_async(fwd.upstreams[0].down, what="the upstream marked down")
+            with pytest.raises(ForwardError) as failure:
+                await fwd.exchange(query, False)
+            return str(failure.value)
+        finally:
+            fwd.close()
+
+    assert error in run(scenario())
+
+
 def test_refusing_upstreams_fail_without_waiting_for_a_timeout():
     started = time.monotonic()
     with pytest.raises(ForwardError) as failure:

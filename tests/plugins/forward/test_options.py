@@ -1,7 +1,8 @@
 """forward's CoreDNS 1.14 options: health_check's no_rec and domain, max_idle_conns, max_age,
-read_timeout, source_address, failover, failfast_all_unhealthy_upstreams, and several
-forwards in a block with next / next_on_nodata. Through the real server over UDP and TCP
-(and dig), against loopback upstreams the tests start; the README's examples among them."""
+read_timeout, source_address, failover, and several forwards in a block with next /
+next_on_nodata. Through the real server over UDP and TCP (and dig), against loopback
+upstreams the tests start; the README's examples among them. (max_connect_attempts and
+failfast_all_unhealthy_upstreams: Forward in process, test_forward.py.)"""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import QTYPE, RCODE
 
 from clusterdns.config.corefile import CorefileError
-from clusterdns.plugins.forward.forward import Forward, ForwardError
-from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.server.directives import load_config
 from harness import dig
 from harness.query import ask
 from harness.server import serving
 from harness.upstream import FakeUpstream
-from harness.wait import wait_for, wait_for_async
+from harness.wait import wait_for
 
 
 def start(tmp_path: Path, body: str) -> list[str]:
@@ -156,41 +155,6 @@ def test_without_failover_the_first_reply_stands(tmp_path):
         with serving(start(tmp_path, body)) as server:
             assert both(server, "a.example.") == ("SERVFAIL", set())
         assert not second.asked("a.example.")
-
-
-def forward(*upstreams: FakeUpstream | str, **options) -> Forward:
-    to = tuple(u if isinstance(u, str) else u.address for u in upstreams)
-    return Forward(ForwardConfig(zone=".", to=to, read_timeout=0.5, **options), deadline=1.5)
-
-
-def closed_port() -> str:
-    with FakeUpstream() as gone:
-        pass
-    return gone.address
-
-
-@pytest.mark.parametrize(
-    ("failfast", "error"), [(False, "Connection refused"), (True, "no healthy proxies")]
-)
-def test_failfast_all_unhealthy_upstreams(failfast, error):
-    """All upstreams down: one is tried at random anyway, unless failfast (SERVFAIL, not
-    asked)."""
-    fwd = forward(closed_port(), health_check=0.02, max_fails=1,
-                  failfast_all_unhealthy_upstreams=failfast)
-    question = bytes(DNSRecord.question("down.example.", "A").pack())
-
-    async def scenario() -> str:
-        try:
-            with pytest.raises(ForwardError):
-                await fwd.exchange(question, False)
-            await wait_for_async(fwd.upstreams[0].down, what="the upstream marked down")
-            with pytest.raises(ForwardError) as failure:
-                await fwd.exchange(question, False)
-            return str(failure.value)
-        finally:
-            fwd.close()
-
-    assert error in asyncio.run(scenario())
 
 
 # --- several forwards in a block; next and next_on_nodata ---------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import add
 
-from dnslib import CLASS, OPCODE, QTYPE, RCODE
+from dnslib import CLASS, QTYPE, RCODE
 
 from clusterdns.config.checks import METADATA_LABEL, Origins, arguments, choice, fail, zone_name
 from clusterdns.config.corefile import Directive
@@ -62,6 +62,7 @@ _NOTIFY, _UPDATE = 4, 5  # opcodes
 # CoreDNS's response.Classify of each type; every other type is an error
 _CLASS_OF = {"NOERROR": "success", "DELEGATION": "success", "NXDOMAIN": "denial",
              "NODATA": "denial"}  # fmt: skip
+_NOT_WRITTEN = "-"  # CoreDNS's replacer.EmptyValue: what a dropped query's rcode and flags are
 Collect = Callable[[Request], dict[str, str]]  # a block's metadata of a query
 
 
@@ -86,6 +87,9 @@ class LogConfig:
 
 
 def log_query(config: LogConfig, request: Request, reply: bytes, seconds: float) -> None:
+    """Write the line of a query answered with `reply`; b"" for one dropped (acl), which
+    CoreDNS logs too: no message recorded, so of class error, `-` for its rcode and flags,
+    size 0."""
     rule = config.rule_for(request.name)
     if rule is None or ("all" not in rule.classes and classify(reply, request) not in rule.classes):
         return
@@ -107,7 +111,10 @@ def classify(reply: bytes, request: Request) -> str:
 
 def typify(reply: bytes, qtype: int) -> str:
     """CoreDNS's response.Typify of a reply to a query of `qtype` (but for the expired
-    RRSIGs it finds in a DNSSEC answer, which are NOERROR here)."""
+    RRSIGs it finds in a DNSSEC answer, which are NOERROR here). No reply (dropped): an
+    error, as Typify(nil)."""
+    if not reply:
+        return "OTHERERROR"
     opcode = reply[2] >> 3 & 0xF
     if opcode == _UPDATE:
         return "UPDATE"
@@ -166,7 +173,13 @@ def _host(request: Request) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _rcode(reply: bytes) -> str:
+    return RCODE.get(reply[3] & 0xF) if reply else _NOT_WRITTEN
+
+
 def _flags(reply: bytes) -> str:
+    if not reply:
+        return _NOT_WRITTEN
     flags = reply[2] << 8 | reply[3]
     return ",".join(label for bit, label in _FLAGS if flags & bit)
 
@@ -186,11 +199,11 @@ _FIELDS: dict[str, Callable[[Request, bytes, float], str]] = {
     "{>do}": lambda request, reply, seconds: str(request.do).lower(),
     # CoreDNS's state.Size(): 64K over TCP, else the EDNS buffer or 512
     "{>bufsize}": lambda request, reply, seconds: str(request.size),
-    "{rcode}": lambda request, reply, seconds: RCODE.get(reply[3] & 0xF),
+    "{rcode}": lambda request, reply, seconds: _rcode(reply),
     "{>rflags}": lambda request, reply, seconds: _flags(reply),
     "{rsize}": lambda request, reply, seconds: str(len(reply)),
     "{duration}": lambda request, reply, seconds: f"{seconds:.9f}".rstrip("0").rstrip(".") + "s",
-    "{>opcode}": lambda request, reply, seconds: OPCODE.get(request.data[2] >> 3 & 0xF),
+    "{>opcode}": lambda request, reply, seconds: str(request.data[2] >> 3 & 0xF),  # a number
 }
 
 

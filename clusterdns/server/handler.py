@@ -690,11 +690,13 @@ class QueryHandler:
         plugins before them), then rewrite's reverter."""
         reply, plugin = answered
         block = request.block
-        if not reply:  # dropped (acl): counted as CoreDNS counts it, nothing written
+        if not reply:  # dropped (acl): counted and logged as CoreDNS does, nothing written
             query_metrics.record_query(
                 self.server, request.zone, request.proto, request.family, request.qtype,
                 request.do, len(request.data), 0, RCODE.NOERROR, plugin, 0.0,
             )  # fmt: skip
+            if block is not None and block.log is not None:
+                log_query(block.log, request, reply, time.perf_counter() - request.start)
             return None
         if block is not None and block.shapes and plugin not in _BEFORE_SHAPING:
             reply = block.shaped(reply)

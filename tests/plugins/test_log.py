@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
+import dns.exception
+import dns.message
+import dns.query
+import pytest
+
 from harness.paths import DEMO
-from harness.query import ask
+from harness.query import ask, query
 from harness.server import start_server, stop_server
 from harness.wait import wait_for
 
@@ -60,5 +65,38 @@ def test_the_default_line_is_coredns_s_byte_for_byte_on_stdout(tmp_path):
             r'\[INFO\] 127\.0\.0\.1:\d+ - \d+ "A IN nginx\.demo\.svc\.cluster\.local\. udp \d+ '
             r'false 512" NOERROR qr,aa,rd \d+ \d+(\.\d+)?s\n', line
         ), line
+    finally:
+        stop_server(server)
+
+
+def test_a_query_acl_drops_is_logged_as_coredns_logs_it(tmp_path):
+    """CoreDNS's log records no message for a dropped query: class error (Typify of none),
+    `-` for its rcode and flags, 0 bytes; `{combined}` adds the opcode as a number."""
+    server = serve(tmp_path, "log . {combined} {\n        class error\n    }\n"
+                             "    acl {\n        drop net 127.0.0.3\n    }")
+    try:
+        asked = dns.message.make_query("nginx.demo.svc.cluster.local.", "A")
+        assert ask(server, "nginx.demo.svc.cluster.local.")[0] == "NOERROR"  # success: not logged
+        with pytest.raises(dns.exception.Timeout):
+            dns.query.udp(asked, server.host, port=server.port, timeout=0.5, source="127.0.0.3")
+        (line,) = wait_for(lambda: [x for x in server.log if x.startswith("[INFO] ")],
+                           what="the dropped query's log line")
+        assert re.fullmatch(
+            rf'\[INFO\] 127\.0\.0\.3:\d+ - {asked.id} "A IN nginx\.demo\.svc\.cluster\.local\. '
+            rf'udp {len(asked.to_wire())} false 512" - - 0 \d+(\.\d+)?s "0"\n', line
+        ), line
+    finally:
+        stop_server(server)
+
+
+def test_class_denial_does_not_log_a_dropped_query(tmp_path):
+    server = serve(tmp_path, "log . {\n        class denial\n    }\n"
+                             "    acl {\n        drop net 127.0.0.3\n    }")
+    try:
+        with pytest.raises(dns.exception.Timeout):
+            query(server, "nope.demo.svc.cluster.local.", source="127.0.0.3", timeout=0.5)
+        assert ask(server, "nope.demo.svc.cluster.local.")[0] == "NXDOMAIN"
+        (line,) = wait_for(lambda: logged(server), what="the denial's log line")
+        assert line.startswith("127.0.0.1:")
     finally:
         stop_server(server)

@@ -64,6 +64,7 @@ _CLASS_OF = {"NOERROR": "success", "DELEGATION": "success", "NXDOMAIN": "denial"
              "NODATA": "denial"}  # fmt: skip
 _NOT_WRITTEN = "-"  # CoreDNS's replacer.EmptyValue: what a dropped query's rcode and flags are
 Collect = Callable[[Request], dict[str, str]]  # a block's metadata of a query
+Field = Callable[[Request, bytes, float], str]  # a placeholder's value: query, reply, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +87,24 @@ class LogConfig:
         return next((rule for rule in self.rules if in_zone(name, rule.zone)), None)
 
 
-def log_query(config: LogConfig, request: Request, reply: bytes, seconds: float) -> None:
+def log_query(
+    config: LogConfig, request: Request, reply: bytes, seconds: float, size: int | None = None
+) -> None:
     """Write the line of a query answered with `reply`; b"" for one dropped (acl), which
     CoreDNS logs too: no message recorded, so of class error, `-` for its rcode and flags,
-    size 0."""
+    size 0. `size`: the bytes written, when more than `reply` (a zone transfer's messages,
+    `reply` the last: what CoreDNS's recorder keeps)."""
     rule = config.rule_for(request.name)
     if rule is None or ("all" not in rule.classes and classify(reply, request) not in rule.classes):
         return
+    fields = _FIELDS if size is None else {**_FIELDS, "{rsize}": lambda *_: str(size)}
     if rule.labels:
         values = _metadata(config.metadata, rule, request, reply)
-        line = _PLACEHOLDER.sub(lambda m: _fill(m.group(0), request, reply, seconds, values),
-                                rule.format)
+        line = _PLACEHOLDER.sub(
+            lambda m: _fill(fields, m.group(0), request, reply, seconds, values), rule.format
+        )
     else:  # (the common case, without a call more per placeholder)
-        line = _PLACEHOLDER.sub(lambda m: _FIELDS[m.group(0)](request, reply, seconds),
+        line = _PLACEHOLDER.sub(lambda m: fields[m.group(0)](request, reply, seconds),
                                 rule.format)
     sys.stdout.write(f"[INFO] {line}\n")
     sys.stdout.flush()
@@ -160,9 +166,14 @@ def _metadata(
 
 
 def _fill(
-    placeholder: str, request: Request, reply: bytes, seconds: float, values: dict[str, str]
+    fields: dict[str, Field],
+    placeholder: str,
+    request: Request,
+    reply: bytes,
+    seconds: float,
+    values: dict[str, str],
 ) -> str:
-    fill = _FIELDS.get(placeholder)
+    fill = fields.get(placeholder)
     if fill is not None:
         return fill(request, reply, seconds)
     return values.get(placeholder[2:-1], "-")  # {/LABEL}: not set, as CoreDNS writes it
@@ -185,7 +196,7 @@ def _flags(reply: bytes) -> str:
 
 
 # Each placeholder and how it is filled from the query, the reply and the time taken.
-_FIELDS: dict[str, Callable[[Request, bytes, float], str]] = {
+_FIELDS: dict[str, Field] = {
     "{remote}": lambda request, reply, seconds: _host(request),
     "{port}": lambda request, reply, seconds: str(request.peer[1] if request.peer else 0),
     "{>id}": lambda request, reply, seconds: str(request.id),

@@ -112,9 +112,6 @@ class ZoneTransfer:
             for rule in config
         ]
 
-    def takes(self, data: bytes) -> bool:
-        return is_transfer(data)
-
     def allowed(self, zone: str, client: str) -> bool:
         try:
             address = ipaddress.ip_address(client.split("%", 1)[0])

@@ -34,6 +34,7 @@ from clusterdns.plugins.reload import CorefileWatcher, ReloadConfig, corefile_di
 from clusterdns.server.directives import kubernetes_server, load_servers
 from clusterdns.server.handler import QueryHandler
 from clusterdns.server.plan import ANY_ADDRESS, Plan, build_plan, listeners
+from clusterdns.server.transfers import ScreenedTransfer
 from clusterdns.server.workerstats import MetricsGatherer, MetricsReporter
 from clusterdns.transport.http import HttpServer, Route
 from clusterdns.transport.listener import DnsServer
@@ -286,11 +287,10 @@ class ClusterDNS:
             for key, listener in wanted.items():
                 if key not in self.dns:
                     handler = QueryHandler(plan.dns[listener], listener.label)
-                    transfer = plan.transfers.get(listener)
                     opened_dns[key] = DnsServer(
                         handler,
                         *key,
-                        transfer=transfer,
+                        transfer=ScreenedTransfer.of(handler, plan.transfers.get(listener)),
                         reuse_port=self.options.worker is not None,
                         udp_buffer=self.options.udp_buffer,
                     )
@@ -312,7 +312,9 @@ class ClusterDNS:
                 listener = wanted[key]
                 server.handler.server = listener.label
                 server.handler.set_blocks(plan.dns[listener])
-                server.transfer = plan.transfers.get(listener)
+                server.transfer = ScreenedTransfer.of(
+                    server.handler, plan.transfers.get(listener)
+                )
             else:
                 await server.stop()
                 del self.dns[key]

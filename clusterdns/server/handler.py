@@ -219,9 +219,7 @@ class QueryHandler:
                 return reject.reply  # not counted: CoreDNS never sees these either
             found = self.route(name)
             if found is None:
-                request.zone, request.block = DROPPED, None
-                refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
-                return self._done(request, (encode(request.query, refused, request.limit), ""))
+                return self._unrouted(request)
             request.zone, request.block = found
             _fit(request, found[1])
             block = found[1]
@@ -233,6 +231,38 @@ class QueryHandler:
             return self._done_later(request, answered)
         except Exception:
             return self._failed(data, peer)
+
+    def _unrouted(self, request: Routed) -> bytes | None:
+        """REFUSED for a query no server block takes (counted in CoreDNS's "dropped" zone)."""
+        request.zone, request.block = DROPPED, None
+        refused = Answer(rcode=RCODE.REFUSED, authoritative=False)
+        return self._done(request, (encode(request.query, refused, request.limit), ""))
+
+    def screened_transfer(
+        self, data: bytes, peer: Peer | None
+    ) -> tuple[Routed, bytes] | bytes | None:
+        """A zone transfer (AXFR, IXFR over TCP) through what CoreDNS runs before its
+        transfer plugin: routed to its block, then rewrite, acl and header's query flags.
+        The query as asked (routed) and as the transfer gets it; or the reply in its stead,
+        counted and logged (None: no reply, as for a dropped query)."""
+        try:
+            request = Routed(data, None, True, peer, time.perf_counter())
+            request.rewritten = None
+            found = self.route(request.name)
+        except Reject as reject:
+            return reject.reply
+        if found is None:
+            return self._unrouted(request)
+        request.zone, request.block = found
+        block = found[1]
+        _fit(request, block)
+        screened = self._rewritten(request, block) if block.rewrite is not None else request
+        if screened is None:  # a name no message can carry
+            return self._done(request, (encode(request.query, _NO_PLUGIN, request.limit), ""))
+        verdict = self._screened(screened, block)
+        if isinstance(verdict, tuple):
+            return self._done(request, verdict)
+        return request, verdict.data
 
     def _failed(self, data: bytes, peer: Peer | None) -> bytes | None:
         """SERVFAIL for a query whose answer failed inside (CoreDNS's recover does the same)."""

@@ -26,6 +26,7 @@ class Transfers(Protocol):
         """Whether this query is a zone transfer (answered in many messages)."""
         ...
 
-    def replies(self, data: bytes, client: str) -> Iterator[bytes]:
-        """The messages that answer it for `client` (an address)."""
+    def replies(self, data: bytes, peer: Peer) -> Iterator[bytes]:
+        """The messages that answer it for the client at `peer` (none: nothing is written,
+        the connection goes on)."""
         ...

@@ -11,6 +11,8 @@
   is closed; a message, once its length has arrived, must arrive whole within `READ_TIMEOUT`
   (slow-loris); a reply the client does not read within `WRITE_TIMEOUT` closes the connection.
 - A deep listen backlog: a burst of connects is queued by the kernel, not reset.
+- A message the handler does not answer (a query acl drops, a response) gets nothing, and the
+  connection goes on, as CoreDNS's (miekg/dns's serveTCPConn reads the next message).
 
 Zone transfers (`Transfers`) are answered in order on their connection, message by message.
 """
@@ -121,12 +123,11 @@ class TcpServer:
                     break
                 connection.last_active = time.monotonic()
                 if self.transfer is not None and self.transfer.takes(data):
-                    await self._transfer(connection, data, peer[0])
+                    await self._transfer(connection, data, peer)
                     continue
                 reply = self.handler.handle(data, over_tcp=True, peer=peer)
                 if reply is None:
-                    finished = True  # malformed beyond a header: close, as CoreDNS does
-                    break
+                    continue  # not answered (dropped, a response): the connection goes on
                 if isinstance(reply, bytes):
                     await self._write(connection, reply)
                     continue
@@ -188,11 +189,11 @@ class TcpServer:
         async with asyncio.timeout(WRITE_TIMEOUT):  # a client that does not read is let go
             await writer.drain()
 
-    async def _transfer(self, connection: _Connection, data: bytes, client: str) -> None:
+    async def _transfer(self, connection: _Connection, data: bytes, peer: Peer) -> None:
         assert self.transfer is not None
         connection.in_flight += 1
         try:
-            for message in self.transfer.replies(data, client):
+            for message in self.transfer.replies(data, peer):
                 await self._write(connection, message)
                 await asyncio.sleep(0)  # a large zone must not hold up other queries
         finally:

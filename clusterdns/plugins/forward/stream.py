@@ -39,7 +39,7 @@ class UpstreamError(ServeError):
         self.timeout = timeout  # no reply in time: unlike a refusal, worth asking again
 
 
-class _PeerClosed(Exception):
+class _PeerClosed(ServeError):
     """The upstream closed the connection before the reply (maybe while it was idle)."""
 
 

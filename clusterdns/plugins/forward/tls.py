@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 import ssl
 
+from clusterdns.errors import ConfigError
+
 _SOURCE_POSITION = re.compile(r" \(_ssl\.c:\d+\)$")  # what ssl appends to its messages
 
 
-class TlsFilesError(ValueError):
+class TlsFilesError(ConfigError):
     """The `tls` files cannot be read or used: the message says which and why."""
 
 

@@ -60,6 +60,7 @@ _INTERNET_CLASSES = (CLASS.IN, CLASS_ANY)  # the classes a cluster zone has
 _CLASS_IN = b"\x00\x01"
 _NOERROR, _NXDOMAIN = int(RCODE.NOERROR), int(RCODE.NXDOMAIN)  # (RCODE's are lookups)
 _DENIALS = {Kind.NODATA: _NOERROR, Kind.DENIED: _NXDOMAIN}
+_DENIED, _NODE, _NODATA = Kind.DENIED, Kind.NODE, Kind.NODATA  # (Enum members are lookups)
 # The types whose NODATA for a name the index holds is kept under the name (a service's
 # AAAA, in an IPv4 cluster: a quarter of all queries), saving the resolver's decision.
 _NODATA_KEPT_TYPES = frozenset((1, 2, 5, 12, 15, 16, 28, 33, 64, 65))  # A ... SRV, SVCB, HTTPS
@@ -661,16 +662,16 @@ class QueryHandler:
         answers, resolver, cluster_zone = self.answers, denying.resolver, denying.zone
         assert answers is not None  # (_from_index is called with them)
         kind, node = resolver.decide(name, cluster_zone, denying.reverse, qtype)
-        if kind is Kind.DENIED:  # (most queries: search-path expansions)
+        if kind is _DENIED:  # (most queries: search-path expansions)
             if not resolver.denies(name) or not denial_template_fits(name, cluster_zone):
                 return None
             return answers.denial(cluster_zone, len(key[0]), _NXDOMAIN)
         note = Hit(denying.block, denying.block_zone)
-        if kind is Kind.NODE and node.cname is None and qtype in (TYPE_A, TYPE_AAAA):
+        if kind is _NODE and node.cname is None and qtype in (TYPE_A, TYPE_AAAA):
             scope = scope_of(name, cluster_zone, False, False)
             ips = node.a if qtype == TYPE_A else node.aaaa
             return answers.keep_addresses(key, data, qtype, resolver.ttl, ips, note, scope)
-        if kind is not Kind.NODATA or not denial_template_fits(name, cluster_zone):
+        if kind is not _NODATA or not denial_template_fits(name, cluster_zone):
             return None
         kept = answers.denial(cluster_zone, len(key[0]), _NOERROR)
         if kept is not None and name in resolver.index.nodes and qtype in _NODATA_KEPT_TYPES:

@@ -48,6 +48,14 @@ class Kind(Enum):
     DEFAULT_NS = auto()  # ns.dns.<zone>
 
 
+# `decide`'s answers that carry nothing, made once, and the kinds that carry something:
+# reading an Enum member is a class attribute lookup, and `decide` runs for most queries
+_REFUSED, _DENIED, _NODATA = (Kind.REFUSED, None), (Kind.DENIED, None), (Kind.NODATA, None)
+_APEX_SOA, _APEX_NS = (Kind.APEX_SOA, None), (Kind.APEX_NS, None)
+_DNS_VERSION, _DEFAULT_NS = (Kind.DNS_VERSION, None), (Kind.DEFAULT_NS, None)
+_NODE_KIND, _PTR_KIND, _POD_KIND = Kind.NODE, Kind.PTR, Kind.POD
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     qname: DNSLabel | str  # as asked
@@ -135,31 +143,31 @@ class Resolver:
         IP it is answered from. DENIED and NODATA replies are the zone's SOA alone, which
         the server writes from the query's bytes without asking further."""
         if qtype in (_AXFR, _IXFR):
-            return Kind.REFUSED, None
+            return _REFUSED
         if "\\" in name:  # an escaped byte: no Kubernetes name holds one
-            return Kind.DENIED, None
+            return _DENIED
         if name == zone:
             if qtype == _SOA:
-                return Kind.APEX_SOA, None
+                return _APEX_SOA
             if qtype == _NS:
-                return Kind.APEX_NS, None
+                return _APEX_NS
             # CoreDNS: TXT exists only at dns-version
-            return (Kind.DENIED if qtype == _TXT else Kind.NODATA), None
+            return _DENIED if qtype == _TXT else _NODATA
         if reverse:
             ip = ip_from_reverse(name)
             targets = self.index.ptr_targets(ip) if ip else []
             if not targets:
-                return Kind.DENIED, None
-            return (Kind.PTR, targets) if qtype == _PTR else (Kind.NODATA, None)
+                return _DENIED
+            return (_PTR_KIND, targets) if qtype == _PTR else _NODATA
         if qtype == _SOA:
-            return Kind.NODATA, None  # SOA only at the apex; CoreDNS answers NODATA elsewhere
+            return _NODATA  # SOA only at the apex; CoreDNS answers NODATA elsewhere
         labels = name[: -len(zone) - 1].split(".")  # (above the zone: read once)
         node = self._node(name, zone, labels)
         if qtype == _TXT:
             if name == f"dns-version.{zone}":
-                return Kind.DNS_VERSION, None
+                return _DNS_VERSION
             exists = node is not None or self._pod_ip(labels) is not None
-            return (Kind.NODATA if exists else Kind.DENIED), None
+            return _NODATA if exists else _DENIED
         if node is not None:
             if node.cname is not None:
                 answered = qtype in (_CNAME, _A, _AAAA)
@@ -169,17 +177,17 @@ class Resolver:
                     or (qtype == _AAAA and bool(node.aaaa))
                     or (qtype == _SRV and bool(node.srv))
                 )
-            return (Kind.NODE, node) if answered else (Kind.NODATA, None)
+            return (_NODE_KIND, node) if answered else _NODATA
         pod_ip = self._pod_ip(labels)
         if pod_ip is not None:
             if qtype in (_A, _AAAA) and _rtype(pod_ip) == qtype:
-                return Kind.POD, pod_ip
-            return Kind.NODATA, None
+                return _POD_KIND, pod_ip
+            return _NODATA
         if self._structural(labels):
-            return Kind.NODATA, None
+            return _NODATA
         if labels == _DEFAULT_NS_LABELS and qtype != _PTR:  # ns.dns.<zone>
-            return Kind.DEFAULT_NS, None
-        return Kind.DENIED, None
+            return _DEFAULT_NS
+        return _DENIED
 
     def autopath_search(self, name: str, client_ip: str) -> list[str] | None:
         """The search path of the pod at `client_ip` for a name of our zones (CoreDNS's

@@ -38,6 +38,7 @@ from bench.queries import mixed, write_queries
 SERVER_CORE, LOADER_CORE = "0", "1"
 FIXED_QPS = 2000
 KNOT, CLUSTERDNS = "knot", "clusterdns"
+NULL = "null (transport only)"  # bench/null_server.py: the floor under clusterdns
 CHURN = {f"{CLUSTERDNS}, 1 change/s": 1.0, f"{CLUSTERDNS}, 20 changes/s": 0.05}
 # pod lookups per mix (bench/queries.py): the large ones ask more distinct questions than
 # any cache holds (~102k over 1,000 services, ~244k over 10,000), the small one ~11k.
@@ -61,7 +62,7 @@ def measurements(mixes: list[str], seconds: float, warm_up: float) -> list[Measu
     """What each round measures, in this order."""
     found = []
     for mix in mixes:
-        names = (KNOT, CLUSTERDNS, *CHURN) if mix == "large" else (KNOT, CLUSTERDNS)
+        names = (KNOT, CLUSTERDNS, *CHURN, NULL) if mix == "large" else (KNOT, CLUSTERDNS)
         found.append(Measurement(f"{mix}, saturation", mix, Load(seconds, warm_up), names))
     if "large" in mixes:
         found += [
@@ -84,6 +85,8 @@ def starter(name: str, cluster: Cluster) -> Starter:
         return lambda: servers.knot(cluster, directory, SERVER_CORE)
     if name == CLUSTERDNS:
         return lambda: servers.clusterdns(cluster, directory, SERVER_CORE)
+    if name == NULL:
+        return lambda: servers.null_server(directory, SERVER_CORE)
     return lambda: servers.churning_clusterdns(cluster, directory, SERVER_CORE, CHURN[name])
 
 

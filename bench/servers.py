@@ -114,6 +114,15 @@ def clusterdns(
 
 
 @contextlib.contextmanager
+def null_server(workdir: Path, cores: str) -> Iterator[Server]:
+    """clusterdns's UDP listener with a handler that does nothing (bench/null_server.py)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.null_server", str(port)]
+    with _running("null-server", pinned(cores, cmd), port, workdir) as server:
+        yield server
+
+
+@contextlib.contextmanager
 def churning_clusterdns(
     cluster: Cluster, workdir: Path, cores: str, interval: float
 ) -> Iterator[Server]:

@@ -7,6 +7,10 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 
 from bench.blast import Load, build, run_blast
@@ -14,8 +18,9 @@ from bench.cluster import write_cluster
 from bench.hotpath import PEER, build_handler, kind_of
 from bench.queries import mixed, write_queries
 from bench.run import CLUSTER_SIZES, MIXES
-from bench.servers import Server
+from bench.servers import Server, null_server
 from harness.server import ServerProcess
+from harness.wait import TIMEOUT
 from harness.wire import Variant, wire_query
 
 
@@ -84,3 +89,13 @@ def test_the_hot_path_tool_sees_the_mix_answered_as_the_bench_sends_it(tmp_path:
     kinds = Counter(kind_of(handler, *pair) for pair in zip(asked, replies, strict=True))
     assert set(kinds) == {"NXDOMAIN", "repeat (kept bytes)"}
     assert kinds["NXDOMAIN"] / len(asked) == pytest.approx(0.52, abs=0.03)
+
+
+def test_the_null_server_answers_every_query_from_its_bytes(tmp_path: Path) -> None:
+    """bench/null_server.py, the transport-only floor of bench/run.py: NXDOMAIN to any query,
+    its ID and question kept, from the real listener over UDP."""
+    with null_server(tmp_path, "0") as server:
+        query = dns.message.make_query("anything.example.", "AAAA")
+        reply = dns.query.udp(query, "127.0.0.1", port=server.port, timeout=TIMEOUT)
+    assert reply.id == query.id and reply.question == query.question
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.flags & dns.flags.QR

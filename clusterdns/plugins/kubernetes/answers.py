@@ -7,10 +7,11 @@ the cluster, answer a plain query from its own bytes:
 - **records**: the reply to (name, type) for a name the index answers with records, after
   its question: the answer, authority and additional sections, names compressed against the
   question at offset 12. Built by the slow path on first ask, kept until a change reaches
-  the name (its `scope`). Kept by the name as asked: names in the tail are pointers into
-  the question only where spelled exactly alike (as miekg/dns compresses), so the tail
-  depends on the question's case. Stub resolvers ask in one case (lower, mostly): one entry
-  a name; a client that varies the case (0x20) costs entries, within the table's bound.
+  the name (its `scope`). Names in the tail are pointers into the question only where
+  spelled exactly alike (as miekg/dns compresses), so the tail depends on the question's
+  case: only names asked in lower case are kept (stub resolvers ask so). A name asked in
+  mixed case (0x20, or a client that spells it so) is answered by the slow path each time:
+  keeping every spelling would let one client fill the table (~0.9 KB an entry).
 - **denials**: NXDOMAIN and NODATA, a lone SOA whose owner is a pointer to the zone inside
   the question. Its bytes depend only on where the zone starts in the question (the length
   of the name), the rcode and the serial: one template per (zone, name length, rcode)
@@ -240,6 +241,8 @@ class WireAnswers(StateListener, Generic[Note]):
     # -- internals -------------------------------------------------------------------
 
     def _keep_pair(self, pair: tuple[bytes, bytes] | bytes, kept: Kept[Note]) -> None:
+        if isinstance(pair, tuple) and pair[0] != pair[0].lower():
+            return  # a name asked in mixed case: see the module's docstring
         self._keep(pair, kept)
         self._by_scope.setdefault(kept.scope, set()).add(pair)
 

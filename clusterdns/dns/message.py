@@ -36,7 +36,7 @@ TCP_MAX_SIZE = 65535
 QR_BIT = 0x8000
 EDNS_VERSION = 0
 BADVERS = 16
-AA_BIT, RD_BIT = 0x0400, 0x0100
+AA_BIT, TC_BIT, RD_BIT, CD_BIT = 0x0400, 0x0200, 0x0100, 0x0010
 DO_FLAG = 0x8000  # in the OPT record's TTL
 _TYPE_CLASS = struct.Struct("!HH")
 _TYPE_CLASS_TTL = struct.Struct("!HHI")
@@ -237,6 +237,7 @@ def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_S
         qr=1,
         aa=int(answer.authoritative),
         rd=query.record.header.rd,
+        cd=query.record.header.cd,
         ra=0,
         rcode=answer.rcode,
     )
@@ -283,6 +284,7 @@ def _negative(query: Query, answer: Answer, max_size: int, udp_cap: int) -> byte
         return None
     flags = QR_BIT | answer.rcode
     flags |= (AA_BIT if answer.authoritative else 0) | (RD_BIT if query.record.header.rd else 0)
+    flags |= CD_BIT if query.record.header.cd else 0
     opt = query.edns_size is not None
     out = bytearray(HEADER.pack(query.id, flags, 1, 0, 1, int(opt)))
     written: dict[tuple[bytes, ...], int] = {}

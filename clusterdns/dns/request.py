@@ -4,7 +4,9 @@ A plain query's question is read straight from its bytes (`question_key`): that 
 wire answers and the relay need of most queries, so they are answered without dnslib. The
 dnslib parse is made once, when a stage first needs it (the resolver, `encode`).
 
-Only plain queries have a key: opcode QUERY, one question with an uncompressed name, no
+Only plain queries have a key: opcode QUERY, CD clear (a reply copies it, and the wire
+answers' replies vary by RD alone; stub resolvers never set it), one question with an
+uncompressed name, no
 answer or authority records, at most one OPT record (options well formed, ignored, as the
 slow path ignores them) and nothing after it; not a zone transfer. Anything else takes the
 slow path every time.
@@ -42,6 +44,7 @@ OPT_FIXED = 11  # owner, type, class (buffer size), TTL (extended rcode, version
 ZONE_TRANSFERS = (251, 252)  # IXFR, AXFR: they depend on who asks
 NOT_QUERY = 0xF8  # in the second header byte: QR and the opcode
 RD = 0x01
+CD = 0x10  # in the fourth header byte
 OVER_TCP = 0x02  # in a key's variant
 
 
@@ -60,7 +63,7 @@ def question_key(data: bytes, over_tcp: bool) -> Key | None:
     """The key of a plain query, or None (see the module's docstring). Every query is read
     here first: it is written for speed (no calls but the slices it returns)."""
     size = len(data)
-    if size < HEADER_SIZE + 5 or data[2] & NOT_QUERY or data[4:10] != ONE_QUESTION:
+    if size < HEADER_SIZE + 5 or data[2] & NOT_QUERY or data[3] & CD or data[4:10] != ONE_QUESTION:
         return None
     end = HEADER_SIZE
     labels, plain = 0, True

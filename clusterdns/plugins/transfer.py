@@ -6,7 +6,9 @@ k.Transfer stream, SOA first and last; k8s_external: its zones), packed into as 
 as they need, none over 16 KiB.
 An IXFR from the current serial gets the SOA alone; from any other a full transfer, as
 RFC 1995 allows (no history of changes is kept); one whose authority section is not one SOA
-(RFC 1995 §3) is SERVFAIL, as in CoreDNS.
+(RFC 1995 §3) is SERVFAIL, as in CoreDNS. Every message carries the query's ID, RD and CD
+bits (miekg's SetReply); the transfer's messages are authoritative, the errors and an
+up-to-date IXFR's lone SOA not, as CoreDNS writes them.
 """
 
 from __future__ import annotations
@@ -133,15 +135,16 @@ class ZoneTransfer:
         zone = str(query.question.qname).lower()
         source = next((each for each in self.sources if zone in each.zones), None)
         if source is None or not self.allowed(zone, client):
-            yield encode(query, Answer(rcode=RCODE.REFUSED), TCP_MAX_SIZE)
+            yield encode(query, Answer(rcode=RCODE.REFUSED, authoritative=False), TCP_MAX_SIZE)
             return
         if query.question.qtype == QTYPE.IXFR:
             serial = self._client_serial(query)
             if serial is None:
-                yield encode(query, Answer(rcode=RCODE.SERVFAIL), TCP_MAX_SIZE)
+                failed = Answer(rcode=RCODE.SERVFAIL, authoritative=False)
+                yield encode(query, failed, TCP_MAX_SIZE)
                 return
-            if serial == source.serial:
-                yield self._message(query, [source.soa(zone)])
+            if serial == source.serial:  # (CoreDNS writes it with SetReply alone: no AA)
+                yield self._message(query, [source.soa(zone)], authoritative=False)
                 return
         yield from self._messages(query, source.records(zone))
 
@@ -169,6 +172,9 @@ class ZoneTransfer:
         yield self._message(query, batch)
 
     @staticmethod
-    def _message(query: Query, records: list[Record]) -> bytes:
-        header = DNSHeader(id=query.id, qr=1, aa=1, rd=query.record.header.rd)
+    def _message(query: Query, records: list[Record], authoritative: bool = True) -> bytes:
+        """One message of the transfer, as miekg's Transfer.Out writes it: SetReply (the
+        query's ID, RD and CD) and AA."""
+        flags = query.record.header
+        header = DNSHeader(id=query.id, qr=1, aa=int(authoritative), rd=flags.rd, cd=flags.cd)
         return DNSRecord(header, q=query.question, rr=[to_rr(r) for r in records]).pack()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -153,6 +154,28 @@ def test_ixfr_without_the_clients_soa_is_servfail(allowed):
     for request in (bare, twice):
         (reply,) = transfer(allowed, request)
         assert reply.header.rcode == RCODE.SERVFAIL and not reply.rr
+
+
+@pytest.mark.parametrize(("rd", "cd"), [(0, 1), (1, 1), (1, 0), (0, 0)])
+def test_messages_copy_the_query_s_rd_and_cd_bits(allowed, rd, cd):
+    """As miekg's Transfer.Out (SetReply, then AA) writes each message: the query's RD and
+    CD; an up-to-date IXFR's SOA (SetReply alone) and the errors (SetRcode) without AA."""
+
+    def flagged(request: DNSRecord) -> DNSRecord:
+        request.header.rd, request.header.cd = rd, cd
+        return request
+
+    messages = transfer(allowed, flagged(DNSRecord.question(ZONE, "AXFR")))
+    assert {(m.header.rd, m.header.cd, m.header.aa) for m in messages} == {(rd, cd, 1)}
+    asked = [ixfr(serial_of(allowed)), DNSRecord.question(ZONE, "IXFR"),  # up to date; SERVFAIL
+             DNSRecord.question("svc.cluster.local.", "AXFR")]  # REFUSED  # fmt: skip
+    for request in asked:
+        (reply,) = transfer(allowed, flagged(request))
+        assert (reply.header.rd, reply.header.cd, reply.header.aa) == (rd, cd, 0)
+    flags = (dns.flags.RD if rd else 0) | (dns.flags.CD if cd else 0)
+    udp = query(allowed, ZONE, "AXFR", flags=flags)  # REFUSED: transfers over TCP only
+    assert udp.rcode() == dns.rcode.REFUSED
+    assert udp.flags & (dns.flags.RD | dns.flags.CD | dns.flags.AA) == flags
 
 
 @pytest.mark.slow

@@ -86,6 +86,22 @@ def test_many_queries_on_one_tcp_connection(demo_server):
             assert response.answer
 
 
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_replies_copy_the_query_s_rd_and_cd_bits(demo_server, tcp):
+    """As miekg's SetReply (and SetRcode) writes every CoreDNS reply: the query's RD and CD,
+    from the slow path (a name's first reply, SERVFAIL where no plugin answers) and from the
+    wire answers (the same names again), for records, NODATA and NXDOMAIN alike."""
+    bits = dns.flags.RD | dns.flags.CD
+    protocol = "tcp" if tcp else "udp"
+    names = [(f"{protocol}-cd.nope.demo.svc.cluster.local.", "A"),
+             (f"{protocol}-cd.example.com.", "A"),
+             ("nginx.demo.svc.cluster.local.", "A"), ("nginx.demo.svc.cluster.local.", "TXT")]
+    for flags in (dns.flags.CD, bits, dns.flags.CD, dns.flags.RD, 0, dns.flags.CD):
+        for name, qtype in names:
+            reply = query(demo_server, name, qtype, tcp=tcp, flags=flags)
+            assert reply.flags & bits == flags, (name, qtype)
+
+
 def test_a_name_no_plugin_of_its_block_answers_is_servfail(demo_server):
     """The test Corefile's block serves `.` with no `forward`: example.com is the block's,
     and its chain ends with no plugin to answer, SERVFAIL as CoreDNS's NextOrFailure (musl

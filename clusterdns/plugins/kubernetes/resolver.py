@@ -119,8 +119,8 @@ class Resolver:
             return self._negative(q)
         if kind is Kind.NODATA:
             return self._nodata(q)
-        if kind is Kind.REFUSED:
-            return Answer(rcode=RCODE.REFUSED)
+        if kind is Kind.REFUSED:  # (CoreDNS's server writes it: not authoritative)
+            return Answer(rcode=RCODE.REFUSED, authoritative=False)
         if kind is Kind.APEX_SOA:
             return Answer(answer=[self.soa(q.zone_text)])
         if kind is Kind.APEX_NS:

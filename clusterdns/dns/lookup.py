@@ -8,4 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from dnslib import RR, DNSRecord
+
 Lookup = Callable[[str, int], Awaitable[bytes | None]]
+
+
+async def answer_records(lookup: Lookup, name: str, qtype: int) -> tuple[list[RR], bool] | None:
+    """The answer records of the server's reply to `name` `qtype`, and whether it was
+    truncated (TC); None when there is no reply. What CoreDNS's plugins take of a lookup
+    (`resp.Answer`, `resp.Truncated`), whatever its rcode."""
+    reply = await lookup(name, qtype)
+    if reply is None:
+        return None
+    record = DNSRecord.parse(reply)
+    return record.rr, bool(record.header.tc)

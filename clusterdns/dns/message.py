@@ -57,6 +57,7 @@ class Answer:
     authority: list[RR] = field(default_factory=list)
     additional: list[RR] = field(default_factory=list)
     authoritative: bool = True
+    truncated: bool = False  # TC: a target's records it has were truncated (their lookup's)
     forward: bool = False  # not ours: the forwarder answers the whole question
     chase: str | None = None  # ExternalName target outside our zones: resolve, append
     options: tuple[EdnsOption, ...] = ()  # in our OPT (template's extended DNS error)
@@ -236,6 +237,7 @@ def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_S
         id=query.id,
         qr=1,
         aa=int(answer.authoritative),
+        tc=int(answer.truncated),
         rd=query.record.header.rd,
         cd=query.record.header.cd,
         ra=0,
@@ -284,7 +286,7 @@ def _negative(query: Query, answer: Answer, max_size: int, udp_cap: int) -> byte
         return None
     flags = QR_BIT | answer.rcode
     flags |= (AA_BIT if answer.authoritative else 0) | (RD_BIT if query.record.header.rd else 0)
-    flags |= CD_BIT if query.record.header.cd else 0
+    flags |= (CD_BIT if query.record.header.cd else 0) | (TC_BIT if answer.truncated else 0)
     opt = query.edns_size is not None
     out = bytearray(HEADER.pack(query.id, flags, 1, 0, 1, int(opt)))
     written: dict[tuple[bytes, ...], int] = {}

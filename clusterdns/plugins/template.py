@@ -16,7 +16,8 @@ unless `fallthrough` covers the name (then the next template, then the next plug
 answers with `rcode` (NOERROR by default) and the records its templates make; a CNAME among
 the answer records of an A or AAAA query is followed as CoreDNS 1.14 always follows it: its
 target asked of the server itself (CoreDNS's upstream), that reply's answer records put after
-it (`upstream` is accepted and changes nothing, as in 1.14, where it is deprecated). `ederror`
+it and its TC bit on the reply (`upstream` is accepted and changes nothing, as in 1.14, where
+it is deprecated). `ederror`
 puts an extended DNS error (RFC 8914) in the reply's OPT when the query sent one (as acl's);
 an `rcode SERVFAIL` reply is the server's bare SERVFAIL, without it, as CoreDNS writes none.
 
@@ -33,12 +34,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnslib import CLASS, QTYPE, RCODE, RR, DNSError, DNSRecord
+from dnslib import CLASS, QTYPE, RCODE, RR, DNSError
 
 from clusterdns.config.checks import Origins, arguments, fail, zone_origins, zone_origins_or
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.lookup import Lookup
+from clusterdns.dns.lookup import Lookup, answer_records
 from clusterdns.dns.message import CLASS_ANY, Answer, EdnsOption, FixedAnswers
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, extended_error
@@ -231,14 +232,16 @@ def _ungrouped(text: str) -> str:
 
 async def _followed(answer: Answer, qtype: int, lookup: Lookup) -> Answer:
     """`answer` with the answer records of each CNAME's target (asked of the server itself,
-    with the query's type) after it; a target that gets no reply adds nothing."""
+    with the query's type) after it, truncated (TC) as the last reply was, as CoreDNS sets
+    `msg.Truncated = up.Truncated` for each; a target that gets no reply adds nothing."""
     records = []
     for rr in answer.answer:
         records.append(rr)
         if rr.rtype == QTYPE.CNAME:
-            reply = await lookup(str(rr.rdata.label), qtype)
-            if reply is not None:
-                records += DNSRecord.parse(reply).rr
+            found = await answer_records(lookup, str(rr.rdata.label), qtype)
+            if found is not None:
+                more, answer.truncated = found
+                records += more
     answer.answer, answer.follow = records, None
     return answer
 

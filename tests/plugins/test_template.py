@@ -5,6 +5,7 @@ own snippet, and its setup errors naming the line."""
 from __future__ import annotations
 
 import dns.edns
+import dns.flags
 import dns.rcode
 import pytest
 
@@ -96,13 +97,18 @@ FAILING = """    template IN ANY failing.example {
       rcode SERVFAIL
       ederror 23
     }"""
+# a target in a block whose `bufsize` cuts its reply to 512 bytes (40 addresses upstream)
+TRUNCATED = """    template IN A many.example {
+      answer "many.example 60 IN CNAME big.cut.test"
+    }"""
+CUT = "cut.test:53 {\n    bufsize 512\n    forward . %s\n}\n"
 
 
 @pytest.fixture(scope="module")
 def forwarding(tmp_path_factory, upstream):
     corefile = tmp_path_factory.mktemp("template") / "Corefile"
-    corefile.write_text(".:53 {\n" + "\n".join((INVALID, FOOGLE, FAILING)) +
-                        f"\n    forward . {upstream.address}\n}}\n")  # fmt: skip
+    corefile.write_text(".:53 {\n" + "\n".join((INVALID, FOOGLE, FAILING, TRUNCATED)) +
+                        f"\n    forward . {upstream.address}\n}}\n" + CUT % upstream.address)  # fmt: skip
     with serving(["--conf", str(corefile), "--snapshot", str(DEMO)]) as process:
         yield process
 
@@ -137,3 +143,14 @@ def test_a_fabricated_cname_gets_its_targets_records(forwarding, upstream, tcp):
     assert upstream.asked("google.com.")
     txt = query(forwarding, "foogle.com.", "TXT", tcp=tcp)
     assert [str(rrset.name) for rrset in txt.answer] == ["foogle.com."]
+
+
+def test_a_truncated_lookup_truncates_the_reply(forwarding):
+    """As CoreDNS's template (`msg.Truncated = up.Truncated`): the target's reply, cut to its
+    block's 512 bytes, has TC, and so has the template's, which fits the client's 1232."""
+    reply = query(forwarding, "many.example.", payload=1232)
+    assert reply.flags & dns.flags.TC
+    assert reply.answer[0].to_text() == "many.example. 60 IN CNAME big.cut.test."
+    assert 0 < len(reply.answer[1]) < 40 and reply.answer[1].name.to_text() == "big.cut.test."
+    whole = query(forwarding, "many.example.", tcp=True)  # over TCP nothing is cut
+    assert not whole.flags & dns.flags.TC and len(whole.answer[1]) == 40

@@ -39,7 +39,7 @@ from dnslib import CLASS, QTYPE, RCODE, RR, DNSError
 from clusterdns.config.checks import Origins, arguments, fail, zone_origins, zone_origins_or
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.lookup import Lookup, answer_records
+from clusterdns.dns.lookup import Lookup, cnames_followed
 from clusterdns.dns.message import CLASS_ANY, Answer, EdnsOption, FixedAnswers
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.packet import TYPE_A, TYPE_AAAA, extended_error
@@ -234,15 +234,8 @@ async def _followed(answer: Answer, qtype: int, lookup: Lookup) -> Answer:
     """`answer` with the answer records of each CNAME's target (asked of the server itself,
     with the query's type) after it, truncated (TC) as the last reply was, as CoreDNS sets
     `msg.Truncated = up.Truncated` for each; a target that gets no reply adds nothing."""
-    records = []
-    for rr in answer.answer:
-        records.append(rr)
-        if rr.rtype == QTYPE.CNAME:
-            found = await answer_records(lookup, str(rr.rdata.label), qtype)
-            if found is not None:
-                more, answer.truncated = found
-                records += more
-    answer.answer, answer.follow = records, None
+    answer.answer, truncated = await cnames_followed(answer.answer, qtype, lookup)
+    answer.truncated, answer.follow = truncated[-1] if truncated else False, None
     return answer
 
 

@@ -300,8 +300,9 @@ def test_readme_fallthrough_ttl_and_apex(tmp_path, snapshot):
                 "NOERROR", {"svc1.testns.example.org. 7 IN SRV 0 100 80 svc1.testns.example.org."},
                 set(), {"svc1.testns.example.org. 30 IN A 1.2.3.4"},
             )
-            reply = query(process, "svc12.testns.example.org.", "A")
-            assert lines(reply.answer) == {"svc12.testns.example.org. 7 IN CNAME dummy.hostname."}
+            reply = query(process, "svc12.testns.example.org.", "A")  # the target: forward's
+            assert lines(reply.answer) == {"svc12.testns.example.org. 7 IN CNAME dummy.hostname.",
+                                           "dummy.hostname. 300 IN A 192.0.2.1"}  # fmt: skip
             assert sections(query(process, "ns1.ext.example.org.", "A"))[1] == {
                 "ns1.ext.example.org. 30 IN A 127.0.0.1"}
             assert ask(process, "ns1.dns.example.org.") == ("NOERROR", {"192.0.2.1"})  # no such
@@ -357,6 +358,94 @@ def test_a_live_change_of_external_ips_reaches_the_answer(tmp_path):
             answers(("NXDOMAIN", set()))
         finally:
             stop_server(process)
+
+
+# Load balancers known by host name: answered by the loopback upstream (forward), by `hosts`
+# in the same block, by another server block whose `bufsize` cuts the reply (40 addresses
+# upstream); one with an external IP too
+HOSTNAMES = [
+    namespace("testns"),
+    service("testns", "up", ["10.0.0.1"], HTTP, ingress=[{"hostname": "lb.example.net"}]),
+    service("testns", "local", ["10.0.0.2"], HTTP, ingress=[{"hostname": "lb.hosts.test"}]),
+    service("testns", "cut", ["10.0.0.3"], HTTP, ingress=[{"hostname": "big.cut.test"}]),
+    service("testns", "mixed", ["10.0.0.4"], HTTP, external_ips=["1.2.3.10"],
+            ingress=[{"hostname": "lb.hosts.test"}]),
+]  # fmt: skip
+FOLLOWING = """\
+cut.test {{
+    bufsize 512
+    forward . {upstream}
+}}
+. {{
+    hosts {{
+        192.0.2.77 lb.hosts.test
+        2001:db8::77 lb.hosts.test
+        fallthrough
+    }}
+    kubernetes cluster.local
+    k8s_external example.com
+    forward . {upstream}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def following(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, FakeUpstream]]:
+    directory = tmp_path_factory.mktemp("following")
+    snapshot = write_snapshot(directory / "cluster.yaml", HOSTNAMES)
+    with FakeUpstream() as upstream:
+        process = serve(directory, snapshot, FOLLOWING.format(upstream=upstream.address))
+        yield process, upstream
+        stop_server(process)
+
+
+CNAME = "{0}.testns.example.com. 5 IN CNAME {1}"
+HOSTS_A, HOSTS_AAAA = "lb.hosts.test. 3600 IN A 192.0.2.77", "lb.hosts.test. 3600 IN AAAA 2001:db8::77"
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_load_balancer_s_host_name_is_followed_through_the_server(following, tcp):
+    """As CoreDNS's a(), aaaa() and srv() look the host name up through the server itself
+    (upstream.Lookup): after the CNAME the name's records of the type, an SRV reply's
+    additional records its A and AAAA; here from the upstream the block forwards to, and
+    from `hosts` in the block (so the upstream is never asked)."""
+    server, upstream = following
+    cases = [
+        ("up", "A", {CNAME.format("up", "lb.example.net."), "lb.example.net. 300 IN A 192.0.2.1"}),
+        ("up", "AAAA", {CNAME.format("up", "lb.example.net."),
+                        "lb.example.net. 300 IN AAAA 2001:db8::1"}),
+        ("local", "A", {CNAME.format("local", "lb.hosts.test."), HOSTS_A}),
+        ("local", "AAAA", {CNAME.format("local", "lb.hosts.test."), HOSTS_AAAA}),
+        ("mixed", "A", {"mixed.testns.example.com. 5 IN A 1.2.3.10",
+                        CNAME.format("mixed", "lb.hosts.test."), HOSTS_A}),
+    ]  # fmt: skip
+    for service_name, qtype, answer in cases:
+        reply = query(server, f"{service_name}.testns.example.com.", qtype, tcp=tcp)
+        assert sections(reply) == ("NOERROR", answer, set(), set())
+        assert reply.answer[0].rdtype == dns.rdatatype.CNAME or service_name == "mixed"
+    reply = query(server, "_http._tcp.local.testns.example.com.", "SRV", tcp=tcp)
+    srv = "_http._tcp.local.testns.example.com. 5 IN SRV 0 100 80 lb.hosts.test."
+    assert sections(reply) == ("NOERROR", {srv}, set(), {HOSTS_A, HOSTS_AAAA})
+    reply = query(server, "mixed.testns.example.com.", "SRV", tcp=tcp)
+    assert sections(reply)[3] == {"mixed.testns.example.com. 5 IN A 1.2.3.10", HOSTS_A, HOSTS_AAAA}
+    reply = query(server, "up.testns.example.com.", "SRV", tcp=tcp)
+    assert sections(reply)[3] == {"lb.example.net. 300 IN A 192.0.2.1",
+                                  "lb.example.net. 300 IN AAAA 2001:db8::1"}  # fmt: skip
+    assert upstream.asked("lb.example.net.") and not upstream.asked("lb.hosts.test.")
+
+
+def test_a_truncated_lookup_truncates_the_reply(following):
+    """As CoreDNS's a() passes `resp.Truncated` on: the host name's reply, cut to its block's
+    512 bytes, has TC, and so has ours, which fits the client's 1232 bytes; over TCP every
+    record. An SRV reply's additional records carry no TC (CoreDNS's srv() drops it)."""
+    server, _upstream = following
+    reply = query(server, "cut.testns.example.com.", payload=1232)
+    assert reply.flags & dns.flags.TC and reply.answer[0].rdtype == dns.rdatatype.CNAME
+    assert 0 < len(reply.answer[1]) < 40 and reply.answer[1].name.to_text() == "big.cut.test."
+    whole = query(server, "cut.testns.example.com.", tcp=True)
+    assert not whole.flags & dns.flags.TC and len(whole.answer[1]) == 40
+    srv = query(server, "cut.testns.example.com.", "SRV", payload=4096)
+    assert not srv.flags & dns.flags.TC and srv.additional
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,12 @@
   type NODATA. `<apex>.<zone>`: NODATA; `ns1.<apex>.<zone>`: those addresses (A, AAAA);
   any other name under `<apex>.<zone>`: NXDOMAIN.
 - `service.namespace.<zone>` (and `_port._proto.` or `endpoint.` in front): A and AAAA from
-  the external IPs, a load balancer's host name as a CNAME; SRV to `service.namespace.<zone>`
-  (or the endpoint's name) with the addresses as additional records, or to the host name.
+  the external IPs, a load balancer's host name as a CNAME followed by that name's records
+  of the type (TC when their reply had it); SRV to `service.namespace.<zone>` (or the
+  endpoint's name) with the addresses as additional records, or to the host name with its
+  A and AAAA records as additional ones (after the addresses': CoreDNS's order when host
+  names come last among the ingress entries). A host name's records are asked of the server
+  itself (CoreDNS's upstream: routed to its block, through every plugin there).
   PTR of an external IP (when a zone of it is a reverse zone): `service.namespace.<first
   zone>`. A name that exists without records of the type: NODATA.
 - A name that does not exist (a Service without external IPs among them): NXDOMAIN, or the
@@ -15,16 +19,19 @@
 
 A and AAAA, PTR, SOA, NS and glue carry the plugin's `ttl`; SRV and CNAME records the
 `kubernetes` plugin's, as in CoreDNS (they are made from its msg.Service, which carries it).
-Records that would repeat (one per port of each address, in CoreDNS) are written once.
+Records that would repeat (one per port of each address, in CoreDNS) are written once, and
+a host name is asked once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Protocol
 
 from dnslib import AAAA, CLASS, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
 
+from clusterdns.dns.lookup import Lookup, answer_records, cnames_followed
 from clusterdns.dns.message import CLASS_ANY, Answer
 from clusterdns.dns.names import above, in_zone, ip_family, ip_from_reverse, join
 from clusterdns.dns.request import Request
@@ -134,8 +141,13 @@ class K8sExternal:
         answer = Answer()
         if qtype in (QTYPE.A, QTYPE.AAAA):
             answer.answer = self.addresses(qname, targets, qtype)
+            if any(rr.rtype == QTYPE.CNAME for rr in answer.answer):
+                answer.follow = partial(_addresses_followed, answer, qtype)
         elif qtype == QTYPE.SRV:
             answer.answer, answer.additional = self.services(qname, targets)
+            hosts = [host for host, port, _owner in targets if port != -1 and host.endswith(".")]
+            if hosts:
+                answer.follow = partial(_services_followed, answer, list(dict.fromkeys(hosts)))
         if not answer.answer:
             answer.authority = [self.soa(zone)]
         return answer
@@ -227,3 +239,24 @@ class K8sExternal:
         if ip_family(ip) == 4:
             return RR(owner, QTYPE.A, ttl=self._ttl, rdata=A(ip))
         return RR(owner, QTYPE.AAAA, ttl=self._ttl, rdata=AAAA(ip))
+
+
+async def _addresses_followed(answer: Answer, qtype: int, lookup: Lookup) -> Answer:
+    """CoreDNS's a() and aaaa() for a load balancer's host name: after its CNAME, the answer
+    records of the name asked of the server itself with the query's type; the reply
+    truncated (TC) when one of those replies was."""
+    answer.answer, truncated = await cnames_followed(answer.answer, qtype, lookup)
+    answer.truncated, answer.follow = any(truncated), None
+    return answer
+
+
+async def _services_followed(answer: Answer, hosts: list[str], lookup: Lookup) -> Answer:
+    """CoreDNS's srv() for the host names SRV records point to: the answer records of each
+    asked of the server itself, A then AAAA, as additional records (no TC)."""
+    for host in hosts:
+        for qtype in (QTYPE.A, QTYPE.AAAA):
+            found = await answer_records(lookup, host, qtype)
+            if found is not None:
+                answer.additional += found[0]
+    answer.follow = None
+    return answer

@@ -2,7 +2,8 @@
 SOA; NS and the nameserver's addresses; then every name the plugin answers records at (each
 service with external IPs and its named ports; with `headless`, each headless service, its
 named ports and endpoints), with the A, AAAA (or CNAME) and SRV records a query gets (a
-port's name its SRV records only, as CoreDNS lists it); SOA. No notifies, as in CoreDNS.
+port's name its SRV records only, as CoreDNS lists it; a load balancer's host name its CNAME
+alone: CoreDNS's transfer has no server to ask it of); SOA. No notifies, as in CoreDNS.
 """
 
 from __future__ import annotations

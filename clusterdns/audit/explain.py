@@ -75,8 +75,8 @@ def _verdict(answer: Answer, qtype: int, absent: str, nodata: str) -> str:
         return "forwarded: the upstream resolvers answer the whole question"
     if answer.chase:
         return (
-            f"CNAME to {answer.chase}, outside the cluster zones: the server appends that "
-            "name's records from upstream (an upstream NXDOMAIN leaves the CNAME alone)"
+            f"CNAME to {answer.chase}, outside the cluster zones: the server asks itself "
+            "for that name and appends its records (an NXDOMAIN leaves the CNAME alone)"
         )
     if answer.rcode == RCODE.SERVFAIL:
         return "SERVFAIL: the first full sync is not done, and no name is claimed absent before"

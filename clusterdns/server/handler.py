@@ -4,7 +4,7 @@ A query goes to the server block with the longest zone holding its name (stub do
 the `kubernetes` resolver answers its zones (from the wire answers when it can: records kept
 per name, denials from templates); names it does not own or lets fall through go to the
 block's relay (cache in front of forward); an ExternalName target outside our zones is
-completed through the relay of the block that holds it.
+asked of the server itself, as CoreDNS's kubernetes plugin asks its upstream.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dnslib import CLASS, QTYPE, RCODE, DNSLabelError
+from dnslib import CLASS, RCODE, DNSLabelError
 
-from clusterdns.dns.lookup import Lookup
+from clusterdns.dns.lookup import Lookup, answer_records
 from clusterdns.dns.message import (
     CLASS_ANY,
     HEADER,
     TCP_MAX_SIZE,
     UDP_DEFAULT_SIZE,
-    UDP_MAX_SIZE,
     Answer,
     Reject,
     encode,
@@ -399,11 +398,9 @@ class QueryHandler:
             answer = resolver.resolve(query.question.qname, query.question.qtype)
             if not answer.forward:
                 if answer.chase is not None:
-                    relay = self._relay_for(answer.chase)
-                    if relay is not None:
-                        return self._chase(request, resolver, relay, answer)
+                    return self._chase(request, block, resolver, answer)
                 reply = encode(query, answer, limit, block.udp_cap)
-                if request.key is not None:  # (a chase with no relay: the CNAME alone)
+                if request.key is not None:
                     self._keep(request, block, resolver, answer, reply)
                 return reply, "kubernetes"
         relay = block.relay
@@ -566,28 +563,25 @@ class QueryHandler:
         _fit(reissued, block)
         return reissued
 
-    def _relay_for(self, name: str) -> Relay | None:
-        """The relay that forwards `name` (an ExternalName target), as a query for it would
-        be routed; None when no block forwards it."""
-        found = self.route(name)
-        relay = found[1].relay if found is not None else None
-        return relay if relay is not None and relay.matches(name) else None
-
     async def _chase(
-        self, request: Routed, resolver: Resolver, relay: Relay, answer: Answer
+        self, request: Routed, block: Block, resolver: Resolver, answer: Answer
     ) -> Answered:
-        """Complete an ExternalName CNAME with the target's records from upstream (SPEC §3):
-        the upstream's NXDOMAIN is not passed on, and a failed lookup drops the CNAME."""
+        """Complete an ExternalName's CNAME to a name outside our zones as CoreDNS's
+        kubernetes plugin does (k.Upstream.Lookup): the target asked of the server itself
+        with the query's type (routed to its block: hosts, template, the cache, forward...),
+        that reply's answer records after the CNAME whatever its rcode (NXDOMAIN, SERVFAIL:
+        the CNAME alone), TC with it. No reply at all (dropped, or lookups too deep) drops
+        the CNAME: NODATA."""
         assert answer.chase is not None
-        found = await relay.lookup(answer.chase, request.qtype)
+        found = await answer_records(lookup_for(self, request), answer.chase, request.qtype)
         if found is None:
             zone = resolver.zone_of(request.name)
             assert zone is not None
             answer = Answer(authority=[resolver.soa(zone[0])])
         else:
-            answer.answer += [rr for rr in found if rr.rtype != QTYPE.SOA]
-        udp_cap = request.block.udp_cap if request.block is not None else UDP_MAX_SIZE
-        return encode(request.query, answer, request.limit, udp_cap), "kubernetes"
+            records, answer.truncated = found
+            answer.answer += records
+        return encode(request.query, answer, request.limit, block.udp_cap), "kubernetes"
 
     def _from_index(
         self,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE
 
-from clusterdns.dns.message import TCP_MAX_SIZE
 from clusterdns.dns.packet import Layout, failure, opt_record, rcode, render, without_opt
 from clusterdns.dns.request import Request
 from clusterdns.plugins.cache import metrics as cache_metrics
@@ -20,8 +19,6 @@ from clusterdns.plugins.cache.cache import Key, ResponseCache, cache_key
 from clusterdns.plugins.errors import ErrorLog
 from clusterdns.plugins.forward.chain import ForwardChain
 from clusterdns.plugins.forward.forward import ForwardError
-
-LOOKUP_EDNS_SIZE = 1232  # what we advertise upstream for our own (ExternalName) lookups
 
 
 class Relay:
@@ -69,19 +66,6 @@ class Relay:
             if stale is not None:
                 return stale
         return _render(template, layout, request, ttl, hit=False)
-
-    async def lookup(self, name: str, qtype: int) -> list[RR] | None:
-        """The answer records for `name` (an ExternalName target) through cache and forward;
-        None when the upstreams fail. NXDOMAIN is an empty list: the CNAME stands alone."""
-        question = DNSRecord.question(name, QTYPE.get(qtype))
-        question.add_ar(EDNS0(udp_len=LOOKUP_EDNS_SIZE))
-        request = Request.read(bytes(question.pack()), limit=TCP_MAX_SIZE)  # over UDP, not cut
-        reply = self.cached(request)
-        if reply is None:
-            reply = await self.fetch(request)
-        if rcode(reply) not in (RCODE.NOERROR, RCODE.NXDOMAIN):
-            return None
-        return DNSRecord.parse(reply).rr
 
     def close(self) -> None:
         self.forwards.close()

@@ -22,6 +22,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 from harness.fakeapi import FakeKubeAPI
@@ -322,6 +323,79 @@ def test_externalname_targets_are_chased_upstream(serve, upstream, tmp_path):
     gone = query(server, "gone.demo.svc.cluster.local.")
     assert gone.rcode() == dns.rcode.NOERROR  # the upstream's NXDOMAIN is not passed on
     assert [r.rdtype for r in gone.answer] == [5]
+
+
+CHASED = """\
+corp.test:53 {{
+    hosts {{
+        10.20.0.5 db.corp.test
+    }}
+}}
+other.test:53 {{
+    forward . {other}
+}}
+cut.test:53 {{
+    bufsize 512
+    forward . {upstream}
+}}
+.:53 {{
+    log
+    hosts {{
+        192.0.2.50 db.hosts.example
+        fallthrough
+    }}
+    kubernetes cluster.local
+    cache 30
+    forward . {upstream}
+}}
+"""
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_externalname_targets_are_asked_of_the_server_itself(serve, tmp_path, tcp):
+    """As CoreDNS's kubernetes plugin completes an ExternalName outside its zones
+    (k.Upstream.Lookup): the target routed and answered like any query, by `hosts` in the
+    same block, by another server block (its hosts, its forward), through the block's cache
+    (asked upstream once), logged; its NXDOMAIN or SERVFAIL leaves the CNAME alone, its TC
+    (a block whose bufsize cuts the target's reply) is the reply's."""
+    targets = {"local": "db.hosts.example", "corp": "db.corp.test", "other": "www.other.test",
+               "search": "www.example.com", "gone": "nx.example.com",
+               "failing": "servfail.example.com", "cut": "big.cut.test"}  # fmt: skip
+    snapshot = write_snapshot(
+        tmp_path / "ext.yaml",
+        [namespace("demo"), *(service("demo", name, external_name=target)
+                              for name, target in targets.items())],
+    )  # fmt: skip
+    with FakeUpstream() as upstream, FakeUpstream(records={"www.other.test.": ["198.51.100.7"]}) as other:
+        corefile = CHASED.format(upstream=upstream.address, other=other.address)
+        server = serve(corefile, snapshot=snapshot)
+
+        def records(name: str, **options: object) -> list[tuple[str, str, str]]:
+            reply = query(server, f"{name}.demo.svc.cluster.local.", tcp=tcp, **options)
+            assert reply.rcode() == dns.rcode.NOERROR
+            return [(str(rrset.name), dns.rdatatype.to_text(rrset.rdtype), rrset[0].to_text())
+                    for rrset in reply.answer]  # fmt: skip
+
+        def cname(name: str) -> tuple[str, str, str]:
+            return (f"{name}.demo.svc.cluster.local.", "CNAME", f"{targets[name]}.")
+
+        assert records("local") == [cname("local"), ("db.hosts.example.", "A", "192.0.2.50")]
+        assert records("corp") == [cname("corp"), ("db.corp.test.", "A", "10.20.0.5")]
+        assert records("other") == [cname("other"), ("www.other.test.", "A", "198.51.100.7")]
+        for _ in range(2):
+            assert records("search") == [cname("search"), ("www.example.com.", "A", "192.0.2.1")]
+        assert len(upstream.asked("www.example.com.")) == 1  # then from the block's cache
+        assert records("gone") == [cname("gone")]
+        assert records("failing") == [cname("failing")]
+        assert not any(upstream.asked(n) for n in ("db.hosts.example", "db.corp.test", "www.other.test"))
+        assert other.asked("www.other.test.")
+        proto = "tcp" if tcp else "udp"
+        wait_for(lambda: any(f'"A IN db.hosts.example. {proto} ' in line for line in server.log),
+                 what="the lookup's log line")  # fmt: skip
+        if not tcp:
+            reply = query(server, "cut.demo.svc.cluster.local.", payload=1232)
+            assert reply.flags & dns.flags.TC and 0 < len(reply.answer[1]) < 40
+        stop_server(server)  # (before the upstreams: its TCP connections to them close first)
 
 
 @PORT_53

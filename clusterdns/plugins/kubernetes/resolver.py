@@ -2,7 +2,7 @@
 
 All of SPEC §2–8 lives here. It does no I/O: a name outside our zones (or one that falls
 through) comes back with `forward=True`, and an ExternalName target outside our zones comes
-back as `chase`, for the server to resolve through the forwarder.
+back as `chase`, for the server to complete by asking itself (CoreDNS's upstream).
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ class Resolver:
             seen.add(target)
             found = self.zone_of(target)
             if found is None or found[1]:
-                return Answer(answer=chain, chase=target)  # outside: the forwarder completes it
+                return Answer(answer=chain, chase=target)  # outside: the server completes it
             node = self._node(target, found[0])
             if node is None:
                 break

@@ -307,22 +307,3 @@ def test_relay_serves_stale_when_upstream_is_down():
                 relay.close()
 
         run(scenario())
-
-
-def test_lookup_for_externalname_targets():
-    with FakeUpstream() as upstream:
-        relay = relay_for(upstream)
-
-        async def scenario():
-            try:
-                found = await relay.lookup("www.example.com.", 1)
-                missing = await relay.lookup("nx.example.com.", 1)
-                upstream.silent = True
-                failed = await relay.lookup("down.example.com.", 1)
-                return found, missing, failed
-            finally:
-                relay.close()
-
-        found, missing, failed = run(scenario())
-        assert [str(rr.rdata) for rr in found] == ["192.0.2.1"]
-        assert missing == [] and failed is None

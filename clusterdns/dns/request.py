@@ -49,10 +49,12 @@ OVER_TCP = 0x02  # in a key's variant
 
 
 MAX_BUFSIZE = 4096  # the largest UDP cap a server block may set (`bufsize`)
-# A name's bytes after its first length byte, as lower-case text in one translate: every
-# length byte becomes a dot where no label byte reads as one. Digits and "-" (lengths 45,
-# 48-57) are kept, so a label of such a length is not written so; a byte that `dotted`
-# escapes or that is a length's value becomes a dot too, which the dots' count then shows.
+# `question_key` writes a name as text with one translate of its bytes after the first
+# length byte: letters lowered, the bytes a name shows as they are (`_KEPT`) kept, every
+# other byte (each length byte among them) turned into a dot. That is the name's text when
+# the dots are exactly its length bytes: a label byte turned into a dot shows in the dots'
+# count, a length byte that is kept (a label of 45 or 48-57 bytes: "-" and digits) is seen
+# in the walk; for those names `dotted` writes the text.
 _KEPT = b"-0123456789@[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 _PLAIN_TEXT = bytes(
     byte if byte in _KEPT else byte + 32 if 65 <= byte <= 90 else 46 for byte in range(256)

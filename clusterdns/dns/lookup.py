@@ -16,9 +16,13 @@ Lookup = Callable[[str, int], Awaitable[bytes | None]]
 
 async def answer_records(lookup: Lookup, name: str, qtype: int) -> tuple[list[RR], bool] | None:
     """The answer records of the server's reply to `name` `qtype`, and whether it was
-    truncated (TC); None when there is no reply. What CoreDNS's plugins take of a lookup
-    (`resp.Answer`, `resp.Truncated`), whatever its rcode."""
-    reply = await lookup(name, qtype)
+    truncated (TC); None when there is no reply."""
+    return records_of(await lookup(name, qtype))
+
+
+def records_of(reply: bytes | None) -> tuple[list[RR], bool] | None:
+    """What CoreDNS's plugins take of a lookup's reply (`resp.Answer`, `resp.Truncated`),
+    whatever its rcode; None for no reply."""
     if reply is None:
         return None
     record = DNSRecord.parse(reply)

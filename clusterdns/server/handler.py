@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dnslib import CLASS, RCODE, DNSLabelError
 
-from clusterdns.dns.lookup import Lookup, answer_records
+from clusterdns.dns.lookup import Lookup, records_of
 from clusterdns.dns.message import (
     CLASS_ANY,
     HEADER,
@@ -44,7 +44,7 @@ from clusterdns.plugins.log import log_query
 from clusterdns.plugins.rewrite.cname import retarget
 from clusterdns.plugins.rewrite.reverter import revert
 from clusterdns.plugins.rewrite.rules import Rewritten
-from clusterdns.server.upstream import lookup_for
+from clusterdns.server.upstream import ask, lookup_for
 from clusterdns.transport.protocols import Reply
 
 if TYPE_CHECKING:
@@ -563,17 +563,36 @@ class QueryHandler:
         _fit(reissued, block)
         return reissued
 
-    async def _chase(
+    def _chase(
         self, request: Routed, block: Block, resolver: Resolver, answer: Answer
-    ) -> Answered:
+    ) -> Answered | Coroutine[Any, Any, Answered]:
         """Complete an ExternalName's CNAME to a name outside our zones as CoreDNS's
         kubernetes plugin does (k.Upstream.Lookup): the target asked of the server itself
-        with the query's type (routed to its block: hosts, template, the cache, forward...),
-        that reply's answer records after the CNAME whatever its rcode (NXDOMAIN, SERVFAIL:
-        the CNAME alone), TC with it. No reply at all (dropped, or lookups too deep) drops
-        the CNAME: NODATA."""
+        with the query's type (routed to its block: hosts, template, the cache, forward...);
+        at once when the server answers it at once."""
         assert answer.chase is not None
-        found = await answer_records(lookup_for(self, request), answer.chase, request.qtype)
+        reply = ask(self, request, answer.chase, request.qtype)
+        if reply is None or isinstance(reply, bytes):
+            return self._chased(request, block, resolver, answer, reply)
+        return self._chased_later(request, block, resolver, answer, reply)
+
+    async def _chased_later(
+        self,
+        request: Routed,
+        block: Block,
+        resolver: Resolver,
+        answer: Answer,
+        reply: Awaitable[bytes | None],
+    ) -> Answered:
+        return self._chased(request, block, resolver, answer, await reply)
+
+    def _chased(
+        self, request: Routed, block: Block, resolver: Resolver, answer: Answer, reply: bytes | None
+    ) -> Answered:
+        """The ExternalName's answer with the target's reply: its answer records after the
+        CNAME whatever its rcode (NXDOMAIN, SERVFAIL: the CNAME alone), TC with it. No reply
+        at all (dropped, or lookups too deep) drops the CNAME: NODATA."""
+        found = records_of(reply)
         if found is None:
             zone = resolver.zone_of(request.name)
             assert zone is not None

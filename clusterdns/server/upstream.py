@@ -12,6 +12,7 @@ otherwise never end).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from functools import partial
 
@@ -20,7 +21,7 @@ from dnslib import CLASS
 from clusterdns.dns.lookup import Lookup
 from clusterdns.dns.packet import asking
 from clusterdns.dns.request import Request
-from clusterdns.transport.protocols import Handler
+from clusterdns.transport.protocols import Handler, Reply
 
 MAX_DEPTH = 8  # lookups inside lookups (as CoreDNS's file plugin bails out of the 9th: LoopKey)
 _DEPTH: ContextVar[int] = ContextVar("lookup_depth", default=0)
@@ -31,14 +32,32 @@ def lookup_for(server: Handler, request: Request) -> Lookup:
     return partial(_lookup, server, request)
 
 
-async def _lookup(server: Handler, request: Request, name: str, qtype: int) -> bytes | None:
+def ask(server: Handler, request: Request, name: str, qtype: int) -> Reply:
+    """The server's reply to `name` `qtype` asked for `request`: at once when the server
+    has it at once (a cluster name, hosts, a cache hit), else an awaitable of it (forward).
+    None past MAX_DEPTH."""
     depth = _DEPTH.get()
     if depth >= MAX_DEPTH:
         return None
-    token = _DEPTH.set(depth + 1)  # (this coroutine's context: what it awaits sees it)
+    token = _DEPTH.set(depth + 1)  # (what the server asks while answering sees it)
     try:
         query = asking(request.data, name, qtype, CLASS.IN)
         reply = server.handle(query, request.over_tcp, request.peer)
-        return reply if reply is None or isinstance(reply, bytes) else await reply
+    finally:
+        _DEPTH.reset(token)
+    if reply is None or isinstance(reply, bytes):
+        return reply
+    return _awaited(reply, depth + 1)
+
+
+async def _lookup(server: Handler, request: Request, name: str, qtype: int) -> bytes | None:
+    reply = ask(server, request, name, qtype)
+    return reply if reply is None or isinstance(reply, bytes) else await reply
+
+
+async def _awaited(reply: Awaitable[bytes | None], depth: int) -> bytes | None:
+    token = _DEPTH.set(depth)  # (the lookups it makes while awaited are nested in it)
+    try:
+        return await reply
     finally:
         _DEPTH.reset(token)

@@ -189,6 +189,16 @@ def apply_options(node: Directive, parsers: dict[str, OptionParser]) -> dict[str
     return fields
 
 
+def refused(directive: str, why: str) -> OptionParser:
+    """An option of CoreDNS's `directive` that clusterdns does not run: an error naming its
+    line and why (never accepted and ignored)."""
+
+    def parse(option: Directive) -> dict[str, Any]:
+        raise fail(option, f"{directive} option '{option.name}' {why}")
+
+    return parse
+
+
 def flag(field: str) -> OptionParser:
     def parse(option: Directive) -> dict[str, Any]:
         arguments(option, 0, 0)

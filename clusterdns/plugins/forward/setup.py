@@ -36,6 +36,7 @@ from clusterdns.config.checks import (
     fail,
     flag,
     integer_option,
+    refused,
     zone_name,
     zone_origins,
 )
@@ -191,13 +192,6 @@ def _source_address(option: Directive) -> dict[str, Any]:
     return {"source_address": str(address)}
 
 
-def _unsupported(why: str) -> OptionParser:
-    def parse(option: Directive) -> dict[str, Any]:
-        raise fail(option, f"forward: {option.name} is for {why}, which are not supported")
-
-    return parse
-
-
 _FORWARD_OPTIONS: dict[str, OptionParser] = {
     "except": _except,
     "max_concurrent": integer_option("max_concurrent", 0, None),
@@ -216,8 +210,8 @@ _FORWARD_OPTIONS: dict[str, OptionParser] = {
     "next": _next,
     "next_on_nodata": flag("next_on_nodata"),
     "source_address": _source_address,
-    "resolver": _unsupported("upstreams given by host name"),
-    "doh_method": _unsupported("https:// upstreams"),
+    "resolver": refused("forward", "is for upstreams given by host name, which are not supported"),
+    "doh_method": refused("forward", "is for https:// upstreams, which are not supported"),
     "tls": _tls,
     "tls_servername": _tls_servername,
 }

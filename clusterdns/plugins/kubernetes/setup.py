@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from clusterdns.config.checks import (
@@ -19,6 +20,7 @@ from clusterdns.config.checks import (
     flag,
     integer_option,
     is_reverse,
+    refused,
     zone_origins,
     zone_origins_or,
 )
@@ -58,13 +60,6 @@ def _selector(field: str) -> OptionParser:
     return parse
 
 
-def _removed(why: str) -> OptionParser:
-    def parse(option: Directive) -> dict[str, Any]:
-        raise fail(option, f"kubernetes option '{option.name}' {why}")
-
-    return parse
-
-
 def _fallthrough(option: Directive) -> dict[str, Any]:
     return {"fallthrough": zone_origins(option, option.args).zones}
 
@@ -88,6 +83,7 @@ def _endpoint(option: Directive) -> dict[str, Any]:
     return {"endpoint": url}
 
 
+_refused = partial(refused, "kubernetes")
 _KUBERNETES_OPTIONS: dict[str, OptionParser] = {
     "pods": choice_option("pods", ("disabled", "insecure", "verified")),
     "ttl": integer_option("ttl", 0, 3600),
@@ -100,7 +96,14 @@ _KUBERNETES_OPTIONS: dict[str, OptionParser] = {
     "endpoint": _endpoint,
     "startup_timeout": duration_option("startup_timeout"),
     # CoreDNS 1.14 refuses it too ("unknown property"): it never did anything
-    "resyncperiod": _removed("was removed in CoreDNS 1.7 (it had no effect): delete it"),
+    "resyncperiod": _refused("was removed in CoreDNS 1.7 (it had no effect): delete it"),
+    # CoreDNS 1.14's, not run here: an error rather than an option that does nothing
+    "tls": _refused("(client certificates to the API server) is not supported: use a kubeconfig"),
+    "apiserver_qps": _refused("(the API client's rate limit) is not supported"),
+    "apiserver_burst": _refused("(the API client's rate limit) is not supported"),
+    "apiserver_max_inflight": _refused("(the API client's concurrency) is not supported"),
+    "multicluster": _refused("(Multi-Cluster Services) is not supported"),
+    "zonal": _refused("(topology-aware answers) is not supported"),
     "labels": _selector("labels"),
     "namespace_labels": _selector("namespace_labels"),
 }

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from dnslib import RCODE
+
 from clusterdns.config.corefile import CorefileError, Directive, ServerBlock
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -187,6 +189,11 @@ def apply_options(node: Directive, parsers: dict[str, OptionParser]) -> dict[str
             raise fail(option, f"{node.name} option '{option.name}' is given twice")
         fields.update(values)
     return fields
+
+
+# How CoreDNS's plugins read an rcode name (miekg/dns's StringToRcode), for the header's
+# four bits: NOERROR to NOTZONE, and miekg's NOTIMPL spelling of NOTIMP.
+RCODE_NAMES: dict[str, int] = {**RCODE.reverse, "NOTIMPL": RCODE.NOTIMP}
 
 
 def refused(directive: str, why: str) -> OptionParser:

@@ -36,7 +36,14 @@ from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, RCODE, RR, DNSError
 
-from clusterdns.config.checks import Origins, arguments, fail, zone_origins, zone_origins_or
+from clusterdns.config.checks import (
+    RCODE_NAMES,
+    Origins,
+    arguments,
+    fail,
+    zone_origins,
+    zone_origins_or,
+)
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.dns.lookup import Lookup, cnames_followed
@@ -142,7 +149,7 @@ def setup(node: Directive, block: Origins) -> tuple[TemplateConfig, ...]:
             records[option.name] += [compile_record(option, t) for t in arguments(option, 1, None)]
         elif option.name == "rcode":
             (text,) = arguments(option, 1, 1)
-            code = RCODE.reverse.get(text.upper())
+            code = RCODE_NAMES.get(text.upper())
             if code is None:
                 raise fail(option, f"template: unknown rcode {text}")
             rcode = code

@@ -26,6 +26,7 @@ from dnslib import RCODE
 
 from clusterdns.config.addresses import ip_address_or_none, split_ip_port, valid_port
 from clusterdns.config.checks import (
+    RCODE_NAMES,
     OptionParser,
     Origins,
     apply_options,
@@ -88,9 +89,6 @@ class Destination:
 _MAX_UPSTREAMS = 15  # CoreDNS's limit
 _PORTS = {"dns": 53, "tls": 853}
 # miekg/dns's StringToRcode for the header's rcodes (and its NOTIMPL spelling)
-_RCODES = {**RCODE.reverse, "NOTIMPL": RCODE.NOTIMP}
-
-
 def destination(to: str) -> Destination | None:
     """The upstream a TO names; None for a resolv.conf-style file (read when the forwarder
     starts). Raises ValueError saying what is wrong."""
@@ -165,7 +163,7 @@ def _read_timeout(option: Directive) -> dict[str, Any]:
 def _rcodes(option: Directive, noerror: bool) -> frozenset[int]:
     codes = set()
     for text in arguments(option, 1, None):
-        code = _RCODES.get(text.upper())
+        code = RCODE_NAMES.get(text.upper())
         if code is None:
             raise fail(option, f"forward: {option.name}: {text} is not a valid rcode")
         if code == RCODE.NOERROR and not noerror:

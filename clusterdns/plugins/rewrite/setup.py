@@ -20,7 +20,7 @@ import re
 
 from dnslib import CLASS, QTYPE
 
-from clusterdns.config.checks import INTEGER, METADATA_LABEL, Origins, fail
+from clusterdns.config.checks import INTEGER, METADATA_LABEL, RCODE_NAMES, Origins, fail
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
 from clusterdns.errors import ConfigError
@@ -55,11 +55,8 @@ from clusterdns.plugins.rewrite.rules import (
 _KINDS = ("exact", "prefix", "suffix", "substring", "regex")
 _MAX_REGEX = 10000  # CoreDNS's maxRegexpLen
 _MAX_TTL = 2147483647
-# miekg/dns's StringToClass; StringToRcode (the header's four bits: no extended rcodes)
+# miekg/dns's StringToClass
 _CLASSES = {"IN": CLASS.IN, "CS": 2, "CH": CLASS.CH, "HS": 4, "NONE": 254, "ANY": 255}
-_RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4,
-           "REFUSED": 5, "YXDOMAIN": 6, "YXRRSET": 7, "NXRRSET": 8, "NOTAUTH": 9,
-           "NOTZONE": 10}  # fmt: skip
 _ACTIONS = (SET, APPEND, REPLACE, UNSET)
 _UNKNOWN_VARIABLES = ("{server_ip}", "{server_port}")
 
@@ -263,7 +260,7 @@ def _rcode_rule(stop: bool, args: list[str]) -> ReplyRule:
 def _rcode(text: str, which: str) -> int:
     if INTEGER.fullmatch(text) and 0 <= int(text) <= 10:
         return int(text)
-    code = _RCODES.get(text.upper())
+    code = RCODE_NAMES.get(text.upper())
     if code is None:
         raise _Error(f"invalid {which} RCODE '{text}' for a rcode rule (or an extended rcode, "
                      "which clusterdns does not rewrite)")  # fmt: skip

@@ -4,16 +4,32 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPILED := $(VENV)/.compiled
 
-.PHONY: run test lint setup system-deps bench bench-deps bench-forward bench-burst bench-features fuzz
+.PHONY: run test lint setup build-deps system-deps bench bench-deps bench-forward bench-burst bench-features fuzz
 
-setup: $(STAMP)
+setup: $(COMPILED)
 
-$(STAMP): pyproject.toml
+# The project and its dependencies; then (below) the hot path's modules compiled with mypyc
+# (setup.py, clusterdns/compiled.py), with gcc and the libc headers (Python's own headers
+# come with the interpreter).
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,speed]'
+	CLUSTERDNS_PURE_PYTHON=1 PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test,speed]'
 	touch $(STAMP)
+
+# Compiled again whenever a source of the package changed (until then its sources run, as
+# clusterdns/compiled.py decides): any source, since the compiler reads the types of what
+# the compiled modules import.
+$(COMPILED): $(STAMP) $(shell find clusterdns -name '*.py') | build-deps
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -c 'import clusterdns.compiled as c; print("hot path:", c.STATUS)'
+	touch $(COMPILED)
+
+build-deps:
+	@command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 
 # From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
 # for the pod's-eye test (tests/deploy/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss

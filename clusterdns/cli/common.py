@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from clusterdns import __version__
+from clusterdns import __version__, compiled
 from clusterdns.errors import ClusterDNSError
 
 app = typer.Typer(
@@ -63,7 +63,7 @@ def failed(exc: ClusterDNSError) -> typer.Exit:
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"clusterdns {__version__}")
+        typer.echo(f"clusterdns {__version__} (hot path: {compiled.STATUS})")
         raise typer.Exit()
 
 

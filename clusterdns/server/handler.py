@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from dnslib import CLASS, RCODE, DNSLabelError
 
@@ -44,12 +44,10 @@ from clusterdns.plugins.log import log_query
 from clusterdns.plugins.rewrite.cname import retarget
 from clusterdns.plugins.rewrite.reverter import revert
 from clusterdns.plugins.rewrite.rules import Rewritten
+from clusterdns.server.block import Block
+from clusterdns.server.relay import Relay
 from clusterdns.server.upstream import ask, lookup_for
 from clusterdns.transport.protocols import Reply
-
-if TYPE_CHECKING:
-    from clusterdns.server.block import Block
-    from clusterdns.server.relay import Relay
 
 Answered = tuple[bytes, str]  # the reply and the plugin that wrote it (a metrics label)
 log = logging.getLogger("clusterdns.server")

@@ -113,15 +113,16 @@ def test_dockerfile_runs_the_corefile_from_the_configmap_as_non_root(deployment)
 
 
 def test_the_build_stage_copies_every_file_the_wheel_reads():
-    """pyproject's readme, and the targets of links inside the package (the demo cluster), must
-    be in the build stage, or the wheel is built without them."""
+    """pyproject's readme, setup.py (the compiled modules) and the targets of links inside
+    the package (the demo cluster) must be in the build stage, or the wheel is built without
+    them."""
     copied = {
         REPO / source
         for op, args in dockerfile_instructions()
         if op == "COPY" and not args.startswith("--from")
         for source in args.split()[:-1]
     }
-    needed = {REPO / "pyproject.toml", REPO / "README.md", REPO / "clusterdns"}
+    needed = {REPO / "pyproject.toml", REPO / "setup.py", REPO / "README.md", REPO / "clusterdns"}
     needed |= {p.resolve() for p in (REPO / "clusterdns").rglob("*") if p.is_symlink()}
     assert all(any(path.is_relative_to(c) for c in copied) for path in needed), (needed, copied)
     ignored = (REPO / ".dockerignore").read_text().splitlines()

@@ -71,7 +71,7 @@ def test_stacktrace_puts_the_traceback_of_a_recovered_error_in_the_log(
             wait_for(lambda: lines(server, r"^RuntimeError: a bug met by one query$"),
                      what="the traceback's last line")
         assert bool(lines(server, r"^Traceback \(most recent call last\):")) is traced
-        assert bool(lines(server, r'File ".*exploding\.py", line \d+, in _exploding')) is traced
+        assert bool(lines(server, r'File ".*exploding\.py", line \d+, in resolve')) is traced
     finally:
         stop_server(server)
 

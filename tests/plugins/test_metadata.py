@@ -173,8 +173,8 @@ def test_collected_for_the_metadata_zones_only():
             return {"test/name": request.name}
 
     metadata = Metadata(("shop.svc.cluster.local.",), "Corefile", 2, (Provider(),))
-    inside = Request.read(DNSRecord.question("cart.shop.svc.cluster.local.").pack())
-    outside = Request.read(DNSRecord.question("db.web.svc.cluster.local.").pack())
+    inside = Request.read(bytes(DNSRecord.question("cart.shop.svc.cluster.local.").pack()))
+    outside = Request.read(bytes(DNSRecord.question("db.web.svc.cluster.local.").pack()))
     assert metadata.collect(inside) == {"test/name": "cart.shop.svc.cluster.local."}
     assert metadata.collect(outside) == {}
 

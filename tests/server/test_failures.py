@@ -11,25 +11,15 @@ import dns.rcode
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from clusterdns.dns.message import Answer
 from clusterdns.metrics.panics import PanicLog
 from clusterdns.metrics.requests import PANICS
-from clusterdns.plugins.kubernetes.resolver import Resolver
+from harness.exploding import Exploding
 from harness.paths import DEMO
 from harness.query import query
 from harness.resolvers import handler_for, make_resolver, state_from_file
 from harness.server import start_server, stop_server
 from harness.snapshots import endpoint, endpoint_slice, namespace, service, write_snapshot
 from harness.wire import Variant, wire_query
-
-
-class Exploding(Resolver):
-    """The demo cluster's resolver with a bug on one name (fault injection)."""
-
-    def resolve(self, qname, qtype) -> Answer:
-        if str(qname).lower().startswith("boom."):
-            raise RuntimeError("a bug met by one query")
-        return super().resolve(qname, qtype)
 
 
 @pytest.fixture

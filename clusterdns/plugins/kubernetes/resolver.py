@@ -12,6 +12,7 @@ from enum import Enum, auto
 from typing import Any
 
 from dnslib import AAAA, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSLabel
+from mypy_extensions import mypyc_attr
 
 from clusterdns.dns.message import Answer
 from clusterdns.dns.names import in_zone, ip_family, ip_from_dashed, ip_from_reverse, presentation
@@ -80,6 +81,8 @@ class ResolverSettings:
     host_search: tuple[str, ...] = ()  # the host's search domains, ending a pod's path
 
 
+# (compiled: the fault injection of tests and harness/exploding.py subclasses it)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Resolver:
     def __init__(self, index: RecordIndex, settings: ResolverSettings) -> None:
         self.index = index
@@ -379,7 +382,7 @@ class Resolver:
             return pairs
         return [(f"ns.dns.{zone}", ip) for ip in self.settings.own_ips]
 
-    def _address(self, name: str, ip: str) -> RR:
+    def _address(self, name: DNSLabel | str, ip: str) -> RR:
         rdata = A(ip) if ip_family(ip) == 4 else AAAA(ip)
         return RR(name, _rtype(ip), ttl=self.ttl, rdata=rdata)
 

@@ -5,8 +5,10 @@ builds without a compiler: the same code, run by the interpreter.
 The project's metadata is in pyproject.toml; this file only adds the compiled modules.
 """
 
+import importlib.machinery
 import os
 import runpy
+from pathlib import Path
 
 from setuptools import setup
 
@@ -14,6 +16,11 @@ compiled = runpy.run_path("clusterdns/compiled.py")
 
 
 def extensions() -> list:
+    # An editable install builds beside the sources: what an earlier build compiled (a
+    # module since taken off the list among them) would be imported instead of its source.
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        for built in Path("clusterdns").rglob(f"*{suffix}"):
+            built.unlink()
     if os.environ.get(compiled["PURE_PYTHON"], "") not in ("", "0"):
         return []
     from mypyc.build import mypycify

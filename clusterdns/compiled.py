@@ -28,6 +28,7 @@ MODULES = (
     "clusterdns.metrics.requests",
     "clusterdns.plugins.kubernetes.answers",
     "clusterdns.plugins.kubernetes.resolver",
+    "clusterdns.server.block",
     "clusterdns.server.handler",
 )
 PURE_PYTHON = "CLUSTERDNS_PURE_PYTHON"  # set (to anything but "" or "0"): no compiled code

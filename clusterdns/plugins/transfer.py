@@ -26,7 +26,16 @@ from clusterdns.config.addresses import split_ip_port, valid_port
 from clusterdns.config.checks import Origins, arguments, fail, no_block, zone_origins_or
 from clusterdns.config.corefile import Directive
 from clusterdns.config.registry import Plugin
-from clusterdns.dns.message import HEADER, TCP_MAX_SIZE, Answer, Query, Reject, encode, parse_query
+from clusterdns.dns.message import (
+    HEADER,
+    TCP_MAX_SIZE,
+    Answer,
+    Query,
+    Reject,
+    encode,
+    pack,
+    parse_query,
+)
 from clusterdns.dns.names import in_zone
 from clusterdns.dns.zone import Record, to_rr
 
@@ -177,4 +186,4 @@ class ZoneTransfer:
         query's ID, RD and CD) and AA."""
         flags = query.record.header
         header = DNSHeader(id=query.id, qr=1, aa=int(authoritative), rd=flags.rd, cd=flags.cd)
-        return DNSRecord(header, q=query.question, rr=[to_rr(r) for r in records]).pack()
+        return pack(DNSRecord(header, q=query.question, rr=[to_rr(r) for r in records]))

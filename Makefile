@@ -27,9 +27,14 @@ $(COMPILED): $(STAMP) $(shell find clusterdns -name '*.py') | build-deps
 	$(BIN)/python -c 'import clusterdns.compiled as c; print("hot path:", c.STATUS)'
 	touch $(COMPILED)
 
+# gcc, the libc headers and Python's (Debian's python3 keeps them in python3-dev; a Python
+# built from source has its own).
+PYTHON_H := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h
 build-deps:
 	@command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
+	@[ -e $(PYTHON_H) ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dev; }
 
 # From Debian packages: dig (real-client tests), named-checkzone (zone dump validation), and
 # for the pod's-eye test (tests/deploy/test_e2e_netns.py) ip, setpriv, sysctl and glibc's getent; ss

@@ -37,6 +37,7 @@ QR_BIT = 0x8000
 EDNS_VERSION = 0
 BADVERS = 16
 AA_BIT, TC_BIT, RD_BIT, CD_BIT = 0x0400, 0x0200, 0x0100, 0x0010
+RA_BIT, AD_BIT, OPCODE_BITS = 0x0080, 0x0020, 0x7800
 DO_FLAG = 0x8000  # in the OPT record's TTL
 _TYPE_CLASS = struct.Struct("!HH")
 _TYPE_CLASS_TTL = struct.Struct("!HHI")
@@ -108,17 +109,17 @@ def parse_query(data: bytes) -> Query:
         raise Reject(None)  # a response sent to us: never answer it (reflection loops)
     opcode = (flags >> 11) & 0xF
     if opcode != OPCODE.QUERY:
-        raise Reject(error_reply(ident, flags, RCODE.NOTIMP))
+        raise Reject(rejection(ident, flags, RCODE.NOTIMP))
     try:
         check_names(data)  # bounded, before dnslib follows any pointer
         record = DNSRecord.parse(data)
     except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
-        raise Reject(error_reply(ident, flags, RCODE.FORMERR)) from None
+        raise Reject(rejection(ident, flags, RCODE.FORMERR)) from None
     if len(record.questions) != 1:
-        raise Reject(error_reply(ident, flags, RCODE.FORMERR))
+        raise Reject(rejection(ident, flags, RCODE.FORMERR))
     opts = [rr for rr in record.ar if rr.rtype == QTYPE.OPT]
     if len(opts) > 1:
-        raise Reject(error_reply(ident, flags, RCODE.FORMERR))  # RFC 6891 §6.1.1
+        raise Reject(rejection(ident, flags, RCODE.FORMERR))  # RFC 6891 §6.1.1
     edns_size, do_bit = None, False
     if opts:
         edns_size = max(UDP_DEFAULT_SIZE, opts[0].rclass)
@@ -222,9 +223,20 @@ def badvers_reply(record: DNSRecord, edns_size: int) -> bytes:
 
 
 def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
-    """A bare reply with no sections: QR set, opcode and RD copied, the given rcode."""
-    flags = QR_BIT | (query_flags & 0x7900) | rcode  # opcode bits and RD
+    """A bare reply with no sections, as miekg's SetRcode writes it: QR set, the query's
+    opcode, RD and CD, the given rcode."""
+    flags = QR_BIT | (query_flags & (OPCODE_BITS | RD_BIT | CD_BIT)) | rcode
     return HEADER.pack(ident, flags, 0, 0, 0, 0)
+
+
+def rejection(ident: int, query_flags: int, rcode: int) -> bytes:
+    """FORMERR or NOTIMP for a message no plugin may see, as miekg's server writes it (its
+    MsgReject: the query's own header, SetRcodeFormatError on it): TC, RD, RA, AD and CD as
+    the query had them, AA and Z cleared, the opcode QUERY for FORMERR (NOTIMP keeps the
+    query's); no sections."""
+    kept = query_flags & (TC_BIT | RD_BIT | RA_BIT | AD_BIT | CD_BIT)
+    opcode = query_flags & OPCODE_BITS if rcode == RCODE.NOTIMP else 0
+    return HEADER.pack(ident, QR_BIT | opcode | kept | rcode, 0, 0, 0, 0)
 
 
 def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_SIZE) -> bytes:

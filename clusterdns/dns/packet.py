@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from dnslib import DNSLabel
 
-from clusterdns.dns.message import AA_BIT, CD_BIT, HEADER, QR_BIT, RD_BIT, TC_BIT, EdnsOption
+from clusterdns.dns.message import (
+    AA_BIT,
+    CD_BIT,
+    HEADER,
+    OPCODE_BITS,
+    QR_BIT,
+    RD_BIT,
+    TC_BIT,
+    EdnsOption,
+)
 from clusterdns.errors import ProtocolError
 
 TYPE_A, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 6, 28, 41
@@ -181,7 +190,7 @@ def failure(query: bytes, rcode: int, opt: bytes) -> bytes:
     """An error reply to `query` with its question (and `opt`): QR, the opcode, RD and CD of
     the query, no records, as CoreDNS answers a query no plugin could (miekg's SetRcode)."""
     end = question_end(query)
-    flags = QR_BIT | (int.from_bytes(query[2:4], "big") & (0x7900 | CD_BIT)) | rcode
+    flags = QR_BIT | (int.from_bytes(query[2:4], "big") & (OPCODE_BITS | RD_BIT | CD_BIT)) | rcode
     header = HEADER.pack(int.from_bytes(query[0:2], "big"), flags, 1, 0, 0, 1 if opt else 0)
     return header + query[HEADER.size : end] + opt
 

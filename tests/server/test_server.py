@@ -157,6 +157,26 @@ def test_malformed_packets(demo_server):
     assert query(demo_server, "nginx.demo.svc.cluster.local.").rcode() == dns.rcode.NOERROR
 
 
+def test_rejected_messages_keep_the_query_header_as_miekg_does(demo_server):
+    """FORMERR and NOTIMP are written on the query's own header (miekg's MsgReject):
+    TC, RD, RA, AD and CD kept, AA and Z cleared, opcode QUERY for FORMERR."""
+    every_bit = 0x0400 | 0x0200 | 0x0100 | 0x0080 | 0x0040 | 0x0020 | 0x0010  # AA ... CD
+    kept = every_bit & ~0x0400 & ~0x0040
+    # a question that runs past the end of the message
+    cut = struct.pack("!HHHHHH", 0xF00D, every_bit, 1, 0, 0, 0) + b"\x05ngi"
+    reply = raw_udp(demo_server, cut)
+    assert reply is not None
+    assert struct.unpack("!HH", reply[:4]) == (0xF00D, 0x8000 | kept | dns.rcode.FORMERR)
+    # an opcode we do not implement (STATUS) keeps it
+    status = dns.message.make_query("cluster.local.", "SOA")
+    status.set_opcode(dns.opcode.STATUS)
+    wire = bytearray(status.to_wire())
+    wire[2:4] = (struct.unpack("!H", wire[2:4])[0] | every_bit).to_bytes(2)
+    reply = raw_udp(demo_server, bytes(wire))
+    assert reply is not None
+    assert struct.unpack("!H", reply[2:4])[0] == 0x8000 | 0x1000 | kept | dns.rcode.NOTIMP
+
+
 @pytest.mark.parametrize("name", ["nginx.demo.svc.cluster.local.", "example.com."])
 def test_unknown_edns_version_gets_badvers(demo_server, name):
     for _ in range(2):  # the second time too: a BADVERS is never served from a cache

@@ -104,12 +104,17 @@ def parse_query(data: bytes) -> Query:
     """Parse a query; raise Reject with the reply to send (FORMERR/NOTIMP) or None to drop."""
     if len(data) < HEADER.size:
         raise Reject(None)
-    ident, flags = struct.unpack_from("!HH", data)
+    ident, flags, questions, answers, authorities, additionals = HEADER.unpack_from(data)
     if flags & QR_BIT:
         raise Reject(None)  # a response sent to us: never answer it (reflection loops)
     opcode = (flags >> 11) & 0xF
     if opcode != OPCODE.QUERY:
         raise Reject(rejection(ident, flags, RCODE.NOTIMP))
+    # miekg's DefaultMsgAcceptFunc, before anything is read past the header
+    if questions != 1 or answers > 1 or authorities > 1 or additionals > 2:
+        raise Reject(rejection(ident, flags, RCODE.FORMERR))
+    if len(data) == HEADER.size:  # miekg reads no question and no error: CoreDNS's server
+        raise Reject(error_reply(ident, flags, RCODE.SERVFAIL))  # SERVFAILs what has none
     try:
         check_names(data)  # bounded, before dnslib follows any pointer
         record = DNSRecord.parse(data)

@@ -157,14 +157,14 @@ def nginx_query(**changes) -> Message:
 
 
 def chained(length: int) -> bytes:
-    """A query whose additional section holds a chain of `length` pointers and then a
-    record whose owner starts down it: length + 1 pointers in one name."""
+    """A query whose answer section holds a chain of `length` pointers and whose authority
+    section a record whose owner starts down it: length + 1 pointers in one name. (One
+    record in each: miekg rejects a query with more, FORMERR before reading them.)"""
     message = nginx_query()
     walker = Name([], Pointer("pointer", 1.0))
-    message.sections[2][:0] = [
-        Record(Name([], Pointer("header", 0.0)), 65280, 1, 0, [Chain(length)]),  # ID 0: root
-        Record(walker, 1, 1, 0, [b"\x0a\x00\x00\x01"]),
-    ]
+    chain = Record(Name([], Pointer("header", 0.0)), 65280, 1, 0, [Chain(length)])  # ID 0: root
+    message.sections[0][:0] = [chain]
+    message.sections[1][:0] = [Record(walker, 1, 1, 0, [b"\x0a\x00\x00\x01"])]
     return write(message)
 
 

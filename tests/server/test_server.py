@@ -141,11 +141,15 @@ def test_udp_truncation_sets_tc_and_tcp_gets_everything(tmp_path, test_corefile)
 def test_malformed_packets(demo_server):
     # too short for a header: dropped
     assert replies_before_probe(demo_server, b"\x12\x34\x01") == []
-    # a header that promises a question that is not there: FORMERR with the same ID
+    # a header alone, promising a question: miekg reads no question and no error, and
+    # CoreDNS's server answers a message without a question SERVFAIL (SetRcode: RD kept)
     reply = raw_udp(demo_server, struct.pack("!HHHHHH", 0xBEEF, 0x0100, 1, 0, 0, 0))
-    assert reply is not None
-    ident, flags = struct.unpack("!HH", reply[:4])
-    assert ident == 0xBEEF and flags & 0x8000 and flags & 0xF == dns.rcode.FORMERR
+    assert reply == struct.pack("!HHHHHH", 0xBEEF, 0x8100 | dns.rcode.SERVFAIL, 0, 0, 0, 0)
+    # counts miekg's DefaultMsgAcceptFunc rejects, before reading on: FORMERR, no question
+    for counts in [(0, 0, 0, 0), (2, 0, 0, 0), (1, 2, 0, 0), (1, 0, 2, 0), (1, 0, 0, 3)]:
+        asked = dns.message.make_query("nginx.demo.svc.cluster.local.", "A").to_wire()
+        reply = raw_udp(demo_server, asked[:4] + struct.pack("!HHHH", *counts) + asked[12:])
+        assert reply == asked[:2] + struct.pack("!HHHHH", 0x8101, 0, 0, 0, 0), counts
     # a response sent to us is never answered
     assert replies_before_probe(demo_server, struct.pack("!HHHHHH", 1, 0x8180, 0, 0, 0, 0)) == []
     # an opcode we do not implement

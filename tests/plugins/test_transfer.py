@@ -13,7 +13,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from dnslib import QTYPE, RCODE, RR, SOA, DNSRecord
+from dnslib import QTYPE, RCODE, RR, SOA, A, DNSRecord
 
 from clusterdns.audit.axfr import AXFR_CARRIES, TransferError, fetch_zone
 from clusterdns.audit.zonefile import normalized, read_dump, zone_lines
@@ -147,13 +147,19 @@ def test_ixfr_from_the_current_serial_is_the_soa_alone(allowed):
 
 
 def test_ixfr_without_the_clients_soa_is_servfail(allowed):
-    """CoreDNS's transfer plugin: an IXFR whose authority section is not one SOA record."""
+    """CoreDNS's transfer plugin: an IXFR whose authority section is not one SOA record.
+    Two records there never reach it: miekg's server rejects the message first (FORMERR,
+    no question)."""
     bare = DNSRecord.question(ZONE, "IXFR")
-    twice = ixfr(1)
-    twice.add_auth(twice.auth[0])
-    for request in (bare, twice):
+    not_soa = DNSRecord.question(ZONE, "IXFR")
+    not_soa.add_auth(RR(ZONE, QTYPE.A, rdata=A("10.0.0.1")))
+    for request in (bare, not_soa):
         (reply,) = transfer(allowed, request)
         assert reply.header.rcode == RCODE.SERVFAIL and not reply.rr
+    twice = ixfr(1)
+    twice.add_auth(twice.auth[0])
+    (reply,) = transfer(allowed, twice)
+    assert reply.header.rcode == RCODE.FORMERR and not reply.questions and not reply.rr
 
 
 @pytest.mark.parametrize(("rd", "cd"), [(0, 1), (1, 1), (1, 0), (0, 0)])

@@ -30,6 +30,7 @@ from clusterdns.dns.message import (
     HEADER,
     TCP_MAX_SIZE,
     Answer,
+    FixedAnswers,
     Query,
     Reject,
     encode,
@@ -37,6 +38,7 @@ from clusterdns.dns.message import (
     parse_query,
 )
 from clusterdns.dns.names import in_zone
+from clusterdns.dns.request import Request
 from clusterdns.dns.zone import Record, to_rr
 
 
@@ -101,6 +103,23 @@ _RECORD_OVERHEAD = 30
 # bits of offset: a message must stay within 16 KiB before compression, or names past that
 # point to the wrong place. Well under the 64 KiB a TCP message may hold.
 MESSAGE_BUDGET = 0x3FFF
+
+
+class UdpTransfers(FixedAnswers):
+    """transfer in its block's chain (after template, before hosts): a zone transfer asked
+    over UDP is REFUSED whatever its name, as CoreDNS's transfer plugin returns before it
+    looks at its zones; every other query passes on. Over TCP the listener hands zone
+    transfers to `ZoneTransfer`."""
+
+    name = ""  # (CoreDNS's server writes the rcode a plugin returns: no plugin's reply)
+
+    def passes(self, name: str, qtype: int) -> bool:
+        return qtype not in _TRANSFER_TYPES
+
+    def answer(self, request: Request) -> Answer | None:
+        if request.over_tcp or request.qtype not in _TRANSFER_TYPES:
+            return None
+        return Answer(rcode=RCODE.REFUSED, authoritative=False)
 
 
 def is_transfer(data: bytes) -> bool:

@@ -43,7 +43,7 @@ from clusterdns.plugins.minimal import MINIMAL, minimal
 from clusterdns.plugins.rewrite.rules import Rewrite
 from clusterdns.plugins.rewrite.setup import REWRITE
 from clusterdns.plugins.template import TEMPLATE, Template
-from clusterdns.plugins.transfer import Transferer
+from clusterdns.plugins.transfer import TRANSFER, Transferer, UdpTransfers
 from clusterdns.plugins.whoami import WHOAMI, Whoami
 from clusterdns.server.chain import Answerer
 from clusterdns.server.directives import PLUGINS
@@ -145,7 +145,8 @@ def build_block(
         chain = ForwardChain(Forward(forward, resolv_conf) for forward in forwards)
         relay = Relay(chain, cache, ErrorLog(errors) if errors is not None else None)
     hosts, chaos = server.get(HOSTS), server.get(CHAOS)
-    # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, hosts, k8s_external
+    # in CoreDNS's plugin order: local, any, chaos, (autopath,) template, transfer, hosts,
+    # k8s_external
     before: list[Answerer] = []
     localhost_prefix = server.get(LOCAL)
     if localhost_prefix is not None:
@@ -158,6 +159,8 @@ def build_block(
     templates = server.get(TEMPLATE)
     if templates is not None:
         before.append(Template(templates))
+    if server.uses(TRANSFER):
+        before.append(UdpTransfers())
     if hosts is not None:
         before.append(Hosts(hosts))
     external, transferers = server.get(K8S_EXTERNAL), []

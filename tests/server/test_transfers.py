@@ -5,6 +5,7 @@ request counted and logged once."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -187,3 +188,27 @@ def test_counted_by_acl_and_as_requests_and_logged_once_as_coredns_does(server):
     assert value(samples, "coredns_acl_allowed_requests_total") >= 1
     assert value(samples, "coredns_dns_requests_total", type="AXFR", proto="tcp") >= 5
     assert value(samples, "coredns_dns_responses_total", plugin="transfer", rcode="NOERROR") >= 1
+
+
+def test_over_udp_a_block_with_transfer_refuses_every_zone_transfer(tmp_path, upstream):
+    """CoreDNS's transfer plugin returns REFUSED for AXFR or IXFR over UDP before it looks
+    at its zones: a name the block forwards is refused too, never forwarded; other types of
+    that name still are, and a block without `transfer` forwards the transfer as asked."""
+    conf = tmp_path / "Corefile"
+    conf.write_text(
+        f".:53 {{\n    kubernetes cluster.local\n    transfer {{\n        to *\n    }}\n"
+        f"    forward . {upstream.address}\n}}\n"
+        f"example.org:53 {{\n    forward . {upstream.address}\n}}\n"
+    )
+    with serving(["--conf", str(conf), "--snapshot", str(DEMO)]) as server:
+        for qtype in ("AXFR", "IXFR"):
+            for name in ("example.com.", ZONE):
+                reply = query(server, name, qtype, use_edns=0)
+                assert reply.rcode() == dns.rcode.REFUSED and not reply.answer, (name, qtype)
+                assert not reply.flags & dns.flags.AA
+        assert not upstream.asked("example.com.")
+        assert query(server, "example.com.", "A").rcode() == dns.rcode.NOERROR
+        assert [q.qtype for q in upstream.asked("example.com.")] == [dns.rdatatype.A]
+        with contextlib.suppress(dns.exception.Timeout):  # (whatever the upstream makes of it)
+            query(server, "example.org.", "AXFR", timeout=0.5)
+        wait_for(lambda: upstream.asked("example.org."), what="the AXFR forwarded")

@@ -10,7 +10,10 @@ made then), then again --repeat times; per kind of reply (a repeat answered by i
 NXDOMAIN, a NODATA, records) the best pass's CPU time per query is shown. The rest of a
 query's cost in `make bench` is the transport's (recvmmsg/sendmmsg, the event loop) and the
 kernel's. --profile adds cProfile's functions by their own time over one more pass (the
-profiler's overhead inflates each call: read it for where, not for how long).
+profiler's overhead inflates each call: read it for where, not for how long). The compiled
+hot path's functions are C to cProfile, invisible: profile the sources, with
+CLUSTERDNS_PURE_PYTHON=1 (which also gives their CPU time, for comparison). The first line
+says which ran.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from bench.cluster import write_cluster
 from bench.queries import mixed
 from bench.run import CLUSTER_SIZES, MIXES
+from clusterdns import compiled
 from clusterdns.server.app import ClusterDNS, ServeOptions, settle_garbage_collector
 from clusterdns.server.handler import QueryHandler
 from clusterdns.server.plan import build_plan
@@ -94,7 +98,8 @@ def main() -> None:
     for query, reply in zip(queries, replies, strict=True):
         assert isinstance(reply, bytes)
         by_kind.setdefault(kind_of(handler, query, reply), []).append(query)
-    print(f"{len(queries):,} queries of the large mix on the {args.cluster} cluster")
+    print(f"{len(queries):,} queries of the large mix on the {args.cluster} cluster; "
+          f"hot path: {compiled.STATUS}")  # fmt: skip
     print("| kind | share | CPU µs a query |\n|---|---:|---:|")
     print(f"| first pass (all) | | {first:.2f} |")
     for kind, asked in sorted(by_kind.items()):

@@ -119,7 +119,8 @@ def parse_query(data: bytes) -> Query:
         check_names(data)  # bounded, before dnslib follows any pointer
         record = DNSRecord.parse(data)
     except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
-        raise Reject(rejection(ident, flags, RCODE.FORMERR)) from None
+        question = _question_read(data)  # (miekg keeps what it read before the error)
+        raise Reject(rejection(ident, flags, RCODE.FORMERR, question)) from None
     if len(record.questions) != 1:
         raise Reject(rejection(ident, flags, RCODE.FORMERR))
     opts = [rr for rr in record.ar if rr.rtype == QTYPE.OPT]
@@ -234,14 +235,28 @@ def error_reply(ident: int, query_flags: int, rcode: int) -> bytes:
     return HEADER.pack(ident, flags, 0, 0, 0, 0)
 
 
-def rejection(ident: int, query_flags: int, rcode: int) -> bytes:
+def rejection(ident: int, query_flags: int, rcode: int, question: bytes = b"") -> bytes:
     """FORMERR or NOTIMP for a message no plugin may see, as miekg's server writes it (its
     MsgReject: the query's own header, SetRcodeFormatError on it): TC, RD, RA, AD and CD as
     the query had them, AA and Z cleared, the opcode QUERY for FORMERR (NOTIMP keeps the
-    query's); no sections."""
+    query's); the question when one was read (its bytes), no other section."""
     kept = query_flags & (TC_BIT | RD_BIT | RA_BIT | AD_BIT | CD_BIT)
     opcode = query_flags & OPCODE_BITS if rcode == RCODE.NOTIMP else 0
-    return HEADER.pack(ident, QR_BIT | opcode | kept | rcode, 0, 0, 0, 0)
+    flags = QR_BIT | opcode | kept | rcode
+    return HEADER.pack(ident, flags, 1 if question else 0, 0, 0, 0) + question
+
+
+def _question_read(data: bytes) -> bytes:
+    """The bytes of a message's one question when they read whole (a name of labels, its
+    type and class) though something after them does not: miekg's reply to such a message
+    keeps the question it read. Empty when the question itself does not read."""
+    try:
+        end = _name_end(data, HEADER.size)
+    except ValueError:
+        return b""
+    if _has_pointer(data, HEADER.size, end) or end + 4 > len(data):
+        return b""
+    return data[HEADER.size : end + 4]
 
 
 def encode(query: Query, answer: Answer, max_size: int, udp_cap: int = UDP_MAX_SIZE) -> bytes:

@@ -171,6 +171,14 @@ def test_rejected_messages_keep_the_query_header_as_miekg_does(demo_server):
     reply = raw_udp(demo_server, cut)
     assert reply is not None
     assert struct.unpack("!HH", reply[:4]) == (0xF00D, 0x8000 | kept | dns.rcode.FORMERR)
+    # a question that reads, then a record that does not (its data runs past the end):
+    # FORMERR keeps the question miekg read, as asked
+    asked = dns.message.make_query("NGINX.demo.svc.cluster.local.", "A", use_edns=0).to_wire()
+    question_end = 12 + len(b"\x05NGINX\x04demo\x03svc\x07cluster\x05local\x00") + 4
+    cut = asked[:-2] + b"\x00\x09"  # the OPT's rdlength: 9 bytes that are not there
+    reply = raw_udp(demo_server, cut)
+    assert reply == (asked[:2] + struct.pack("!HHHHH", 0x8101, 1, 0, 0, 0)
+                     + asked[12:question_end])  # fmt: skip
     # an opcode we do not implement (STATUS) keeps it
     status = dns.message.make_query("cluster.local.", "SOA")
     status.set_opcode(dns.opcode.STATUS)

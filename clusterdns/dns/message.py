@@ -121,8 +121,6 @@ def parse_query(data: bytes) -> Query:
     except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
         question = _question_read(data)  # (miekg keeps what it read before the error)
         raise Reject(rejection(ident, flags, RCODE.FORMERR, question)) from None
-    if len(record.questions) != 1:
-        raise Reject(rejection(ident, flags, RCODE.FORMERR))
     opts = [rr for rr in record.ar if rr.rtype == QTYPE.OPT]
     if len(opts) > 1:
         raise Reject(rejection(ident, flags, RCODE.FORMERR))  # RFC 6891 §6.1.1

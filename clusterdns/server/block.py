@@ -77,8 +77,12 @@ class Block:
     # flags): `steps_aside` decides for the server's fast paths
     screens: bool = field(init=False)
     shapes: bool = field(init=False)  # `shaped` changes replies (header's response flags, minimal)
+    # the plugins of `before` a plain query can meet, all the fast paths look at: not
+    # transfer's, which answers zone transfers only (never plain: question_key's None)
+    plain_before: tuple[Answerer, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.plain_before = tuple(p for p in self.before if not isinstance(p, UdpTransfers))
         header = self.header
         self.screens = bool(self.rewrite or self.acl or (header and header.query))
         self.shapes = bool(self.minimal or (header and header.response))

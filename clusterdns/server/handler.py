@@ -281,7 +281,7 @@ class QueryHandler:
             return None
         block = found[1]
         relay, resolver = block.relay, block.resolver
-        if relay is None or block.before or block.autopath is not None:
+        if relay is None or block.plain_before or block.autopath is not None:
             return None  # nothing forwarded here, or other plugins answer first (the chain)
         if resolver is not None and resolver.zone_of(name) is not None:
             return None  # the resolver decides first (fallthrough)
@@ -656,7 +656,7 @@ class QueryHandler:
         denying = self._denying_zone(name)
         if denying is None:
             return None
-        for plugin in denying.block.before:
+        for plugin in denying.block.plain_before:
             if not plugin.passes(name, qtype):
                 return None  # (hosts, template...: their answer is the slow path's)
         decided = self._decided(key, data, name, qtype, denying)

@@ -17,6 +17,7 @@ from clusterdns.dns.message import UDP_DEFAULT_SIZE, parse_query, size_limit
 from clusterdns.dns.names import presentation
 from clusterdns.dns.request import Request, dotted, question_key
 from clusterdns.plugins.log import COMMON, LogConfig, LogRule
+from clusterdns.plugins.transfer import UdpTransfers
 from clusterdns.server.block import Block
 from clusterdns.server.handler import QueryHandler
 from harness.paths import DEMO
@@ -155,6 +156,19 @@ def test_the_slow_path_parses_a_query_once_and_the_fast_paths_never(resolver, mo
     logged = capsys.readouterr().out.splitlines()
     assert len(logged) == 7 and all(line.startswith("[INFO] ") for line in logged)
     assert '"A IN www.example. udp 40 true 1232" NOERROR qr,rd,ra ' in logged[4]
+
+
+def test_transfer_keeps_the_relays_fast_path(monkeypatch):
+    """transfer answers zone transfers only (UDP ones: REFUSED), which never take a fast
+    path: a block with it forwards a plain query without parsing it, as one without."""
+    parsed = counting_parses(monkeypatch)
+    block = Block(zones=(".",), relay=CachedRelay(), before=(UdpTransfers(),))  # type: ignore[arg-type]
+    handler = QueryHandler([block])
+    handler.handle(query("www.example.", "A", Variant(), 1), False, ("10.0.0.1", 5353))
+    assert parsed == []
+    axfr = query("www.example.", "AXFR", Variant(), 2)
+    refused = handler.handle(axfr, False, ("10.0.0.1", 5353))
+    assert isinstance(refused, bytes) and refused[3] & 0xF == 5 and parsed == [axfr]
 
 
 @pytest.mark.parametrize(
